@@ -1,0 +1,77 @@
+"""Postal addresses: a street marker or a "Street 12" shape, expanded to the surrounding address words."""
+
+from __future__ import annotations
+
+import re
+
+from dialogs.details.base import Found, Invalid, Span, overlaps
+
+_STREET_MARKERS = (
+    r"ул\.?|улиц[аеуы]|пр-?т\.?|пр\.|просп\.?|проспект\w*|пер\.?|переул\w*|б-р|бул\.?|бульвар\w*|ш\.|шоссе|"
+    r"пл\.|площад\w*|наб\.?|набережн\w*|мкр\.?|мкрн\.?|микрорайон\w*|тракт\w*|проезд\w*|туп\.?|тупик\w*|"
+    r"пр-д|аллея|аллее|линия|снт|жк|кп|ст\.|станиц\w*|пос\.|п\.|посел\w*|с\.|село|дер\.|деревн\w*"
+)
+_HOUSE = r"\d{1,4}(?:\s?[а-яa-z](?![а-яa-z]))?(?:\s?[/\\]\s?\d{1,4}[а-я]?)?"
+_FLAT = r"(?:\s*[-–]\s*\d{1,4}|,?\s*(?:кв\.?|квартира|кв-ра|оф\.?|офис)\s*\d{1,4})?"
+_PARTS = r"(?:,?\s*(?:корп\.?|корпус|к\.|стр\.?|строение|под\.?|подъезд|этаж)\s*\d{1,3})*"
+_HOUSE_WORD = r"(?:,?\s*(?:д\.?|дом)\s*)?"
+_NAME = r"[А-ЯЁA-Z0-9][а-яёa-z0-9\-]*(?:\s+[А-ЯЁа-яё][а-яё\-]*){0,2}"
+_CITY = r"(?:(?:г\.?|город)\s*[А-ЯЁа-яё][а-яё\-]+,?\s*|[А-ЯЁ][а-яё\-]+(?:ск|ов|ин|град|бург|поль|ь),\s*)?"
+
+ADDRESS_RE = re.compile(
+    rf"{_CITY}(?:(?:{_STREET_MARKERS})\s*{_NAME}|{_NAME}\s+(?:{_STREET_MARKERS}))"
+    rf"(?:,?\s*{_HOUSE_WORD}{_HOUSE}{_PARTS}{_FLAT}{_PARTS})?",
+    re.IGNORECASE,
+)
+# "Кирова 86-15", "Ленина, 5": a capitalised street name straight before a house number.
+BARE_RE = re.compile(
+    rf"{_CITY}(?<![а-яёa-z])[А-ЯЁ][а-яё]{{2,}}(?:\s+[А-ЯЁ]?[а-яё]+)?,?\s*{_HOUSE_WORD}"
+    rf"\d{{1,4}}(?:\s?[а-я](?![а-я]))?(?:\s?/\s?\d{{1,4}})?{_PARTS}{_FLAT}",
+)
+_NOT_STREET = re.compile(
+    r"^(?:тариф|договор|номер|счет|счёт|заявк|заказ|скорост|интернет|оплат|баланс|телефон|пинг|до|после|"
+    r"в|на|с|к|по|от|около|примерно|уже|было|звонил|дом|кв|квартира)(?![а-яё])",
+    re.IGNORECASE,
+)
+# A capitalised word after these is a tariff, a device or a brand, not a street.
+_NOT_STREET_BEFORE = re.compile(
+    r"(?:тариф\w*|модел\w*|роутер\w*|приставк\w*|пакет\w*|скорост\w*|опци\w*|услуг\w*|версии|прошивк\w*)"
+    r"\s*[«\"']?\s*$",
+    re.IGNORECASE,
+)
+_LEADING_FILLER = re.compile(
+    r"^\s*(?:(?:мой|наш|новый|вот|это|мы|я)\s+)*(?:адрес\w*|живу|живём|живем|переезжаю|переезжаем)?"
+    r"\s*(?:на|по|в|:|-|—)?\s*",
+    re.IGNORECASE,
+)
+_HAS_NUMBER = re.compile(r"\d")
+_PUNCT_EDGES = " ,.;:!?-—()\"'«»\n\t"
+
+
+class AddressFinder:
+    """Finds a postal address in free text; when asked, accepts the message itself as the address."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find(self, text: str, taken: list[Span], *, asked: bool) -> Found | Invalid | None:
+        """The first address in text, or (when asked) the text itself if it reads as one."""
+        for regex in (ADDRESS_RE, BARE_RE):
+            for match in regex.finditer(text):
+                raw = match.group().strip(_PUNCT_EDGES)
+                if (
+                    overlaps(match.span(), taken)
+                    or _NOT_STREET.match(raw)
+                    or _NOT_STREET_BEFORE.search(text[: match.start()])
+                    or not _HAS_NUMBER.search(raw)
+                ):
+                    continue
+                return Found(self.name, raw, raw, *match.span())
+        if not asked:
+            return None
+        candidate = _LEADING_FILLER.sub("", text, count=1).strip(_PUNCT_EDGES)
+        if len(candidate) < 4:
+            return None
+        if not _HAS_NUMBER.search(candidate):
+            return Invalid(self.name, "address_no_house", candidate)
+        return Found(self.name, candidate, candidate, 0, len(text))

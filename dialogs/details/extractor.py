@@ -1,0 +1,111 @@
+"""One pass over a message that finds every detail in it, without taking one number for two things."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dialogs.details.address import AddressFinder
+from dialogs.details.base import DetailKind, DetailSpec, Found, Invalid, Span
+from dialogs.details.choice import ChoiceFinder
+from dialogs.details.contract import ContractFinder
+from dialogs.details.email import email_problem, find_emails
+from dialogs.details.noise import noise_spans
+from dialogs.details.phone import PhoneFinder
+from dialogs.details.when import find_when
+from dialogs.text import Lemmatizer
+
+# Types looked for in every message, whatever was asked: clients volunteer these.
+ALWAYS_LOOKED_FOR = (DetailKind.EMAIL, DetailKind.CONTRACT, DetailKind.PHONE, DetailKind.ADDRESS)
+
+
+@dataclass(slots=True)
+class Extraction:
+    """Details found in one message, and why the asked-for one did not validate, if it did not."""
+
+    found: dict[str, Found] = field(default_factory=dict)
+    invalid: Invalid | None = None
+
+
+class DetailExtractor:
+    """Finds details of the kinds a scenario file defines."""
+
+    def __init__(
+        self, specs: Mapping[str, DetailSpec], company_numbers: Sequence[str], lemmatizer: Lemmatizer
+    ) -> None:
+        self.specs = dict(specs)
+        self.phones = PhoneFinder(list(company_numbers))
+        self.contracts = {n: ContractFinder(n, s) for n, s in specs.items() if s.type is DetailKind.CONTRACT}
+        self.addresses = {n: AddressFinder(n) for n, s in specs.items() if s.type is DetailKind.ADDRESS}
+        self.choices = {n: ChoiceFinder(n, s, lemmatizer) for n, s in specs.items() if s.type is DetailKind.CHOICE}
+
+    def _name_for(self, kind: DetailKind, asked: str | None, needed: Sequence[str]) -> str | None:
+        """Which detail a value of this kind fills: the asked one, a needed one, or the canonical one."""
+        if asked and self.specs[asked].type is kind:
+            return asked
+        for name in needed:
+            if self.specs[name].type is kind:
+                return name
+        return kind.value if kind.value in self.specs else None
+
+    def extract(
+        self,
+        text: str,
+        now: datetime,
+        *,
+        asked: str | None = None,
+        needed: Sequence[str] = (),
+        payload: str | None = None,
+    ) -> Extraction:
+        """Find details in text; `asked` is the detail the bot just asked for, `needed` the request's."""
+        result = Extraction()
+        noise = noise_spans(text)
+        taken: list[Span] = []
+
+        def keep(found: Found | Invalid | None, is_asked: bool) -> None:
+            if isinstance(found, Found) and found.name not in result.found:
+                result.found[found.name] = found
+                if found.end > found.start:
+                    taken.append((found.start, found.end))
+            elif isinstance(found, Invalid) and is_asked and result.invalid is None:
+                result.invalid = found
+
+        if name := self._name_for(DetailKind.EMAIL, asked, needed):
+            for email in find_emails(name, text, taken)[:1]:
+                keep(email, False)
+            if asked == name and name not in result.found:
+                keep(email_problem(name, text), True)
+        contract_name = self._name_for(DetailKind.CONTRACT, asked, needed)
+        if contract_name:
+            keep(self.contracts[contract_name].find_cued(text, taken, noise), asked == contract_name)
+        if name := self._name_for(DetailKind.PHONE, asked, needed):
+            for phone in self.phones.find(name, text, taken + noise)[:1]:
+                keep(phone, False)
+            if asked == name and name not in result.found:
+                keep(self.phones.problem(name, text, taken + noise), True)
+        if name := self._name_for(DetailKind.ADDRESS, asked, needed):
+            is_asked = asked == name and not result.found
+            keep(self.addresses[name].find(text, taken, asked=is_asked), is_asked)
+        if contract_name and contract_name not in result.found:
+            is_asked = asked == contract_name
+            keep(self.contracts[contract_name].find_bare(text, taken + noise, asked=is_asked), is_asked)
+        for name in dict.fromkeys([*([asked] if asked else []), *needed]):
+            spec = self.specs[name]
+            if name in result.found:
+                continue
+            is_asked = name == asked
+            if spec.type is DetailKind.DATETIME:
+                keep(find_when(name, text, now, asked=is_asked), is_asked)
+            elif spec.type is DetailKind.CHOICE:
+                keep(self.choices[name].find(text, asked=is_asked, payload=payload), is_asked)
+            elif spec.type is DetailKind.TEXT and is_asked:
+                keep(self._free_text(name, spec, text), True)
+        return result
+
+    @staticmethod
+    def _free_text(name: str, spec: DetailSpec, text: str) -> Found | Invalid:
+        stripped = text.strip()
+        if len(stripped) < spec.min_length:
+            return Invalid(name, "text_too_short", stripped)
+        return Found(name, stripped, stripped, 0, len(text))

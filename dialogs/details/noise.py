@@ -1,0 +1,42 @@
+"""Numbers that are never a phone or a contract: amounts, speeds, dates, times, order numbers, IPs."""
+
+from __future__ import annotations
+
+import re
+
+from dialogs.details.base import Span
+
+_NUM = r"\d[\d\s.,]*"
+NOISE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        # Amounts of money.
+        rf"{_NUM}\s*(?:₽|руб\w*|р\b|р\.|тыс\w*|т\.р|к\b|коп\w*|\$|usd|eur|евро|доллар\w*)",
+        r"(?:₽|\$)\s*\d[\d\s.,]*",
+        # Speeds, sizes, signal levels, percentages, durations.
+        rf"{_NUM}\s*(?:[мкгm]б(?:ит|айт)?\w*|[кмгkmg]bit\w*|[кмгkmg]b/?s|mbps|gbps|мбпс|мегабит\w*|гигабит\w*)",
+        rf"-?{_NUM}\s*(?:dbm|дбм|db|дб|ms|мс|%|процент\w*|ghz|ггц|mhz|мгц)",
+        rf"{_NUM}\s*(?:минут\w*|мин\b|час\w*|сек\w*|дн(?:я|ей|ь)\w*|недел\w*|месяц\w*|год\w*|лет\b|раз\w*)",
+        # Dates and times.
+        r"\b\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?\b",
+        r"\b\d{1,2}-\d{1,2}-\d{2,4}\b",
+        r"\b\d{4}-\d{2}-\d{2}\b",
+        r"\b\d{1,2}[:.]\d{2}\b",
+        r"\b(?:19|20)\d{2}\s*(?:г\b|г\.|год\w*)",
+        # Order, request and ticket numbers, codes and passwords.
+        r"\b(?:заявк\w*|заказ\w*|тикет\w*|обращени\w*|инцидент\w*|наряд\w*|накладн\w*|чек\w*|квитанци\w*"
+        r"|код\w*|смс|sms|пин\w*|пароль\w*|трек\w*|ticket|order|id)\s*(?:№|#|номер|no\.?|n)?\s*[:.]?\s*\d+",
+        # Network addresses.
+        r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b",
+        r"\b[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5}\b",
+        # Model numbers glued to letters (Archer C6, AX1500, ZTE F670).
+        r"\b[a-z]+[-]?\d+[a-z\d]*\b",
+        # Tariffs named with numbers.
+        r"тариф\w*\s*[«\"']?[а-яa-z]*\s*\d+",
+    )
+)
+
+
+def noise_spans(text: str) -> list[Span]:
+    """Spans of text that hold numbers with another meaning."""
+    return [m.span() for pattern in NOISE_PATTERNS for m in pattern.finditer(text)]

@@ -1,0 +1,153 @@
+"""Dates and times as Russians write them: "завтра после 18", "в пн с 10 до 12", "25.11 в 15:00"."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from dialogs.details.base import Found, Invalid
+from dialogs.text import fold
+
+_WEEKDAYS = {
+    "понедельник": 0, "пн": 0, "вторник": 1, "вт": 1, "сред": 2, "ср": 2, "четверг": 3, "чт": 3,
+    "пятниц": 4, "пт": 4, "суббот": 5, "сб": 5, "воскресень": 6, "вс": 6,
+}  # fmt: skip
+_MONTHS = {
+    "январ": 1, "феврал": 2, "март": 3, "апрел": 4, "ма": 5, "июн": 6,
+    "июл": 7, "август": 8, "сентябр": 9, "октябр": 10, "ноябр": 11, "декабр": 12,
+}  # fmt: skip
+# Parts of the day as hour ranges.
+_PARTS_OF_DAY = {
+    "утр": (9, 12), "дн": (12, 17), "днем": (12, 17), "днём": (12, 17), "обед": (12, 14), "вечер": (17, 21), "ноч": (21, 23),
+}  # fmt: skip
+_RELATIVE_DAYS = {"сегодня": 0, "завтра": 1, "послезавтра": 2}
+_ANY_TIME = re.compile(r"\b(?:в любое время|когда угодно|любое время|в любой момент|без разницы)\b")
+_NOW = re.compile(r"\b(?:сейчас|прямо сейчас|немедленно|срочно)\b")
+_IN_DELTA = re.compile(r"\bчерез\s+(\d{1,2}|полчаса|час)\s*(минут\w*|мин\b|час\w*)?")
+_DATE_NUM = re.compile(r"\b(\d{1,2})[./](\d{1,2})(?:[./](\d{2,4}))?\b")
+_DATE_WORD = re.compile(r"\b(\d{1,2})(?:-?го)?\s+(" + "|".join(_MONTHS) + r")[а-я]*\b")
+_WEEKDAY = re.compile(r"\b(" + "|".join(sorted(_WEEKDAYS, key=len, reverse=True)) + r")[а-я]*\b")
+_RANGE = re.compile(r"\b(?:с|от)\s*(\d{1,2})(?:[:.](\d{2}))?\s*(?:ч\w*)?\s*(?:до|по|-|–)\s*(\d{1,2})(?:[:.](\d{2}))?")
+_DASH_RANGE = re.compile(r"(?<![\d.:/])(\d{1,2})(?:[:.](\d{2}))?\s*[-–]\s*(\d{1,2})(?:[:.](\d{2}))?(?![\d./])")
+_AFTER = re.compile(r"\b(?:после|позже)\s*(\d{1,2})(?:[:.](\d{2}))?")
+_BEFORE = re.compile(r"\b(?:до|не позже|раньше)\s*(\d{1,2})(?:[:.](\d{2}))?(?!\s*(?:ноябр|декабр|январ|[./]))")
+_AT = re.compile(r"(?:\b(?:в|к|около|на)\s*|^|\s)(\d{1,2})(?:[:.](\d{2}))?\s*(час\w*|ч\b|утра|вечера|дня|ночи)?")
+_CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?![\d])")
+_PART = re.compile(r"\b(утр|днем|дн[её]м|обед|вечер|ноч)[а-я]*\b")
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A parsed date and time window; None parts were not said."""
+
+    day: date | None
+    start: tuple[int, int] | None
+    end: tuple[int, int] | None
+    any_time: bool = False
+
+    def iso(self) -> str:
+        """A stable text form: `2026-11-24 10:00-12:00`, `2026-11-24`, `10:00-`, `any`."""
+        if self.any_time:
+            return "any"
+        parts = [self.day.isoformat()] if self.day else []
+        if self.start or self.end:
+            start = f"{self.start[0]:02d}:{self.start[1]:02d}" if self.start else ""
+            end = f"{self.end[0]:02d}:{self.end[1]:02d}" if self.end else ""
+            parts.append(start if self.start and not self.end else f"{start}-{end}")
+        return " ".join(parts)
+
+
+def _hm(hour: str, minute: str | None) -> tuple[int, int]:
+    return int(hour), int(minute or 0)
+
+
+def _day(text: str, now: datetime) -> date | None | str:
+    today = now.date()
+    for word, offset in sorted(_RELATIVE_DAYS.items(), key=lambda kv: -len(kv[0])):
+        if re.search(rf"\b{word}\b", text):
+            return today + timedelta(days=offset)
+    if m := _DATE_NUM.search(text):
+        return _make_date(int(m.group(1)), int(m.group(2)), m.group(3), today)
+    if m := _DATE_WORD.search(text):
+        month = next(v for k, v in _MONTHS.items() if m.group(2).startswith(k))
+        return _make_date(int(m.group(1)), month, None, today)
+    if m := _WEEKDAY.search(text):
+        target = next(v for k, v in _WEEKDAYS.items() if m.group(1).startswith(k))
+        ahead = (target - today.weekday()) % 7 or 7
+        return today + timedelta(days=ahead)
+    return None
+
+
+def _make_date(day: int, month: int, year: str | None, today: date) -> date | str:
+    full_year = today.year if year is None else int(year) + (2000 if len(year) == 2 else 0)
+    try:
+        result = date(full_year, month, day)
+    except ValueError:
+        return "invalid"
+    if year is None and result < today - timedelta(days=1):
+        result = result.replace(year=today.year + 1)
+    return result
+
+
+def _pm(hour: int, suffix: str | None, part: tuple[int, int] | None) -> int:
+    afternoon = (suffix or "").startswith(("вечер", "дня")) or (part is not None and part[0] >= 12)
+    return hour + 12 if afternoon and hour < 12 else hour
+
+
+def _times(text: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    part_match = _PART.search(text)
+    part = None
+    if part_match:
+        word = part_match.group(1)
+        part = next((hours for prefix, hours in _PARTS_OF_DAY.items() if word.startswith(prefix)), None)
+    if m := _RANGE.search(text) or _DASH_RANGE.search(text):
+        return _hm(m.group(1), m.group(2)), _hm(m.group(3), m.group(4))
+    if m := _AFTER.search(text):
+        return (_pm(int(m.group(1)), None, part), int(m.group(2) or 0)), None
+    if m := _BEFORE.search(text):
+        return None, _hm(m.group(1), m.group(2))
+    if m := _CLOCK.search(text):
+        return _hm(m.group(1), m.group(2)), None
+    for m in _AT.finditer(text):
+        if m.group(3) or m.group(0).strip()[:1] in "вкон":
+            return (_pm(int(m.group(1)), m.group(3), part), int(m.group(2) or 0)), None
+    if part:
+        return (part[0], 0), (part[1], 0)
+    return None, None
+
+
+def parse_when(text: str, now: datetime) -> When | str | None:
+    """Parse a date/time window; a problem code string when it cannot be valid; None if nothing said."""
+    folded = fold(text)
+    if _ANY_TIME.search(folded):
+        return When(None, None, None, any_time=True)
+    if _NOW.search(folded):
+        return When(now.date(), (now.hour, now.minute), None)
+    if m := _IN_DELTA.search(folded):
+        amount = 30 if m.group(1) == "полчаса" else 1 if m.group(1) == "час" else int(m.group(1))
+        unit_minutes = m.group(1) == "полчаса" or (m.group(2) or "").startswith("мин")
+        moment = now + (timedelta(minutes=amount) if unit_minutes else timedelta(hours=amount))
+        return When(moment.date(), (moment.hour, moment.minute), None)
+    day = _day(folded, now)
+    if day == "invalid":
+        return "datetime_invalid"
+    start, end = _times(folded)
+    if day is None and start is None and end is None:
+        return None
+    for point in (start, end):
+        if point and (point[0] > 23 or point[1] > 59):
+            return "datetime_invalid"
+    if isinstance(day, date) and day < now.date():
+        return "datetime_past"
+    return When(day if isinstance(day, date) else None, start, end)
+
+
+def find_when(name: str, text: str, now: datetime, *, asked: bool) -> Found | Invalid | None:
+    """A date/time detail in text; when asked, an unreadable answer is reported as invalid."""
+    parsed = parse_when(text, now)
+    if isinstance(parsed, When):
+        return Found(name, parsed.iso(), text.strip())
+    if isinstance(parsed, str):
+        return Invalid(name, parsed, text.strip())
+    return Invalid(name, "datetime_unclear", text.strip()) if asked else None

@@ -1,0 +1,141 @@
+"""Recognising which scenario a message asks for: an inverted index over lemmas, then fuzzy scoring.
+
+Cost grows with the words of the message and the candidates the index returns, not with the number of
+example phrases: only examples sharing a rare-enough lemma are ever compared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+
+from dialogs.lexicon import MatchingLexicon
+from dialogs.scenarios import Scenario
+from dialogs.text import Lemmatizer
+
+CANDIDATES = 12
+MATCH_THRESHOLD = 0.62
+TYPO_CUTOFF = 82
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A recognised scenario, the score and the example or keyword that won."""
+
+    scenario_id: str
+    score: float
+    evidence: str
+
+
+class TermNormaliser:
+    """Turns text into matching terms: lemmas, slang mapped, stopwords dropped, 'не' glued to its word."""
+
+    def __init__(self, lexicon: MatchingLexicon, lemmatizer: Lemmatizer) -> None:
+        self.lemmatizer = lemmatizer
+        self.stopwords = frozenset(lexicon.stopwords)
+        self.synonyms = {k.lower(): v.lower() for k, v in lexicon.synonyms.items()}
+        self.negations = frozenset(lexicon.negations)
+        self.vocabulary: list[str] = []
+        self._known: frozenset[str] = frozenset()
+        self.correct = lru_cache(maxsize=50_000)(self._correct_uncached)
+
+    def set_vocabulary(self, vocabulary: set[str]) -> None:
+        """Terms that typos are corrected towards."""
+        self.vocabulary = sorted(vocabulary)
+        self._known = frozenset(vocabulary)
+        self.correct.cache_clear()
+
+    def _correct_uncached(self, term: str) -> str:
+        if term in self._known or len(term) < 4 or not term.isalpha():
+            return term
+        best = process.extractOne(term, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
+        return str(best[0]) if best else term
+
+    def terms(self, text: str, *, correct: bool = False) -> list[str]:
+        """Matching terms of a text, in order."""
+        result: list[str] = []
+        negate = False
+        for token in self.lemmatizer.tokens(text):
+            lemma = self.synonyms.get(token.word) or self.synonyms.get(token.lemma) or token.lemma
+            if lemma in self.negations:
+                negate = True
+                continue
+            if lemma in self.stopwords or token.pos == "NUMB":
+                continue
+            if correct:
+                lemma = self.correct(lemma)
+            result.append(f"не_{lemma}" if negate else lemma)
+            negate = False
+        return result
+
+
+class IntentMatcher:
+    """Finds the scenario a message belongs to."""
+
+    def __init__(self, scenarios: Sequence[Scenario], normaliser: TermNormaliser) -> None:
+        self.normaliser = normaliser
+        self._examples: list[tuple[str, str, frozenset[str], str]] = []  # scenario, text, terms, joined
+        self._keywords: list[tuple[str, str, frozenset[str]]] = []
+        postings: dict[str, list[int]] = defaultdict(list)
+        vocabulary: set[str] = set()
+        for scenario in scenarios:
+            for example in scenario.match.examples:
+                terms = normaliser.terms(example)
+                if not terms:
+                    continue
+                index = len(self._examples)
+                self._examples.append((scenario.id, example, frozenset(terms), " ".join(sorted(set(terms)))))
+                for term in set(terms):
+                    postings[term].append(index)
+                vocabulary.update(t.removeprefix("не_") for t in terms)
+            for keyword in scenario.match.keywords:
+                terms = normaliser.terms(keyword)
+                if terms:
+                    self._keywords.append((scenario.id, keyword, frozenset(terms)))
+                    vocabulary.update(t.removeprefix("не_") for t in terms)
+        self._postings = dict(postings)
+        total = max(1, len(self._examples))
+        self._idf = {term: math.log(1 + total / len(ids)) for term, ids in self._postings.items()}
+        normaliser.set_vocabulary(vocabulary)
+
+    def _weight(self, term: str) -> float:
+        return self._idf.get(term, math.log(1 + max(1, len(self._examples))))
+
+    def match(self, text: str) -> Match | None:
+        """The best scenario for text, or None when nothing scores above the threshold."""
+        terms = self.normaliser.terms(text, correct=True)
+        if not terms:
+            return None
+        term_set = frozenset(terms)
+        best: Match | None = None
+        for scenario_id, keyword, needed in self._keywords:
+            if needed <= term_set:
+                score = 0.9 + 0.01 * len(needed)
+                if best is None or score > best.score:
+                    best = Match(scenario_id, score, f"keyword: {keyword}")
+        for index in self._candidates(term_set):
+            scenario_id, example, example_terms, joined = self._examples[index]
+            score = self._score(term_set, example_terms, joined)
+            if score >= MATCH_THRESHOLD and (best is None or score > best.score):
+                best = Match(scenario_id, score, f"example: {example}")
+        return best
+
+    def _candidates(self, terms: frozenset[str]) -> list[int]:
+        weights: dict[int, float] = defaultdict(float)
+        for term in terms:
+            for index in self._postings.get(term, ()):
+                weights[index] += self._idf[term]
+        return sorted(weights, key=weights.__getitem__, reverse=True)[:CANDIDATES]
+
+    def _score(self, terms: frozenset[str], example_terms: frozenset[str], joined: str) -> float:
+        shared = terms & example_terms
+        covered = sum(self._weight(t) for t in shared) / sum(self._weight(t) for t in example_terms)
+        # Extra words in a long message dilute less than missing example words.
+        precision = sum(self._weight(t) for t in shared) / sum(self._weight(t) for t in terms)
+        fuzzy = fuzz.token_sort_ratio(" ".join(sorted(terms)), joined) / 100
+        return 0.6 * covered + 0.2 * math.sqrt(precision) + 0.2 * fuzzy

@@ -1,0 +1,75 @@
+"""Text normalisation and Russian lemmatisation shared by matching, details and personas."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pymorphy3
+
+WORD_RE = re.compile(r"[a-zа-яё0-9]+(?:[-'][a-zа-яё0-9]+)*", re.IGNORECASE)
+# Zero-width and bidi control characters carry no meaning for us and break matching.
+_INVISIBLE_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+MAX_ANALYSED_CHARS = 4000
+
+
+def clean(text: str) -> str:
+    """Drop control and invisible characters and normalise Unicode, keeping line breaks."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE_RE.sub("", text)
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+
+
+def fold(text: str) -> str:
+    """Lower-case and fold ё to е, the way Russians type interchangeably."""
+    return text.lower().replace("ё", "е")
+
+
+def words(text: str) -> list[str]:
+    """Split folded text into word tokens."""
+    return WORD_RE.findall(fold(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of a message: its surface form, lemma and grammatical tags."""
+
+    word: str
+    lemma: str
+    pos: str
+    tags: frozenset[str]
+
+
+class Lemmatizer:
+    """pymorphy3 behind a cache: the same words recur across messages."""
+
+    def __init__(self, cache_size: int = 200_000) -> None:
+        self._morph = pymorphy3.MorphAnalyzer()
+        self._parse = lru_cache(maxsize=cache_size)(self._parse_uncached)
+
+    def _parse_uncached(self, word: str) -> Token:
+        if not word.isalpha():
+            return Token(word, word, "NUMB" if word.isdigit() else "", frozenset())
+        parsed = self._morph.parse(word)[0]
+        tags = frozenset(str(parsed.tag).replace(" ", ",").split(","))
+        return Token(word, fold(parsed.normal_form), str(parsed.tag.POS or ""), tags)
+
+    def token(self, word: str) -> Token:
+        """Parse one already folded word."""
+        return self._parse(word)
+
+    def tokens(self, text: str) -> list[Token]:
+        """Tokenise and lemmatise a text (only its first MAX_ANALYSED_CHARS characters)."""
+        return [self._parse(w) for w in words(text[:MAX_ANALYSED_CHARS])]
+
+    def lemmas(self, text: str) -> list[str]:
+        """Lemmas of a text's words, in order."""
+        return [t.lemma for t in self.tokens(text)]
+
+
+@lru_cache(maxsize=1)
+def shared_lemmatizer() -> Lemmatizer:
+    """One analyser per process: loading the dictionaries costs about 100 ms."""
+    return Lemmatizer()
