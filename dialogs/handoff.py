@@ -68,14 +68,20 @@ class HumanRequestDetector:
             if following and following[0].lemma in self.not_after:
                 continue
             before = tokens[max(0, index - WINDOW_BEFORE) : index]
-            around = before + tokens[index + 1 : index + 1 + WINDOW_AFTER]
-            if self._refused(before) or any(t.lemma in self.other_verbs for t in around):
+            after = tokens[index + 1 : index + 1 + WINDOW_AFTER]
+            around = before + after
+            if self._refused(before) or self._refused_after(after) or any(t.lemma in self.other_verbs for t in around):
                 continue
             if any(self._is_request(t) for t in around):
                 return HumanRequest(f"request for {token.word}")
             if len(tokens) <= SHORT_MESSAGE:
                 return HumanRequest(f"short call for {token.word}")
         return None
+
+    def _refused_after(self, after: list[Token]) -> bool:
+        """'оператора не зовите', 'специалиста вызывать не нужно': a negated request after the person."""
+        lemmas = [t.lemma for t in after]
+        return "не" in lemmas and any(self._is_request(t) or t.lemma == "вызывать" for t in after)
 
     def _refused(self, before: list[Token]) -> bool:
         return any(t.lemma in self.refusals or t.word in self.refusals for t in before)

@@ -19,7 +19,9 @@ from dialogs.scenarios import Scenario
 from dialogs.text import Lemmatizer
 
 CANDIDATES = 12
-MATCH_THRESHOLD = 0.62
+# Small talk only wins short messages: in a long one the request matters, not the "привет".
+SMALLTALK_MAX_TERMS = 4
+MATCH_THRESHOLD = 0.68
 TYPO_CUTOFF = 82
 
 
@@ -81,6 +83,7 @@ class IntentMatcher:
         self.normaliser = normaliser
         self._examples: list[tuple[str, str, frozenset[str], str]] = []  # scenario, text, terms, joined
         self._keywords: list[tuple[str, str, frozenset[str]]] = []
+        self._smalltalk = frozenset(s.id for s in scenarios if s.smalltalk)
         postings: dict[str, list[int]] = defaultdict(list)
         vocabulary: set[str] = set()
         for scenario in scenarios:
@@ -112,14 +115,19 @@ class IntentMatcher:
         if not terms:
             return None
         term_set = frozenset(terms)
+        long_message = len(term_set) > SMALLTALK_MAX_TERMS
         best: Match | None = None
         for scenario_id, keyword, needed in self._keywords:
+            if long_message and scenario_id in self._smalltalk:
+                continue
             if needed <= term_set:
                 score = 0.9 + 0.01 * len(needed)
                 if best is None or score > best.score:
                     best = Match(scenario_id, score, f"keyword: {keyword}")
         for index in self._candidates(term_set):
             scenario_id, example, example_terms, joined = self._examples[index]
+            if long_message and scenario_id in self._smalltalk:
+                continue
             score = self._score(term_set, example_terms, joined)
             if score >= MATCH_THRESHOLD and (best is None or score > best.score):
                 best = Match(scenario_id, score, f"example: {example}")

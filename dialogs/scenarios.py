@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dialogs.details.base import DetailSpec
 from dialogs.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
@@ -47,7 +49,18 @@ class Company(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = ""
+    timezone: str = Field(default="Europe/Moscow", description="Where 'завтра в 10' is meant.")
     hotlines: list[str] = Field(default_factory=list, description="Our own numbers: never a client's phone.")
+
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; expected a name like Europe/Moscow") from exc
+        return value
 
 
 class Category(BaseModel):

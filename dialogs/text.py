@@ -50,7 +50,7 @@ class Lemmatizer:
         self._parse = lru_cache(maxsize=cache_size)(self._parse_uncached)
 
     def _parse_uncached(self, word: str) -> Token:
-        if not word.isalpha():
+        if not word.replace("-", "").isalpha():
             return Token(word, word, "NUMB" if word.isdigit() else "", frozenset())
         parsed = self._morph.parse(word)[0]
         tags = frozenset(str(parsed.tag).replace(" ", ",").split(","))

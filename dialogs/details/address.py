@@ -9,18 +9,19 @@ from dialogs.details.base import Found, Invalid, Span, overlaps
 _STREET_MARKERS = (
     r"ул\.?|улиц[аеуы]|пр-?т\.?|пр\.|просп\.?|проспект\w*|пер\.?|переул\w*|б-р|бул\.?|бульвар\w*|ш\.|шоссе|"
     r"пл\.|площад\w*|наб\.?|набережн\w*|мкр\.?|мкрн\.?|микрорайон\w*|тракт\w*|проезд\w*|туп\.?|тупик\w*|"
-    r"пр-д|аллея|аллее|линия|снт|жк|кп|ст\.|станиц\w*|пос\.|п\.|посел\w*|с\.|село|дер\.|деревн\w*"
+    r"пр-д|аллея|аллее|снт|жк|кп|ст\.|станиц\w*|пос\.|п\.|посел\w*|с\.|село|дер\.|деревн\w*"
 )
 _HOUSE = r"\d{1,4}(?:\s?[а-яa-z](?![а-яa-z]))?(?:\s?[/\\]\s?\d{1,4}[а-я]?)?"
 _FLAT = r"(?:\s*[-–]\s*\d{1,4}|,?\s*(?:кв\.?|квартира|кв-ра|оф\.?|офис)\s*\d{1,4})?"
 _PARTS = r"(?:,?\s*(?:корп\.?|корпус|к\.|стр\.?|строение|под\.?|подъезд|этаж)\s*\d{1,3})*"
-_HOUSE_WORD = r"(?:,?\s*(?:д\.?|дом)\s*)?"
+_HOUSE_WORD = r"(?:,?\s*(?:д\.?|дом|участок|уч\.)\s*)?"
 _NAME = r"[А-ЯЁA-Z0-9][а-яёa-z0-9\-]*(?:\s+[А-ЯЁа-яё][а-яё\-]*){0,2}"
 _CITY = r"(?:(?:г\.?|город)\s*[А-ЯЁа-яё][а-яё\-]+,?\s*|[А-ЯЁ][а-яё\-]+(?:ск|ов|ин|град|бург|поль|ь),\s*)?"
 
+_MARKER = rf"(?<![а-яёa-z])(?:{_STREET_MARKERS})(?![а-яёa-z])"
 ADDRESS_RE = re.compile(
-    rf"{_CITY}(?:(?:{_STREET_MARKERS})\s*{_NAME}|{_NAME}\s+(?:{_STREET_MARKERS}))"
-    rf"(?:,?\s*{_HOUSE_WORD}{_HOUSE}{_PARTS}{_FLAT}{_PARTS})?",
+    rf"{_CITY}(?:(?:д\.?|дом[ае]?)\s*\d{{1,4}}[а-я]?\s*(?:по|на)?\s*,?\s*)?(?:{_MARKER}\s*{_NAME}|{_NAME}\s+{_MARKER})"
+    rf"(?:,?\s*{_HOUSE_WORD}{_HOUSE})?{_PARTS}{_FLAT}{_PARTS}",
     re.IGNORECASE,
 )
 # "Кирова 86-15", "Ленина, 5": a capitalised street name straight before a house number.
@@ -28,9 +29,15 @@ BARE_RE = re.compile(
     rf"{_CITY}(?<![а-яёa-z])[А-ЯЁ][а-яё]{{2,}}(?:\s+[А-ЯЁ]?[а-яё]+)?,?\s*{_HOUSE_WORD}"
     rf"\d{{1,4}}(?:\s?[а-я](?![а-я]))?(?:\s?/\s?\d{{1,4}})?{_PARTS}{_FLAT}",
 )
+# "гоголя 15 кв 9": a lower-case street counts only with a flat number after the house.
+LOWER_RE = re.compile(
+    rf"(?<![а-яёa-z])[а-яё]{{3,}}(?:\s+[а-яё]+)?,?\s*{_HOUSE_WORD}\d{{1,4}}(?:\s?[а-я](?![а-я]))?(?:/\d{{1,4}})?"
+    rf"{_PARTS}(?:,?\s*(?:кв\.?|квартира|кв-ра)\s*\d{{1,4}}|\s*-\s*\d{{1,4}}(?![\d.:]|\s*-\s*\d))"
+)
 _NOT_STREET = re.compile(
     r"^(?:тариф|договор|номер|счет|счёт|заявк|заказ|скорост|интернет|оплат|баланс|телефон|пинг|до|после|"
-    r"в|на|с|к|по|от|около|примерно|уже|было|звонил|дом|кв|квартира)(?![а-яё])",
+    r"в|на|с|к|по|от|около|примерно|уже|было|звонил\w*|дом|кв|квартира|цифр\w*|последн\w*|код\w*|"
+    r"перевел\w*|заплатил\w*|оплатил\w*|списал\w*|пришл\w*|пришел|стоит|стоил\w*|всего|итого|минус|плюс)(?![а-яё])",
     re.IGNORECASE,
 )
 # A capitalised word after these is a tariff, a device or a brand, not a street.
@@ -45,7 +52,20 @@ _LEADING_FILLER = re.compile(
     re.IGNORECASE,
 )
 _HAS_NUMBER = re.compile(r"\d")
+_FLAT_OR_HOUSE_WORD = re.compile(r"(?:кв|квартира|кв-ра|оф|офис|д\.|дом|корп|стр)|\d\s*[-–/]\s*\d|\d[а-я]\b", re.IGNORECASE)
+_FIRST_NUMBER = re.compile(r"\d+")
+# Case endings of ordinary nouns ("в конце 35-35"); street names come in the genitive or as adjectives.
+_NOT_STREET_ENDINGS = ("е", "у", "ю", "ом", "ем", "ах", "ях", "ми", "ии")
+BARE_MAX_HOUSE = 400
 _PUNCT_EDGES = " ,.;:!?-—()\"'«»\n\t"
+
+
+def _plausible_bare(raw: str) -> bool:
+    """A bare "Name 12" needs a flat, a house word, or a modest house number to be an address."""
+    if _FLAT_OR_HOUSE_WORD.search(raw):
+        return True
+    number = _FIRST_NUMBER.search(raw)
+    return number is not None and int(number.group()) <= BARE_MAX_HOUSE
 
 
 class AddressFinder:
@@ -54,9 +74,18 @@ class AddressFinder:
     def __init__(self, name: str) -> None:
         self.name = name
 
+    @staticmethod
+    def _plausible(regex: re.Pattern[str], raw: str) -> bool:
+        if regex is BARE_RE:
+            return _plausible_bare(raw)
+        if regex is LOWER_RE:
+            first = raw.split()[0].strip(",").lower()
+            return not first.endswith(_NOT_STREET_ENDINGS)
+        return True
+
     def find(self, text: str, taken: list[Span], *, asked: bool) -> Found | Invalid | None:
         """The first address in text, or (when asked) the text itself if it reads as one."""
-        for regex in (ADDRESS_RE, BARE_RE):
+        for regex in (ADDRESS_RE, BARE_RE, LOWER_RE):
             for match in regex.finditer(text):
                 raw = match.group().strip(_PUNCT_EDGES)
                 if (
@@ -64,6 +93,7 @@ class AddressFinder:
                     or _NOT_STREET.match(raw)
                     or _NOT_STREET_BEFORE.search(text[: match.start()])
                     or not _HAS_NUMBER.search(raw)
+                    or not self._plausible(regex, raw)
                 ):
                     continue
                 return Found(self.name, raw, raw, *match.span())

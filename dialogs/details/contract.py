@@ -16,6 +16,13 @@ _NOT_CONTRACT_BEFORE = re.compile(
     re.IGNORECASE,
 )
 
+# Words right after a bare number that say what it is: "551122 — номер заявки".
+_NOT_CONTRACT_AFTER = re.compile(
+    r"^\s*[-—–,:)]?\s*(?:это\s+|—\s+)?(?:и\s+)?(?:номер\s+|№\s*)?(?:мо[ейя]\w*\s+|ваш\w*\s+)?"
+    r"(?:заявк|заказ|обращени|тикет|трек|чек|квитанц|инцидент|наряд|кода?\b|парол|пин)",
+    re.IGNORECASE,
+)
+
 
 class ContractFinder:
     """Finds contract numbers; `cued` ones are announced by a cue word, bare ones only when plausible."""
@@ -43,7 +50,11 @@ class ContractFinder:
         """A number given without a cue: taken when asked for, or when it can hardly be anything else."""
         for match in _DIGITS.finditer(text):
             span = match.span()
-            if overlaps(span, taken) or _NOT_CONTRACT_BEFORE.search(text[: span[0]]):
+            if (
+                overlaps(span, taken)
+                or _NOT_CONTRACT_BEFORE.search(text[: span[0]])
+                or _NOT_CONTRACT_AFTER.search(text[span[1] : span[1] + 40])
+            ):
                 continue
             digits = match.group()
             if self.pattern.fullmatch(digits) and (asked or len(digits) >= 6):

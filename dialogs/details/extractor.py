@@ -87,7 +87,8 @@ class DetailExtractor:
         if name := self._name_for(DetailKind.ADDRESS, asked, needed):
             is_asked = asked == name and not result.found
             keep(self.addresses[name].find(text, taken, asked=is_asked), is_asked)
-        if contract_name and contract_name not in result.found:
+        # A bare number answers the question asked; it is a contract only if that was the question.
+        if contract_name and contract_name not in result.found and (asked is None or asked == contract_name):
             is_asked = asked == contract_name
             keep(self.contracts[contract_name].find_bare(text, taken + noise, asked=is_asked), is_asked)
         for name in dict.fromkeys([*([asked] if asked else []), *needed]):

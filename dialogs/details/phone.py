@@ -57,3 +57,12 @@ class PhoneFinder:
                 return Invalid(name, "phone_too_long", match.group())
             return Invalid(name, "phone_invalid", match.group())
         return None
+
+
+def phone_for_display(e164: str) -> str:
+    """An E.164 number as people read it: +7 913 123-45-67."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))

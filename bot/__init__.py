@@ -1,0 +1,1 @@
+"""Adapters and the command line: where tonebot meets terminals, messengers and operators."""

@@ -1,0 +1,79 @@
+"""The `tonebot` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.settings import Settings
+from dialogs.yamlfile import ContentError
+from storage.database import sqlite_url
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "db", None):
+        settings = Settings(sqlite_url(args.db), settings.content_dir)
+    if getattr(args, "content", None):
+        settings = Settings(settings.database_url, Path(args.content))
+    return settings
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.runtime import build_runtime
+    from bot.terminal import run_chat
+
+    runtime = build_runtime(_settings(args))
+    run_chat(runtime.service, user=args.user, explain=args.explain)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from dialogs.evaluation import run_evaluation
+
+    return run_evaluation(args.kind, Path(args.file), as_json=args.json, settings=_settings(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tonebot", description="A customer-service bot that speaks in your tone.")
+    parser.add_argument("--content", help="content directory (scenarios, guides, lexicons)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    chat = commands.add_parser("chat", help="talk to the bot in the terminal (one message per line)")
+    chat.add_argument("--db", help="SQLite file to keep conversations in (default: DATABASE_URL or tonebot.db)")
+    chat.add_argument("--user", default="local", help="who you are to the bot (default: local)")
+    chat.add_argument("--explain", action="store_true", help="after each reply, show what the bot understood")
+    chat.set_defaults(handler=_chat)
+
+    evaluate = commands.add_parser("eval", help="score the bot on a labelled JSON Lines file")
+    evaluate.add_argument("kind", choices=["details", "handoff"])
+    evaluate.add_argument("file")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    evaluate.set_defaults(handler=_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `tonebot` console command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result: int = args.handler(args)
+    except ContentError as exc:
+        print("tonebot: the content files have errors; fix them and start again:", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Settings read once from the environment (and `.env`), typed, failing loudly on nonsense."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dialogs.content import DEFAULT_CONTENT_DIR
+
+DEFAULT_DATABASE_URL = "sqlite:///tonebot.db"
+
+
+def _dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where data and content live."""
+
+    database_url: str
+    content_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Settings from environment variables, falling back to `.env` in the working directory."""
+        env = {**_dotenv(Path(".env")), **(environ if environ is not None else os.environ)}
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            content_dir=Path(env.get("TONEBOT_CONTENT_DIR") or DEFAULT_CONTENT_DIR),
+        )

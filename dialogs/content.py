@@ -1,0 +1,139 @@
+"""The editors' files compiled into what the engine runs on, and reloaded live when they change."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from dialogs.details import DetailExtractor
+from dialogs.handoff import HumanRequestDetector
+from dialogs.lexicon import Lexicons, load_lexicons
+from dialogs.matcher import IntentMatcher, TermNormaliser
+from dialogs.scenarios import ScenarioBook, load_scenarios
+from dialogs.text import Lemmatizer, shared_lemmatizer
+from dialogs.yamlfile import ContentError, ContentIssue
+from personas.guides import GuideBook, load_guides
+
+log = logging.getLogger(__name__)
+DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
+CHECK_INTERVAL_S = 0.25
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """Everything loaded from content files, compiled and cross-checked."""
+
+    scenarios: ScenarioBook
+    lexicons: Lexicons
+    guides: GuideBook
+    matcher: IntentMatcher
+    extractor: DetailExtractor
+    human_requests: HumanRequestDetector
+
+
+def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssue]:
+    issues = []
+    for scenario in scenarios.scenarios:
+        answer = scenario.done.answer
+        if not answer:
+            continue
+        names = [answer]
+        for detail in scenario.details:
+            spec = scenarios.details[detail]
+            if "{" + detail + "}" in answer:
+                names = [answer.replace("{" + detail + "}", option.id) for option in spec.options]
+        for name in names:
+            if not guides.has(name):
+                issues.append(
+                    ContentIssue("scenarios", 1, 1, f"scenario {scenario.id!r} answers with moment {name!r}, "
+                                 "which the neutral guide does not phrase")
+                )
+    return issues
+
+
+def _collect(issues: list[ContentIssue], loader: Callable[[Path], T], path: Path) -> T | None:
+    try:
+        return loader(path)
+    except ContentError as exc:
+        issues.extend(exc.issues)
+        return None
+
+
+def load_content(directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer | None = None) -> Content:
+    """Load scenarios, lexicons and guides from a content directory; ContentError on any problem."""
+    lemmatizer = lemmatizer or shared_lemmatizer()
+    issues: list[ContentIssue] = []
+    scenarios = _collect(issues, load_scenarios, directory / "scenarios")
+    lexicons = _collect(issues, load_lexicons, directory / "lexicons")
+    guides = _collect(issues, load_guides, directory / "guides")
+    if scenarios is None or lexicons is None or guides is None:
+        raise ContentError(issues)
+    issues = _cross_check(scenarios, guides)
+    if issues:
+        raise ContentError(issues)
+    normaliser = TermNormaliser(lexicons.matching, lemmatizer)
+    return Content(
+        scenarios=scenarios,
+        lexicons=lexicons,
+        guides=guides,
+        matcher=IntentMatcher(scenarios.scenarios, normaliser),
+        extractor=DetailExtractor(scenarios.details, scenarios.company.hotlines, lemmatizer),
+        human_requests=HumanRequestDetector(lexicons.handoff, lemmatizer),
+    )
+
+
+def _snapshot(directory: Path) -> tuple[tuple[str, float, int], ...]:
+    entries = []
+    for path in sorted(directory.rglob("*.yaml")):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        entries.append((str(path), stat.st_mtime, stat.st_size))
+    return tuple(entries)
+
+
+class LiveContent:
+    """Content that reloads itself when a file changes; a broken edit keeps the last good version."""
+
+    def __init__(self, directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer | None = None) -> None:
+        self.directory = directory
+        self._lemmatizer = lemmatizer
+        self._snapshot = _snapshot(directory)
+        self._current = load_content(directory, lemmatizer)
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+        self.last_error: ContentError | None = None
+        self.generation = 1
+
+    def get(self) -> Content:
+        """The current content, reloaded first if files changed since the last look."""
+        now = time.monotonic()
+        if now - self._checked >= CHECK_INTERVAL_S:
+            self._checked = now
+            self.reload_if_changed()
+        return self._current
+
+    def reload_if_changed(self) -> bool:
+        """Reload when files changed; True when a new version is now serving."""
+        with self._lock:
+            snapshot = _snapshot(self.directory)
+            if snapshot == self._snapshot:
+                return False
+            self._snapshot = snapshot
+            try:
+                self._current = load_content(self.directory, self._lemmatizer)
+            except ContentError as exc:
+                self.last_error = exc
+                log.error("content change rejected, the last good version keeps serving:\n%s", exc)
+                return False
+            self.last_error = None
+            self.generation += 1
+            log.info("content reloaded from %s (generation %d)", self.directory, self.generation)
+            return True

@@ -1,0 +1,53 @@
+"""Runs an evaluation and prints a table, or one JSON object on the last line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dialogs.content import LiveContent
+from dialogs.engine import Engine
+from dialogs.evaluation.details import evaluate_details
+from dialogs.evaluation.handoff import evaluate_handoff
+from dialogs.evaluation.metrics import read_jsonl
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+MAX_ERRORS_SHOWN = 25
+
+
+def _table(result: dict[str, Any]) -> str:
+    if "fields" in result:
+        lines = [f"{'field':<10}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
+        for field, row in result["fields"].items():
+            lines.append(
+                f"{field:<10}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}"
+            )
+        lines.append(f"micro F1 {result['micro_f1']:.3f} over {result['n']} messages")
+        return "\n".join(lines)
+    return "\n".join(f"{key:<22}{value}" for key, value in result.items())
+
+
+def run_evaluation(kind: str, path: Path, *, as_json: bool, settings: Settings) -> int:
+    """Score one labelled file; exit code 0, or 2 when the file cannot be read."""
+    try:
+        rows = read_jsonl(str(path))
+    except (OSError, ValueError) as exc:
+        print(f"tonebot eval: {exc}")
+        return 2
+    content = LiveContent(settings.content_dir)
+    if kind == "details":
+        result, errors = evaluate_details(content.get(), rows)
+    else:
+        result, errors = evaluate_handoff(Engine(content), rows)
+    if not as_json:
+        for error in errors[:MAX_ERRORS_SHOWN]:
+            print("miss:", json.dumps(error, ensure_ascii=False))
+        if len(errors) > MAX_ERRORS_SHOWN:
+            print(f"... and {len(errors) - MAX_ERRORS_SHOWN} more")
+        print(_table(result))
+    else:
+        print(json.dumps(result, ensure_ascii=False))
+    return 0

@@ -1,0 +1,71 @@
+"""A conversation's state between messages; plain data so storage can keep it as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+USED_PHRASES_KEPT = 300
+RECENT_MESSAGES_KEPT = 30
+
+
+@dataclass(slots=True)
+class PendingRequest:
+    """A request being served: its scenario, the detail last asked for and failed attempts."""
+
+    scenario_id: str
+    asked: str | None = None
+    failures: int = 0
+
+
+@dataclass(slots=True)
+class DetailValue:
+    """A collected detail: the normalised value and the client's own words for it."""
+
+    value: str
+    raw: str
+    display: str
+
+
+@dataclass(slots=True)
+class ConversationState:
+    """Everything the engine remembers about one conversation."""
+
+    persona: str = "neutral"
+    details: dict[str, DetailValue] = field(default_factory=dict)
+    active: PendingRequest | None = None
+    suspended: list[PendingRequest] = field(default_factory=list)
+    awaiting: str | None = None
+    awaiting_scenario: str | None = None
+    not_understood: int = 0
+    handed_off: bool = False
+    handoff_reason: str | None = None
+    used_phrases: list[str] = field(default_factory=list)
+    recent: list[tuple[str, str]] = field(default_factory=list)
+    turns: int = 0
+    persona_memory: dict[str, Any] = field(default_factory=dict)
+
+    def remember_phrase(self, key: str) -> None:
+        """Note a phrasing as heard, forgetting the oldest beyond a bound."""
+        self.used_phrases.append(key)
+        del self.used_phrases[:-USED_PHRASES_KEPT]
+
+    def remember_message(self, text: str, at: str) -> None:
+        """Keep the client's recent messages for judging the persona over the conversation."""
+        self.recent.append((text[:2000], at))
+        del self.recent[:-RECENT_MESSAGES_KEPT]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConversationState:
+        """Rebuild from to_dict() output, ignoring unknown keys from newer versions."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        state = cls(**known)
+        state.details = {k: DetailValue(**v) for k, v in state.details.items()}
+        state.active = PendingRequest(**data["active"]) if data.get("active") else None
+        state.suspended = [PendingRequest(**p) for p in state.suspended]  # type: ignore[arg-type]
+        state.recent = [(text, at) for text, at in state.recent]
+        return state

@@ -1,0 +1,38 @@
+"""Opening the database named by one URL: SQLite (WAL) by default, PostgreSQL when configured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, create_engine
+
+from storage import models  # noqa: F401  (registers the tables)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (the console, exports) work while the bot writes; NORMAL is durable in WAL.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def connect(url: str, *, create: bool = True) -> Engine:
+    """An SQLAlchemy engine for the URL, with the schema created when missing."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    if create:
+        SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def sqlite_url(path: str) -> str:
+    """The URL of an SQLite file."""
+    return f"sqlite:///{path}"

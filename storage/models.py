@@ -1,0 +1,101 @@
+"""Tables. Names say what rows hold; JSON columns keep what the engine owns (state, payloads)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Client(SQLModel, table=True):
+    """A person who writes to the company, across channels."""
+
+    __tablename__ = "clients"
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime
+    display_name: str = ""
+
+
+class ChannelIdentity(SQLModel, table=True):
+    """Who a client is on one channel (a Telegram user id, a web-chat visitor)."""
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="clients.id", index=True)
+    channel: str
+    external_id: str
+
+
+class Conversation(SQLModel, table=True):
+    """One chat with a client; `state_json` is the engine's memory of it."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_chat", "channel", "chat_id", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="clients.id", index=True)
+    channel: str
+    chat_id: str
+    status: str = "bot"  # bot | handed_off | closed
+    persona: str = "neutral"
+    state_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageRecord(SQLModel, table=True):
+    """Every message, both directions."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_external", "conversation_id", "direction", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True)
+    direction: str  # in | out
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    attachment: str | None = None
+    external_id: str = ""
+    buttons_json: str = "[]"
+    at: datetime
+
+
+class DetailRecord(SQLModel, table=True):
+    """A detail the bot collected; a correction adds a row and marks the old one superseded."""
+
+    __tablename__ = "details"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True)
+    client_id: int = Field(foreign_key="clients.id", index=True)
+    name: str
+    value: str
+    raw: str = ""
+    superseded: bool = False
+    at: datetime
+
+
+class HandoffRecord(SQLModel, table=True):
+    """A conversation handed to people, and why."""
+
+    __tablename__ = "handoffs"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True)
+    reason: str
+    category: str
+    priority: str = "normal"
+    note: str = ""
+    status: str = "waiting"
+    created_at: datetime
+
+
+class TaskRecord(SQLModel, table=True):
+    """Work for people that the bot set up: a call-back, a tariff change, a connection request."""
+
+    __tablename__ = "tasks"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True)
+    kind: str
+    category: str
+    scenario_id: str
+    payload_json: str = "{}"
+    status: str = "open"
+    created_at: datetime
