@@ -38,13 +38,17 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tonebot", description="A customer-service bot that speaks in your tone.")
+    parser = argparse.ArgumentParser(
+        prog="tonebot", description="A customer-service bot that speaks in your tone."
+    )
     parser.add_argument("--content", help="content directory (scenarios, guides, lexicons)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", required=True)
 
     chat = commands.add_parser("chat", help="talk to the bot in the terminal (one message per line)")
-    chat.add_argument("--db", help="SQLite file to keep conversations in (default: DATABASE_URL or tonebot.db)")
+    chat.add_argument(
+        "--db", help="SQLite file to keep conversations in (default: DATABASE_URL or tonebot.db)"
+    )
     chat.add_argument("--user", default="local", help="who you are to the bot (default: local)")
     chat.add_argument("--explain", action="store_true", help="after each reply, show what the bot understood")
     chat.set_defaults(handler=_chat)

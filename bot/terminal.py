@@ -56,6 +56,11 @@ def run_chat(
         if choice.isdigit() and 1 <= int(choice) <= len(buttons):
             text, payload = buttons[int(choice) - 1].text, buttons[int(choice) - 1].payload
         message = IncomingMessage(
-            channel=CHANNEL, chat_id=user, user_id=user, text=text, at=datetime.now(UTC), button_payload=payload
+            channel=CHANNEL,
+            chat_id=user,
+            user_id=user,
+            text=text,
+            at=datetime.now(UTC),
+            button_payload=payload,
         )
         buttons = _print_turn(service.handle(message), stdout, interactive=interactive, explain=explain)

@@ -51,8 +51,13 @@ def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssu
         for name in names:
             if not guides.has(name):
                 issues.append(
-                    ContentIssue("scenarios", 1, 1, f"scenario {scenario.id!r} answers with moment {name!r}, "
-                                 "which the neutral guide does not phrase")
+                    ContentIssue(
+                        "scenarios",
+                        1,
+                        1,
+                        f"scenario {scenario.id!r} answers with moment {name!r}, "
+                        "which the neutral guide does not phrase",
+                    )
                 )
     return issues
 

@@ -20,7 +20,7 @@ from dialogs.matcher import Match
 from dialogs.messages import Button, IncomingMessage, Reply
 from dialogs.scenarios import Scenario
 from dialogs.state import ConversationState, DetailValue, PendingRequest
-from dialogs.text import clean
+from dialogs.text import MAX_ANALYSED_CHARS, clean
 
 MAX_DETAIL_FAILURES = 3
 NOT_UNDERSTOOD_BEFORE_OFFER = 2
@@ -125,7 +125,8 @@ class _Run:
         self.control = ControlWords(content.lexicons.control)
         self.turn = Turn()
         self.say = _Say(content, state, seed=f"{message.channel}:{message.chat_id}")
-        self.text = clean(message.text or "").strip()
+        # Only the start of a huge message is analysed; storage keeps all of it.
+        self.text = clean((message.text or "")[:MAX_ANALYSED_CHARS]).strip()
         # Dates the client writes are meant in the company's local time.
         self.local_now = message.at.astimezone(ZoneInfo(self.book.company.timezone))
         self.payload = message.button_payload
@@ -178,7 +179,8 @@ class _Run:
         if awaiting == AWAIT_SOLVED:
             scenario = self.book.scenario(scenario_id or "")
             solved = self.payload == SOLVED or (
-                self.payload is None and (self.control.is_resolved(self.text) or self.control.is_yes(self.text))
+                self.payload is None
+                and (self.control.is_resolved(self.text) or self.control.is_yes(self.text))
             )
             if solved:
                 self.say("solved")
@@ -289,7 +291,9 @@ class _Run:
             self.say("too_many_failures", detail=spec.title)
             self._offer_human()
             return
-        problem_text = self.say.text(f"problem.{problem}") if self.content.guides.has(f"problem.{problem}") else ""
+        problem_text = (
+            self.say.text(f"problem.{problem}") if self.content.guides.has(f"problem.{problem}") else ""
+        )
         self.say("detail_invalid", detail=spec.title, problem=problem_text or problem)
         if spec.type is DetailKind.CHOICE:
             self.say.buttons(*(Button(o.label, choice_payload(name, o.id)) for o in spec.options))
@@ -341,7 +345,9 @@ class _Run:
             self._handoff("scenario", category=category, scenario=scenario, announce=True)
         elif done.ask_if_solved:
             self.say("ask_if_solved")
-            self.say.buttons(self.say.button("button.solved", SOLVED), self.say.button("button.not_solved", NOT_SOLVED))
+            self.say.buttons(
+                self.say.button("button.solved", SOLVED), self.say.button("button.not_solved", NOT_SOLVED)
+            )
             self.state.awaiting, self.state.awaiting_scenario = AWAIT_SOLVED, scenario.id
 
     def _cancel(self) -> None:

@@ -70,7 +70,11 @@ class HumanRequestDetector:
             before = tokens[max(0, index - WINDOW_BEFORE) : index]
             after = tokens[index + 1 : index + 1 + WINDOW_AFTER]
             around = before + after
-            if self._refused(before) or self._refused_after(after) or any(t.lemma in self.other_verbs for t in around):
+            if (
+                self._refused(before)
+                or self._refused_after(after)
+                or any(t.lemma in self.other_verbs for t in around)
+            ):
                 continue
             if any(self._is_request(t) for t in around):
                 return HumanRequest(f"request for {token.word}")

@@ -14,7 +14,9 @@ class MatchingLexicon(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     stopwords: list[str] = Field(default_factory=list)
-    synonyms: dict[str, str] = Field(default_factory=dict, description="word or lemma -> lemma to use instead")
+    synonyms: dict[str, str] = Field(
+        default_factory=dict, description="word or lemma -> lemma to use instead"
+    )
     negations: list[str] = Field(default_factory=lambda: ["не", "нет", "ни"])
 
 
@@ -23,10 +25,14 @@ class HandoffLexicon(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     persons: list[str]
-    person_phrases: list[str] = Field(default_factory=list, description="Whole phrases that ask for a person.")
+    person_phrases: list[str] = Field(
+        default_factory=list, description="Whole phrases that ask for a person."
+    )
     request_words: list[str]
     refusals: list[str] = Field(description="Lemmas that, before the person word, turn a request down.")
-    other_verbs: list[str] = Field(default_factory=list, description="Verbs that make a person word a mention.")
+    other_verbs: list[str] = Field(
+        default_factory=list, description="Verbs that make a person word a mention."
+    )
     not_a_person_after: list[str] = Field(default_factory=list, description="'оператор связи' is a company.")
 
 
@@ -52,7 +58,11 @@ class Lexicons(BaseModel):
 def load_lexicons(directory: Path) -> Lexicons:
     """Load the engine's lexicons from a directory; ContentError on any problem."""
     parts = {}
-    for name, model in (("matching", MatchingLexicon), ("handoff", HandoffLexicon), ("control", ControlLexicon)):
+    for name, model in (
+        ("matching", MatchingLexicon),
+        ("handoff", HandoffLexicon),
+        ("control", ControlLexicon),
+    ):
         path = directory / f"{name}.yaml"
         parts[name] = validate(model, load_yaml(path), path)
     return Lexicons.model_validate(parts)

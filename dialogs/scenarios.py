@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -51,7 +50,6 @@ class Company(BaseModel):
     name: str = ""
     timezone: str = Field(default="Europe/Moscow", description="Where 'завтра в 10' is meant.")
     hotlines: list[str] = Field(default_factory=list, description="Our own numbers: never a client's phone.")
-
 
     @field_validator("timezone")
     @classmethod
@@ -125,12 +123,28 @@ def load_scenarios(path: Path) -> ScenarioBook:
             if name not in details:
                 known = ", ".join(sorted(details)) or "none defined"
                 issues.append(
-                    issue_at(file, data, (*where, "details", position), f"unknown detail {name!r}; known: {known}")
+                    issue_at(
+                        file, data, (*where, "details", position), f"unknown detail {name!r}; known: {known}"
+                    )
                 )
         if scenario.category and scenario.category not in categories:
             known = ", ".join(sorted(categories)) or "none defined"
             issues.append(
-                issue_at(file, data, (*where, "category"), f"unknown category {scenario.category!r}; known: {known}")
+                issue_at(
+                    file,
+                    data,
+                    (*where, "category"),
+                    f"unknown category {scenario.category!r}; known: {known}",
+                )
+            )
+        if not (scenario.done.answer or scenario.done.task or scenario.done.handoff):
+            issues.append(
+                issue_at(
+                    file,
+                    data,
+                    where,
+                    "scenario does nothing when done; expected done.answer, done.task or done.handoff",
+                )
             )
         if not scenario.match.examples and not scenario.match.keywords:
             issues.append(issue_at(file, data, (*where, "match"), "expected at least one example or keyword"))

@@ -63,9 +63,8 @@ class ConversationState:
     def from_dict(cls, data: dict[str, Any]) -> ConversationState:
         """Rebuild from to_dict() output, ignoring unknown keys from newer versions."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        state = cls(**known)
-        state.details = {k: DetailValue(**v) for k, v in state.details.items()}
-        state.active = PendingRequest(**data["active"]) if data.get("active") else None
-        state.suspended = [PendingRequest(**p) for p in state.suspended]  # type: ignore[arg-type]
-        state.recent = [(text, at) for text, at in state.recent]
-        return state
+        known["details"] = {k: DetailValue(**v) for k, v in data.get("details", {}).items()}
+        known["active"] = PendingRequest(**data["active"]) if data.get("active") else None
+        known["suspended"] = [PendingRequest(**p) for p in data.get("suspended", [])]
+        known["recent"] = [(text, at) for text, at in data.get("recent", [])]
+        return cls(**known)

@@ -12,7 +12,7 @@ import pymorphy3
 WORD_RE = re.compile(r"[a-zа-яё0-9]+(?:[-'][a-zа-яё0-9]+)*", re.IGNORECASE)
 # Zero-width and bidi control characters carry no meaning for us and break matching.
 _INVISIBLE_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-MAX_ANALYSED_CHARS = 4000
+MAX_ANALYSED_CHARS = 2000
 
 
 def clean(text: str) -> str:

@@ -115,9 +115,9 @@ def locate(data: Any, loc: Sequence[int | str]) -> yaml.Mark | None:
     found: yaml.Mark | None = getattr(data, "start", None)
     current = data
     for step in loc:
-        if isinstance(current, MarkedDict) and step in current:
-            found, current = current.marks[step], current[step]
-        elif isinstance(current, MarkedList) and isinstance(step, int) and 0 <= step < len(current):
+        in_dict = isinstance(current, MarkedDict) and step in current
+        in_list = isinstance(current, MarkedList) and isinstance(step, int) and 0 <= step < len(current)
+        if in_dict or in_list:
             found, current = current.marks[step], current[step]
         else:
             break

@@ -99,7 +99,13 @@ class GuideBook:
         return (self.guides.get(persona) or self.guides[NEUTRAL]).style
 
     def render(
-        self, moment: str, persona: str, values: Mapping[str, str], used: Collection[str] = (), *, seed: str = ""
+        self,
+        moment: str,
+        persona: str,
+        values: Mapping[str, str],
+        used: Collection[str] = (),
+        *,
+        seed: str = "",
     ) -> Rendered:
         """Phrase a moment for a persona with an unused variant whose placeholders all have values."""
         for source in (persona, NEUTRAL):
@@ -135,7 +141,9 @@ def _template_issues(path: Path, data: Any, guide: GuideFile, catalogue: Catalog
     for moment, templates in guide.moments.items():
         info = catalogue.moments.get(moment)
         if info is None:
-            issues.append(issue_at(path, data, ("moments", moment), f"unknown moment {moment!r}; see {CATALOGUE_FILE}"))
+            issues.append(
+                issue_at(path, data, ("moments", moment), f"unknown moment {moment!r}; see {CATALOGUE_FILE}")
+            )
             continue
         for index, template in enumerate(templates):
             where = ("moments", moment, index)
@@ -143,13 +151,17 @@ def _template_issues(path: Path, data: Any, guide: GuideFile, catalogue: Catalog
             if unknown:
                 allowed = ", ".join("{" + p + "}" for p in info.placeholders) or "none"
                 names = ", ".join("{" + p + "}" for p in sorted(unknown))
-                issues.append(issue_at(path, data, where, f"unknown placeholder {names}; allowed here: {allowed}"))
+                issues.append(
+                    issue_at(path, data, where, f"unknown placeholder {names}; allowed here: {allowed}")
+                )
             if _STRAY_BRACE.search(PLACEHOLDER_RE.sub("", template)):
                 issues.append(issue_at(path, data, where, "unbalanced brace; placeholders look like {name}"))
             if not guide.style.emoji and _EMOJI_RE.search(template):
                 issues.append(issue_at(path, data, where, "emoji in a guide whose style says emoji: false"))
             if len(template) > guide.style.max_length:
-                issues.append(issue_at(path, data, where, f"longer than style.max_length ({guide.style.max_length})"))
+                issues.append(
+                    issue_at(path, data, where, f"longer than style.max_length ({guide.style.max_length})")
+                )
         if not templates:
             issues.append(issue_at(path, data, ("moments", moment), "expected at least one phrasing"))
     return issues
@@ -171,18 +183,24 @@ def load_guides(directory: Path) -> GuideBook:
             issues.extend(exc.issues)
             continue
         if guide.persona not in PERSONAS:
-            issues.append(issue_at(path, data, ("persona",), f"unknown persona; expected one of {', '.join(PERSONAS)}"))
+            issues.append(
+                issue_at(path, data, ("persona",), f"unknown persona; expected one of {', '.join(PERSONAS)}")
+            )
         elif guide.persona in guides:
             issues.append(issue_at(path, data, ("persona",), f"a second guide for {guide.persona!r}"))
         issues.extend(_template_issues(path, data, guide, catalogue))
         guides[guide.persona] = guide
     if NEUTRAL not in guides:
-        issues.append(ContentIssue(str(directory), 1, 1, "no neutral guide: it is the fallback for every moment"))
+        if not issues:
+            issues.append(
+                ContentIssue(str(directory), 1, 1, "no neutral guide: it is the fallback for every moment")
+            )
     else:
         missing = sorted(set(catalogue.moments) - set(guides[NEUTRAL].moments))
         for moment in missing:
-            issues.append(ContentIssue(str(directory / "neutral.yaml"), 1, 1, f"neutral guide lacks moment {moment!r}"))
+            issues.append(
+                ContentIssue(str(directory / "neutral.yaml"), 1, 1, f"neutral guide lacks moment {moment!r}")
+            )
     if issues:
         raise ContentError(issues)
     return GuideBook(catalogue, guides)
-

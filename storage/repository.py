@@ -40,7 +40,9 @@ class SqlStore:
 
     def _client_for(self, session: Session, channel: str, user_id: str, at: datetime) -> int:
         identity = session.exec(
-            select(ChannelIdentity).where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == user_id)
+            select(ChannelIdentity).where(
+                ChannelIdentity.channel == channel, ChannelIdentity.external_id == user_id
+            )
         ).first()
         if identity:
             return identity.client_id
@@ -75,13 +77,16 @@ class SqlStore:
                 session.add(conversation)
                 session.flush()
             conversation_id = _require_id(conversation.id)
-            if message.message_id and session.exec(
-                select(MessageRecord.id).where(
-                    MessageRecord.conversation_id == conversation_id,
-                    MessageRecord.direction == "in",
-                    MessageRecord.external_id == message.message_id,
-                )
-            ).first():
+            if (
+                message.message_id
+                and session.exec(
+                    select(MessageRecord.id).where(
+                        MessageRecord.conversation_id == conversation_id,
+                        MessageRecord.direction == "in",
+                        MessageRecord.external_id == message.message_id,
+                    )
+                ).first()
+            ):
                 return None
             session.add(
                 MessageRecord(

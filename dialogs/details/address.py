@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from dialogs.details.base import Found, Invalid, Span, overlaps
 
@@ -15,23 +16,28 @@ _HOUSE = r"\d{1,4}(?:\s?[а-яa-z](?![а-яa-z]))?(?:\s?[/\\]\s?\d{1,4}[а-я]?)
 _FLAT = r"(?:\s*[-–]\s*\d{1,4}|,?\s*(?:кв\.?|квартира|кв-ра|оф\.?|офис)\s*\d{1,4})?"
 _PARTS = r"(?:,?\s*(?:корп\.?|корпус|к\.|стр\.?|строение|под\.?|подъезд|этаж)\s*\d{1,3})*"
 _HOUSE_WORD = r"(?:,?\s*(?:д\.?|дом|участок|уч\.)\s*)?"
-_NAME = r"[А-ЯЁA-Z0-9][а-яёa-z0-9\-]*(?:\s+[А-ЯЁа-яё][а-яё\-]*){0,2}"
-_CITY = r"(?:(?:г\.?|город)\s*[А-ЯЁа-яё][а-яё\-]+,?\s*|[А-ЯЁ][а-яё\-]+(?:ск|ов|ин|град|бург|поль|ь),\s*)?"
+_NAME = r"[А-ЯЁA-Z0-9][а-яёa-z0-9\-]{0,40}(?:\s+[А-ЯЁа-яё][а-яё\-]{0,40}){0,2}"
+_CITY = (
+    r"(?:(?:г\.?|город)\s*[А-ЯЁа-яё][а-яё\-]{1,40},?\s*"
+    r"|[А-ЯЁ][а-яё\-]{1,40}(?:ск|ов|ин|град|бург|поль|ь),\s*)?"
+)
 
 _MARKER = rf"(?<![а-яёa-z])(?:{_STREET_MARKERS})(?![а-яёa-z])"
 ADDRESS_RE = re.compile(
-    rf"{_CITY}(?:(?:д\.?|дом[ае]?)\s*\d{{1,4}}[а-я]?\s*(?:по|на)?\s*,?\s*)?(?:{_MARKER}\s*{_NAME}|{_NAME}\s+{_MARKER})"
+    rf"{_CITY}(?:(?:д\.?|дом[ае]?)\s*\d{{1,4}}[а-я]?\s*(?:по|на)?\s*,?\s*)?"
+    rf"(?:{_MARKER}\s*{_NAME}|{_NAME}\s+{_MARKER})"
     rf"(?:,?\s*{_HOUSE_WORD}{_HOUSE})?{_PARTS}{_FLAT}{_PARTS}",
     re.IGNORECASE,
 )
 # "Кирова 86-15", "Ленина, 5": a capitalised street name straight before a house number.
 BARE_RE = re.compile(
-    rf"{_CITY}(?<![а-яёa-z])[А-ЯЁ][а-яё]{{2,}}(?:\s+[А-ЯЁ]?[а-яё]+)?,?\s*{_HOUSE_WORD}"
+    rf"{_CITY}(?<![а-яёa-z])[А-ЯЁ][а-яё]{{2,40}}(?:\s+[А-ЯЁ]?[а-яё]{{1,40}})?,?\s*{_HOUSE_WORD}"
     rf"\d{{1,4}}(?:\s?[а-я](?![а-я]))?(?:\s?/\s?\d{{1,4}})?{_PARTS}{_FLAT}",
 )
 # "гоголя 15 кв 9": a lower-case street counts only with a flat number after the house.
 LOWER_RE = re.compile(
-    rf"(?<![а-яёa-z])[а-яё]{{3,}}(?:\s+[а-яё]+)?,?\s*{_HOUSE_WORD}\d{{1,4}}(?:\s?[а-я](?![а-я]))?(?:/\d{{1,4}})?"
+    rf"(?<![а-яёa-z])[а-яё]{{3,40}}(?:\s+[а-яё]{{1,40}})?,?\s*{_HOUSE_WORD}"
+    rf"\d{{1,4}}(?:\s?[а-я](?![а-я]))?(?:/\d{{1,4}})?"
     rf"{_PARTS}(?:,?\s*(?:кв\.?|квартира|кв-ра)\s*\d{{1,4}}|\s*-\s*\d{{1,4}}(?![\d.:]|\s*-\s*\d))"
 )
 _NOT_STREET = re.compile(
@@ -52,12 +58,22 @@ _LEADING_FILLER = re.compile(
     re.IGNORECASE,
 )
 _HAS_NUMBER = re.compile(r"\d")
-_FLAT_OR_HOUSE_WORD = re.compile(r"(?:кв|квартира|кв-ра|оф|офис|д\.|дом|корп|стр)|\d\s*[-–/]\s*\d|\d[а-я]\b", re.IGNORECASE)
+_FLAT_OR_HOUSE_WORD = re.compile(
+    r"(?:кв|квартира|кв-ра|оф|офис|д\.|дом|корп|стр)|\d\s*[-–/]\s*\d|\d[а-я]\b", re.IGNORECASE
+)
 _FIRST_NUMBER = re.compile(r"\d+")
 # Case endings of ordinary nouns ("в конце 35-35"); street names come in the genitive or as adjectives.
 _NOT_STREET_ENDINGS = ("е", "у", "ю", "ом", "ем", "ах", "ях", "ми", "ии")
 BARE_MAX_HOUSE = 400
 _PUNCT_EDGES = " ,.;:!?-—()\"'«»\n\t"
+
+
+def _overlapping(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Matches that may start inside a rejected one ("живём на ул. Гоголя": not "живём на ул")."""
+    position = 0
+    while (match := regex.search(text, position)) is not None:
+        yield match
+        position = match.start() + 1
 
 
 def _plausible_bare(raw: str) -> bool:
@@ -86,7 +102,7 @@ class AddressFinder:
     def find(self, text: str, taken: list[Span], *, asked: bool) -> Found | Invalid | None:
         """The first address in text, or (when asked) the text itself if it reads as one."""
         for regex in (ADDRESS_RE, BARE_RE, LOWER_RE):
-            for match in regex.finditer(text):
+            for match in _overlapping(regex, text):
                 raw = match.group().strip(_PUNCT_EDGES)
                 if (
                     overlaps(match.span(), taken)

@@ -56,8 +56,9 @@ class ChoiceFinder:
     @staticmethod
     def _score(norm: str, phrase: str, asked: bool) -> float:
         if not asked:
-            # Unprompted, the whole option phrase must be present in the message.
-            return fuzz.partial_ratio(phrase, norm) if len(phrase) > 6 else 0.0
+            # Unprompted, every word of a multi-word option phrase must be in the message.
+            phrase_words = phrase.split()
+            return 100.0 if len(phrase_words) > 1 and set(phrase_words) <= set(norm.split()) else 0.0
         if len(words(norm)) <= len(words(phrase)) + 2:
             return max(fuzz.ratio(norm, phrase), fuzz.token_set_ratio(norm, phrase))
         return fuzz.partial_ratio(phrase, norm)

@@ -6,8 +6,10 @@ import re
 
 from dialogs.details.base import Found, Invalid, Span, overlaps
 
-EMAIL_RE = re.compile(r"[a-z0-9][a-z0-9._%+\-]*@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}", re.IGNORECASE)
-_ALMOST_EMAIL = re.compile(r"\S+@\S*|\S+\s*(?:собака|собачка)\s*\S+", re.IGNORECASE)
+EMAIL_RE = re.compile(
+    r"[a-z0-9][a-z0-9._%+\-]{0,63}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63}){0,5}\.[a-z]{2,24}", re.IGNORECASE
+)
+_ALMOST_EMAIL = re.compile(r"\S{1,64}@\S{0,64}|\S{1,64}\s*(?:собака|собачка)\s*\S{1,64}", re.IGNORECASE)
 
 
 def find_emails(name: str, text: str, taken: list[Span]) -> list[Found]:

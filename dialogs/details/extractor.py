@@ -38,7 +38,9 @@ class DetailExtractor:
         self.phones = PhoneFinder(list(company_numbers))
         self.contracts = {n: ContractFinder(n, s) for n, s in specs.items() if s.type is DetailKind.CONTRACT}
         self.addresses = {n: AddressFinder(n) for n, s in specs.items() if s.type is DetailKind.ADDRESS}
-        self.choices = {n: ChoiceFinder(n, s, lemmatizer) for n, s in specs.items() if s.type is DetailKind.CHOICE}
+        self.choices = {
+            n: ChoiceFinder(n, s, lemmatizer) for n, s in specs.items() if s.type is DetailKind.CHOICE
+        }
 
     def _name_for(self, kind: DetailKind, asked: str | None, needed: Sequence[str]) -> str | None:
         """Which detail a value of this kind fills: the asked one, a needed one, or the canonical one."""

@@ -6,13 +6,13 @@ import re
 
 from dialogs.details.base import Span
 
-_NUM = r"\d[\d\s.,]*"
+_NUM = r"\d[\d\s.,]{0,15}"
 NOISE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         # Amounts of money.
         rf"{_NUM}\s*(?:₽|руб\w*|р\b|р\.|тыс\w*|т\.р|к\b|коп\w*|\$|usd|eur|евро|доллар\w*)",
-        r"(?:₽|\$)\s*\d[\d\s.,]*",
+        r"(?:₽|\$)\s*\d[\d\s.,]{0,15}",
         # Speeds, sizes, signal levels, percentages, durations.
         rf"{_NUM}\s*(?:[мкгm]б(?:ит|айт)?\w*|[кмгkmg]bit\w*|[кмгkmg]b/?s|mbps|gbps|мбпс|мегабит\w*|гигабит\w*)",
         rf"-?{_NUM}\s*(?:dbm|дбм|db|дб|ms|мс|%|процент\w*|ghz|ггц|mhz|мгц)",

@@ -19,7 +19,8 @@ _MONTHS = {
 }  # fmt: skip
 # Parts of the day as hour ranges.
 _PARTS_OF_DAY = {
-    "утр": (9, 12), "дн": (12, 17), "днем": (12, 17), "днём": (12, 17), "обед": (12, 14), "вечер": (17, 21), "ноч": (21, 23),
+    "утр": (9, 12), "дн": (12, 17), "днем": (12, 17), "днём": (12, 17),
+    "обед": (12, 14), "вечер": (17, 21), "ноч": (21, 23),
 }  # fmt: skip
 _RELATIVE_DAYS = {"сегодня": 0, "завтра": 1, "послезавтра": 2}
 _ANY_TIME = re.compile(r"\b(?:в любое время|когда угодно|любое время|в любой момент|без разницы)\b")
@@ -28,11 +29,19 @@ _IN_DELTA = re.compile(r"\bчерез\s+(\d{1,2}|полчаса|час)\s*(ми�
 _DATE_NUM = re.compile(r"\b(\d{1,2})[./](\d{1,2})(?:[./](\d{2,4}))?\b")
 _DATE_WORD = re.compile(r"\b(\d{1,2})(?:-?го)?\s+(" + "|".join(_MONTHS) + r")[а-я]*\b")
 _WEEKDAY = re.compile(r"\b(" + "|".join(sorted(_WEEKDAYS, key=len, reverse=True)) + r")[а-я]*\b")
-_RANGE = re.compile(r"\b(?:с|от)\s*(\d{1,2})(?:[:.](\d{2}))?\s*(?:ч\w*)?\s*(?:до|по|-|–)\s*(\d{1,2})(?:[:.](\d{2}))?")
-_DASH_RANGE = re.compile(r"(?<![\d.:/])(\d{1,2})(?:[:.](\d{2}))?\s*[-–]\s*(\d{1,2})(?:[:.](\d{2}))?(?![\d./])")
+_RANGE = re.compile(
+    r"\b(?:с|от)\s*(\d{1,2})(?:[:.](\d{2}))?\s*(?:ч\w*)?\s*(?:до|по|-|–)\s*(\d{1,2})(?:[:.](\d{2}))?"
+)
+_DASH_RANGE = re.compile(
+    r"(?<![\d.:/])(\d{1,2})(?:[:.](\d{2}))?\s*[-–]\s*(\d{1,2})(?:[:.](\d{2}))?(?![\d./])"
+)
 _AFTER = re.compile(r"\b(?:после|позже)\s*(\d{1,2})(?:[:.](\d{2}))?")
-_BEFORE = re.compile(r"\b(?:до|не позже|раньше)\s*(\d{1,2})(?:[:.](\d{2}))?(?!\s*(?:ноябр|декабр|январ|[./]))")
-_AT = re.compile(r"(?:\b(?:в|к|около|на)\s*|^|\s)(\d{1,2})(?:[:.](\d{2}))?\s*(час\w*|ч\b|утра|вечера|дня|ночи)?")
+_BEFORE = re.compile(
+    r"\b(?:до|не позже|раньше)\s*(\d{1,2})(?:[:.](\d{2}))?(?!\s*(?:ноябр|декабр|январ|[./]))"
+)
+_AT = re.compile(
+    r"(?:\b(?:в|к|около|на)\s*|^|\s)(\d{1,2})(?:[:.](\d{2}))?\s*(час\w*|ч\b|утра|вечера|дня|ночи)?"
+)
 _CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?![\d])")
 _PART = re.compile(r"\b(утр|днем|дн[её]м|обед|вечер|ноч)[а-я]*\b")
 
@@ -62,7 +71,7 @@ def _hm(hour: str, minute: str | None) -> tuple[int, int]:
     return int(hour), int(minute or 0)
 
 
-def _day(text: str, now: datetime) -> date | None | str:
+def _day(text: str, now: datetime) -> date | str | None:
     today = now.date()
     for word, offset in sorted(_RELATIVE_DAYS.items(), key=lambda kv: -len(kv[0])):
         if re.search(rf"\b{word}\b", text):

@@ -30,7 +30,9 @@ def predict(content: Content, text: str, now: datetime) -> dict[str, str | None]
     return {field: found[field].value if field in found else None for field in FIELDS}
 
 
-def evaluate_details(content: Content, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def evaluate_details(
+    content: Content, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Per-field scores and micro F1, plus the rows that went wrong."""
     counts = {field: Counts() for field in FIELDS}
     errors = []

@@ -24,7 +24,9 @@ def run_conversation(engine: Engine, conversation_id: str, texts: list[str]) -> 
     return state
 
 
-def evaluate_handoff(engine: Engine, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def evaluate_handoff(
+    engine: Engine, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """accuracy, false and missed handoff rates, plus the rows that went wrong."""
     correct = false_handoffs = missed = negatives = positives = 0
     errors = []
@@ -38,8 +40,14 @@ def evaluate_handoff(engine: Engine, rows: list[dict[str, Any]]) -> tuple[dict[s
             continue
         false_handoffs += state.handed_off and not expected
         missed += expected and not state.handed_off
-        errors.append({"id": row.get("id"), "messages": row["messages"], "expected": expected,
-                       "reason": state.handoff_reason})
+        errors.append(
+            {
+                "id": row.get("id"),
+                "messages": row["messages"],
+                "expected": expected,
+                "reason": state.handoff_reason,
+            }
+        )
     n = len(rows)
     result = {
         "accuracy": round(correct / n, 4) if n else 0.0,

@@ -1,0 +1,84 @@
+"""Shared fixtures: the shipped content, an engine, and a way to run a scripted dialog."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dialogs.content import DEFAULT_CONTENT_DIR, LiveContent
+from dialogs.engine import Engine, Turn
+from dialogs.messages import AttachmentKind, IncomingMessage
+from dialogs.state import ConversationState
+
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def live_content() -> LiveContent:
+    return LiveContent(DEFAULT_CONTENT_DIR)
+
+
+@pytest.fixture(scope="session")
+def engine(live_content: LiveContent) -> Engine:
+    return Engine(live_content)
+
+
+@pytest.fixture
+def content_copy(tmp_path: Path) -> Iterator[Path]:
+    """A private copy of the shipped content that a test may edit."""
+    target = tmp_path / "content"
+    shutil.copytree(DEFAULT_CONTENT_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    yield target
+
+
+@dataclass
+class Dialog:
+    """A conversation driven message by message through the engine."""
+
+    engine: Engine
+    state: ConversationState = field(default_factory=ConversationState)
+    turns: list[Turn] = field(default_factory=list)
+    clock: datetime = START
+
+    def send(
+        self,
+        text: str = "",
+        *,
+        payload: str | None = None,
+        attachment: AttachmentKind | None = None,
+        contact_phone: str | None = None,
+        after: float = 30,
+    ) -> Turn:
+        self.clock += timedelta(seconds=after)
+        message = IncomingMessage(
+            channel="test",
+            chat_id="chat",
+            user_id="user",
+            text=text,
+            at=self.clock,
+            message_id=str(len(self.turns)),
+            attachment=attachment,
+            contact_phone=contact_phone,
+            button_payload=payload,
+        )
+        turn = self.engine.handle(self.state, message)
+        self.turns.append(turn)
+        return turn
+
+    @property
+    def last_text(self) -> str:
+        return " ".join(reply.text for reply in self.turns[-1].replies)
+
+    @property
+    def all_bot_text(self) -> list[str]:
+        return [reply.text for turn in self.turns for reply in turn.replies]
+
+
+@pytest.fixture
+def dialog(engine: Engine) -> Dialog:
+    return Dialog(engine)

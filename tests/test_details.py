@@ -1,0 +1,145 @@
+"""Detail extraction: every way Russians write a phone, contract numbers, emails, addresses, dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dialogs.content import LiveContent
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def found(live_content: LiveContent, text: str, **kwargs: object) -> dict[str, str]:
+    result = live_content.get().extractor.extract(text, NOW, **kwargs)  # type: ignore[arg-type]
+    return {name: value.value for name, value in result.found.items()}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "8 913 123-45-67",
+        "+7(913)1234567",
+        "89131234567",
+        "9131234567",
+        "7 913 123 45 67",
+        "8-913-123-45-67",
+        "+7 913 123 45 67",
+        "т.89131234567",
+        "мой номер 8 (913) 123 4567, звоните после обеда",
+        "+7-913-123-45-67",
+    ],
+)
+def test_phone_formats_normalise_to_e164(live_content: LiveContent, text: str) -> None:
+    assert found(live_content, text)["phone"] == "+79131234567"
+
+
+def test_landline_with_area_code(live_content: LiveContent) -> None:
+    assert found(live_content, "рабочий 8 (383) 212-34-56")["phone"] == "+73832123456"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "звонил на 8 800 555-35-35, никто не берёт",
+        "списали 1500 руб за октябрь",
+        "скорость 3 Мбит/с вместо 100",
+        "заявка №4512345 от 12.03",
+        "роутер 192.168.0.1 не открывается",
+        "тариф Турбо 500 не устраивает",
+        "пароль от вайфая 12345678 не подходит",
+        "в 18:30 пропал интернет",
+        "551122 — номер заявки, её закрыли",
+    ],
+)
+def test_numbers_that_are_not_details_are_left_alone(live_content: LiveContent, text: str) -> None:
+    got = found(live_content, text)
+    assert "phone" not in got and "contract" not in got
+
+
+def test_contract_with_cue_and_leading_zeros(live_content: LiveContent) -> None:
+    assert found(live_content, "л/с: 00123456")["contract"] == "00123456"
+    assert found(live_content, "не работает интернет, договор 1234567")["contract"] == "1234567"
+
+
+def test_contract_pattern_is_configurable(content_copy) -> None:  # type: ignore[no-untyped-def]
+    path = content_copy / "scenarios" / "provider.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(r"'\d{5,10}'", r"'\d{3}-\d{4}'"), encoding="utf-8"
+    )
+    extractor = LiveContent(content_copy).get().extractor
+    assert "contract" not in extractor.extract("договор 1234567", NOW).found
+    invalid = extractor.extract("договор 1234567", NOW, asked="contract").invalid
+    assert invalid is not None and invalid.problem == "contract_pattern"
+
+
+def test_several_details_in_one_message_do_not_share_digits(live_content: LiveContent) -> None:
+    got = found(live_content, "договор 1234567, тел 89131234567, ул. Ленина 5-12, почта Ivan.P@Mail.ru.")
+    assert got == {
+        "contract": "1234567",
+        "phone": "+79131234567",
+        "address": "ул. Ленина 5-12",
+        "email": "ivan.p@mail.ru",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Новосибирск, Красный проспект 101/2 кв 5", "Новосибирск, Красный проспект 101/2 кв 5"),
+        ("Кирова 86-15", "Кирова 86-15"),
+        ("живём на ул. Гоголя, д. 14, кв 77", "ул. Гоголя, д. 14, кв 77"),
+    ],
+)
+def test_addresses(live_content: LiveContent, text: str, expected: str) -> None:
+    assert found(live_content, text)["address"] == expected
+
+
+def test_asked_address_without_house_is_invalid(live_content: LiveContent) -> None:
+    result = live_content.get().extractor.extract("на улице Ленина", NOW, asked="address")
+    assert result.invalid is not None and result.invalid.problem == "address_no_house"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("завтра после 18", "2026-11-24 18:00"),
+        ("в пн с 10 до 12", "2026-11-30 10:00-12:00"),
+        ("25.11 в 15:00", "2026-11-25 15:00"),
+        ("завтра утром", "2026-11-24 09:00-12:00"),
+        ("в любое время", "any"),
+        ("сегодня в 3 дня", "2026-11-23 15:00"),
+    ],
+)
+def test_dates_and_times(live_content: LiveContent, text: str, value: str) -> None:
+    assert found(live_content, text, asked="callback_time")["callback_time"] == value
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"), [("32.13", "datetime_invalid"), ("как-нибудь", "datetime_unclear")]
+)
+def test_bad_dates_say_what_is_wrong(live_content: LiveContent, text: str, problem: str) -> None:
+    result = live_content.get().extractor.extract(text, NOW, asked="callback_time")
+    assert result.invalid is not None and result.invalid.problem == problem
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"), [("8913123", "phone_too_short"), ("8 800 555 35 35", "phone_is_ours")]
+)
+def test_bad_phones_say_what_is_wrong(live_content: LiveContent, text: str, problem: str) -> None:
+    result = live_content.get().extractor.extract(text, NOW, asked="phone")
+    assert result.invalid is not None and result.invalid.problem == problem
+
+
+@pytest.mark.parametrize(
+    ("text", "option"),
+    [
+        ("все горят", "all_on"),
+        ("не горит интернет", "wan_off"),
+        ("ничего не горит", "power_off"),
+        ("2", "wan_off"),
+    ],
+)
+def test_choice_by_words_or_number(live_content: LiveContent, text: str, option: str) -> None:
+    assert found(live_content, text, asked="router_lights")["router_lights"] == option

@@ -1,0 +1,92 @@
+"""`tonebot` as a separate process: scripted chat, a real restart mid-dialog, content errors at start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.subprocess
+DATA = Path(__file__).parent / "data"
+
+
+def tonebot(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def test_scripted_chat_completes_a_no_internet_request(tmp_path: Path) -> None:
+    db = str(tmp_path / "chat.db")
+    result = tonebot("chat", "--db", db, stdin="не работает интернет\n1234567\n1\nда, помогло\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("номер договора") + out.count("номер вашего договора") <= 1
+    assert "Все лампочки горят" in out and "1234567" in out
+    assert "Traceback" not in result.stderr
+
+
+def test_restart_mid_dialog_continues_where_it_stopped(tmp_path: Path) -> None:
+    db = str(tmp_path / "chat.db")
+    first = tonebot("chat", "--db", db, "--explain", stdin="перезвоните мне\n")
+    assert first.returncode == 0 and '"asked": "phone"' in first.stdout
+    second = tonebot("chat", "--db", db, "--explain", stdin="8 913 123 45 67\n")
+    assert second.returncode == 0, second.stderr
+    explained = json.loads(second.stdout.strip().splitlines()[-1].removeprefix("  · "))
+    assert explained["details"] == {"phone": "+79131234567"}
+    assert explained["asked"] == "callback_time"
+    third = tonebot("chat", "--db", db, stdin="завтра в 10\n")
+    assert "+7 913 123-45-67" in third.stdout
+
+
+def test_broken_scenario_file_stops_start_up_with_file_line_column(
+    tmp_path: Path, content_copy: Path
+) -> None:
+    path = content_copy / "scenarios" / "provider.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = next(i for i, line in enumerate(lines) if "details: [contract, router_lights]" in line)
+    lines[index] = lines[index].replace("router_lights", "router_light")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    result = tonebot("--content", str(content_copy), "chat", "--db", str(tmp_path / "x.db"), stdin="привет\n")
+    assert result.returncode == 2
+    assert f"{path}:{index + 1}:" in result.stderr
+    assert "unknown detail 'router_light'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_yaml_syntax_error_is_located(tmp_path: Path, content_copy: Path) -> None:
+    path = content_copy / "scenarios" / "provider.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n  - id: [broken\n", encoding="utf-8")
+    result = tonebot("--content", str(content_copy), "chat", "--db", str(tmp_path / "x.db"), stdin="")
+    assert result.returncode == 2 and f"{path}:" in result.stderr and "YAML syntax" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "keys"),
+    [
+        ("details", "details_dev.jsonl", {"fields", "micro_f1", "n"}),
+        ("handoff", "handoff_dev.jsonl", {"accuracy", "false_handoff_rate", "missed_handoff_rate", "n"}),
+    ],
+)
+def test_eval_prints_json_on_the_last_line(kind: str, name: str, keys: set[str]) -> None:
+    result = tonebot("eval", kind, str(DATA / name), "--json")
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout.strip().splitlines()[-1])) == keys
+
+
+def test_eval_on_a_broken_file_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": 1}\n{not json\n', encoding="utf-8")
+    result = tonebot("eval", "details", str(path))
+    assert result.returncode == 2 and f"{path}:2:" in result.stdout
