@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.set_defaults(handler=_chat)
 
     evaluate = commands.add_parser("eval", help="score the bot on a labelled JSON Lines file")
-    evaluate.add_argument("kind", choices=["details", "handoff"])
+    evaluate.add_argument("kind", choices=["details", "handoff", "personas"])
     evaluate.add_argument("file")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     evaluate.set_defaults(handler=_eval)

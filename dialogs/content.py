@@ -17,7 +17,9 @@ from dialogs.matcher import IntentMatcher, TermNormaliser
 from dialogs.scenarios import ScenarioBook, load_scenarios
 from dialogs.text import Lemmatizer, shared_lemmatizer
 from dialogs.yamlfile import ContentError, ContentIssue
+from personas.classifier import PersonaClassifier
 from personas.guides import GuideBook, load_guides
+from personas.signals import load_signals
 
 log = logging.getLogger(__name__)
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
@@ -35,6 +37,7 @@ class Content:
     matcher: IntentMatcher
     extractor: DetailExtractor
     human_requests: HumanRequestDetector
+    personas: PersonaClassifier
 
 
 def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssue]:
@@ -77,7 +80,8 @@ def load_content(directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer |
     scenarios = _collect(issues, load_scenarios, directory / "scenarios")
     lexicons = _collect(issues, load_lexicons, directory / "lexicons")
     guides = _collect(issues, load_guides, directory / "guides")
-    if scenarios is None or lexicons is None or guides is None:
+    signals = _collect(issues, load_signals, directory / "personas")
+    if scenarios is None or lexicons is None or guides is None or signals is None:
         raise ContentError(issues)
     issues = _cross_check(scenarios, guides)
     if issues:
@@ -90,6 +94,7 @@ def load_content(directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer |
         matcher=IntentMatcher(scenarios.scenarios, normaliser),
         extractor=DetailExtractor(scenarios.details, scenarios.company.hotlines, lemmatizer),
         human_requests=HumanRequestDetector(lexicons.handoff, lemmatizer),
+        personas=PersonaClassifier(signals, lemmatizer),
     )
 
 

@@ -5,7 +5,6 @@ Pure and platform-free: no I/O, no clock (time comes with the message), no messe
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,9 +36,6 @@ AWAIT_SOLVED = "solved"
 YES, NO, HUMAN, NO_HUMAN, SOLVED, NOT_SOLVED = "yes", "no", "human", "no_human", "solved", "not_solved"
 
 _SHOWN_AS_WRITTEN = (DetailKind.CHOICE, DetailKind.DATETIME, DetailKind.ADDRESS, DetailKind.TEXT)
-
-PersonaJudge = Callable[[ConversationState, IncomingMessage], dict[str, Any]]
-
 
 @dataclass(slots=True)
 class Turn:
@@ -87,16 +83,13 @@ class _Say:
 class Engine:
     """Runs scenarios over conversations."""
 
-    def __init__(self, content: LiveContent, persona_judge: PersonaJudge | None = None) -> None:
+    def __init__(self, content: LiveContent) -> None:
         self.live = content
-        self.persona_judge = persona_judge
 
     def handle(self, state: ConversationState, message: IncomingMessage) -> Turn:
         """Process one client message, updating state in place."""
         content = self.live.get()
         run = _Run(content, state, message)
-        if self.persona_judge is not None:
-            run.turn.explain["persona"] = self.persona_judge(state, message)
         run.go()
         run.turn.replies = run.say.replies()
         run.turn.explain.update(
@@ -141,6 +134,9 @@ class _Run:
             self._no_text()
             return
         state.remember_message(self.text, self.message.at.isoformat())
+        verdict = self.content.personas.judge(state.persona_memory, state.persona, self.text, self.message.at)
+        state.persona = verdict.label
+        self.turn.explain["persona"] = verdict.explain()
         if state.handed_off:
             self._collect(self._extract(asked=None, needed=()))
             self.say("waiting_for_human")
@@ -148,6 +144,11 @@ class _Run:
         if self.text.split()[0].lower() == START_COMMAND:
             self.say("greeting", company=self.book.company.name)
             return
+        if verdict.escalate:
+            self._escalate()
+            return
+        if verdict.angry_now and state.persona == "aggressor":
+            self.say("anger_heard")
         if self._awaited_answer():
             return
         human = self.content.human_requests.detect(self.text) if self.payload is None else None
@@ -158,6 +159,14 @@ class _Run:
             self._cancel()
             return
         self._understand()
+
+    def _escalate(self) -> None:
+        """Anger or a threat: straight to a senior person, first in the queue."""
+        scenario = self.book.scenario(self.state.active.scenario_id) if self.state.active else None
+        category = scenario.category if scenario and scenario.category else DEFAULT_CATEGORY
+        title = self.book.categories[category].title if category in self.book.categories else category
+        self.say("escalation", category=title)
+        self._handoff("escalation", category=category, priority="high", announce=False)
 
     def _no_text(self) -> None:
         kind = self.message.attachment
@@ -393,6 +402,8 @@ class _Run:
             scenario = self.book.scenario(self.state.active.scenario_id)
         category = category or (scenario.category if scenario and scenario.category else DEFAULT_CATEGORY)
         title = self.book.categories[category].title if category in self.book.categories else category
+        if self.state.persona == "aggressor":
+            priority = "high"
         self.state.handed_off = True
         self.state.handoff_reason = reason
         self.state.awaiting = None

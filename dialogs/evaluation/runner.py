@@ -11,6 +11,7 @@ from dialogs.engine import Engine
 from dialogs.evaluation.details import evaluate_details
 from dialogs.evaluation.handoff import evaluate_handoff
 from dialogs.evaluation.metrics import read_jsonl
+from dialogs.evaluation.personas import evaluate_personas
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -18,7 +19,23 @@ if TYPE_CHECKING:
 MAX_ERRORS_SHOWN = 25
 
 
+def _persona_table(result: dict[str, Any]) -> str:
+    labels = list(result["per_label"])
+    lines = [f"{'label':<11}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
+    for label, row in result["per_label"].items():
+        lines.append(f"{label:<11}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}")
+    lines.append(f"accuracy {result['accuracy']:.3f}, macro F1 {result['macro_f1']:.3f} over {result['n']}")
+    lines.append("")
+    lines.append("confusion (rows: expected, columns: predicted)")
+    lines.append(" " * 11 + "".join(f"{label[:9]:>10}" for label in labels))
+    for truth, row in result["confusion"].items():
+        lines.append(f"{truth:<11}" + "".join(f"{row.get(label, 0):>10}" for label in labels))
+    return "\n".join(lines)
+
+
 def _table(result: dict[str, Any]) -> str:
+    if "per_label" in result:
+        return _persona_table(result)
     if "fields" in result:
         lines = [f"{'field':<10}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
         for field, row in result["fields"].items():
@@ -40,6 +57,8 @@ def run_evaluation(kind: str, path: Path, *, as_json: bool, settings: Settings) 
     content = LiveContent(settings.content_dir)
     if kind == "details":
         result, errors = evaluate_details(content.get(), rows)
+    elif kind == "personas":
+        result, errors = evaluate_personas(Engine(content), rows)
     else:
         result, errors = evaluate_handoff(Engine(content), rows)
     if not as_json:

@@ -1,0 +1,187 @@
+"""Which of five kinds of client this is, judged over the conversation and explained by its cues.
+
+Each message contributes cues (a label, what was seen, a weight). Scores are decayed sums over the
+conversation plus conversation-level cues (pace, volume). Aggression takes effect at once; the other
+labels need their threshold, and to replace a current label they must beat it by a margin.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dialogs.text import Lemmatizer, fold
+from personas.labels import NEUTRAL
+from personas.normalise import is_masked, mask_pattern, word_forms, words_of
+from personas.signals import LabelSignals, Signals
+
+LABELS = ("aggressor", "unsure", "talker", "positive", "sysadmin")
+CALM_LABELS = ("unsure", "talker", "positive", "sysadmin")
+HISTORY_KEPT = 30
+CUES_SHOWN = 12
+_IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+_PUNCT = re.compile(r"[^\w\s]+")
+_LETTERS = re.compile(r"[a-zа-яё]", re.IGNORECASE)
+
+
+def _spaced(folded: str) -> str:
+    """Lower-cased text with punctuation as spaces, padded, so phrases match whole words at the edges."""
+    return f" {' '.join(_PUNCT.sub(' ', folded).split())} "
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One thing seen in a message that points to a persona."""
+
+    label: str
+    what: str
+    weight: float
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The persona with the score per label, the cues behind it, and whether to escalate to a person."""
+
+    label: str
+    scores: dict[str, float]
+    cues: list[Cue] = field(default_factory=list)
+    escalate: bool = False
+    angry_now: bool = False
+
+    def explain(self) -> dict[str, Any]:
+        """JSON-ready explanation."""
+        return {
+            "label": self.label,
+            "scores": {k: round(v, 2) for k, v in self.scores.items()},
+            "cues": [f"{c.label}: {c.what} (+{c.weight:g})" for c in self.cues[:CUES_SHOWN]],
+            "escalate": self.escalate,
+        }
+
+
+class PersonaClassifier:
+    """Rule-based persona judge driven by the signals lexicon."""
+
+    def __init__(self, signals: Signals, lemmatizer: Lemmatizer) -> None:
+        self.signals = signals
+        self.lemmatizer = lemmatizer
+        self._patterns = [(re.compile(p), w, p) for p, w in signals.aggressor.patterns.items()]
+        self._targets = [fold(t) for t in signals.aggressor.masked_targets]
+        self._threats = [fold(t) for t in signals.aggressor.threat_phrases]
+        self._emoji = set(signals.positive.emoji.positive) if signals.positive.emoji else set()
+
+    # --- cues of one message ----------------------------------------------------------------------
+    def message_cues(self, text: str, gap_seconds: float | None) -> list[Cue]:
+        """Every cue in one message; `gap_seconds` is the pause since the client's previous message."""
+        folded = fold(text)
+        padded = f" {folded} "
+        spaced = _spaced(folded)
+        lemmas = set(self.lemmatizer.lemmas(text))
+        cues: list[Cue] = []
+        for label in LABELS:
+            signals: LabelSignals = getattr(self.signals, label)
+            cues += [Cue(label, f"word «{w}»", wt) for w, wt in signals.words.items() if w in lemmas]
+            cues += [Cue(label, f"phrase «{p.strip()}»", wt) for p, wt in signals.phrases.items() if p in padded or p in spaced]
+        cues += self._profanity(text)
+        cues += self._style(text, folded, gap_seconds)
+        return cues
+
+    def _profanity(self, text: str) -> list[Cue]:
+        cues = []
+        for word in words_of(text):
+            if is_masked(word):
+                pattern = mask_pattern(word)
+                if any(pattern.match(target) for target in self._targets):
+                    cues.append(Cue("aggressor", f"masked «{word}»", 1.3))
+                continue
+            for form in word_forms(word):
+                hit = next(((p, w) for regex, w, p in self._patterns if regex.search(form)), None)
+                if hit:
+                    cues.append(Cue("aggressor", f"rude «{word}»", hit[1]))
+                    break
+        return cues
+
+    def _style(self, text: str, folded: str, gap_seconds: float | None) -> list[Cue]:
+        s = self.signals
+        cues = []
+        letters = _LETTERS.findall(text)
+        caps = s.aggressor.caps
+        if caps and len(letters) >= caps.min_letters:
+            upper = sum(ch.isupper() for ch in letters) / len(letters)
+            if upper >= caps.ratio:
+                cues.append(Cue("aggressor", "capitals", caps.weight))
+        marks = text.count("!")
+        if s.aggressor.exclamations and text.count("!!") and marks >= s.aggressor.exclamations.min:
+            cues.append(Cue("aggressor", f"{marks} exclamation marks", s.aggressor.exclamations.weight))
+        if s.positive.exclamations and 1 <= marks < 3 and s.positive.exclamations.min <= marks:
+            cues.append(Cue("positive", "exclamation", s.positive.exclamations.weight))
+        emoji = [ch for ch in text if ch in self._emoji]
+        if emoji and s.positive.emoji:
+            cues.append(Cue("positive", f"emoji {''.join(emoji[:3])}", s.positive.emoji.weight * min(2, len(emoji))))
+        question = s.unsure.short_question
+        if question and "?" in text and len(text) <= question.max_chars:
+            cues.append(Cue("unsure", "short question", question.weight))
+        long_message = s.talker.long_message
+        if long_message and len(text) >= long_message.min_chars:
+            cues.append(Cue("talker", f"long message ({len(text)} chars)", long_message.weight))
+        burst = s.talker.burst
+        if burst and gap_seconds is not None and gap_seconds <= burst.max_gap_seconds:
+            cues.append(Cue("talker", f"{gap_seconds:.0f} s after the previous message", burst.weight))
+        if s.sysadmin.ip_address and _IP.search(folded):
+            cues.append(Cue("sysadmin", "IP address", s.sysadmin.ip_address.weight))
+        return cues
+
+    def is_threat(self, text: str) -> bool:
+        """A threat to go to court or a regulator, to leave, or to shame the company in public."""
+        spaced = _spaced(fold(text))
+        return any(t in spaced for t in self._threats)
+
+    # --- the conversation ---------------------------------------------------------------------------
+    def judge(self, memory: dict[str, Any], current: str, text: str, at: datetime) -> Verdict:
+        """Add one message to the persona memory (updated in place) and decide the persona."""
+        previous_at = memory.get("last_at")
+        gap = (at - datetime.fromisoformat(previous_at)).total_seconds() if previous_at else None
+        memory["last_at"] = at.isoformat()
+        cues = self.message_cues(text, gap)
+        weights = {label: sum(c.weight for c in cues if c.label == label) for label in LABELS}
+        history: list[dict[str, float]] = memory.setdefault("history", [])
+        history.append(weights)
+        del history[:-HISTORY_KEPT]
+        memory["count"] = memory.get("count", 0) + 1
+        scores = self._scores(history, memory["count"])
+        recent_cues = [*cues, *[Cue(**c) for c in memory.get("cues", [])]][:CUES_SHOWN]
+        memory["cues"] = [{"label": c.label, "what": c.what, "weight": c.weight} for c in recent_cues]
+        label = self._decide(scores, current)
+        angry_now = weights["aggressor"] >= self.signals.aggressor.threshold * 0.5
+        escalate = label == "aggressor" and scores["aggressor"] >= self.signals.aggressor.escalate_at
+        if self.is_threat(text):
+            recent_cues.insert(0, Cue("aggressor", "threat to complain, sue or leave", 0.0))
+            label, escalate, angry_now = "aggressor", True, True
+        return Verdict(label, scores, recent_cues, escalate, angry_now)
+
+    def _scores(self, history: list[dict[str, float]], count: int) -> dict[str, float]:
+        decay = self.signals.decay
+        scores = dict.fromkeys(LABELS, 0.0)
+        for age, weights in enumerate(reversed(history)):
+            for label, weight in weights.items():
+                scores[label] += weight * decay**age
+        many = self.signals.talker.many_messages
+        if many and count >= many.min:
+            scores["talker"] += many.weight
+        return scores
+
+    def _decide(self, scores: dict[str, float], current: str) -> str:
+        s = self.signals
+        if scores["aggressor"] >= s.aggressor.threshold:
+            return "aggressor"
+        passing = {lb: scores[lb] for lb in CALM_LABELS if scores[lb] >= getattr(s, lb).threshold}
+        if not passing:
+            # Inertia: a label fades out only when its evidence has mostly decayed.
+            if current in LABELS and scores[current] >= getattr(s, current).threshold * 0.5:
+                return current
+            return NEUTRAL
+        best = max(passing, key=passing.__getitem__)
+        if current in passing and scores[current] * s.margin >= scores[best]:
+            return current
+        return best
