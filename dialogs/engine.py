@@ -37,6 +37,7 @@ YES, NO, HUMAN, NO_HUMAN, SOLVED, NOT_SOLVED = "yes", "no", "human", "no_human",
 
 _SHOWN_AS_WRITTEN = (DetailKind.CHOICE, DetailKind.DATETIME, DetailKind.ADDRESS, DetailKind.TEXT)
 
+
 @dataclass(slots=True)
 class Turn:
     """The outcome of one message: replies, events, and an explanation for `--explain` and operators."""

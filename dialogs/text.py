@@ -17,7 +17,8 @@ MAX_ANALYSED_CHARS = 2000
 
 def clean(text: str) -> str:
     """Drop control and invisible characters and normalise Unicode, keeping line breaks."""
-    text = unicodedata.normalize("NFKC", text)
+    # NFKC would turn "№" into "No"; clients use it both as a number sign and to mask swear words.
+    text = unicodedata.normalize("NFKC", text.replace("№", "\ue000")).replace("\ue000", "№")
     text = _INVISIBLE_RE.sub("", text)
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
 

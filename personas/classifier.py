@@ -14,7 +14,7 @@ from typing import Any
 
 from dialogs.text import Lemmatizer, fold
 from personas.labels import NEUTRAL
-from personas.normalise import is_masked, mask_pattern, word_forms, words_of
+from personas.normalise import is_masked, letters_only, mask_pattern, word_forms, words_of
 from personas.signals import LabelSignals, Signals
 
 LABELS = ("aggressor", "unsure", "talker", "positive", "sysadmin")
@@ -22,8 +22,20 @@ CALM_LABELS = ("unsure", "talker", "positive", "sysadmin")
 HISTORY_KEPT = 30
 CUES_SHOWN = 12
 _IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+_EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2764]")
+_LATIN_WORD = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*\b")
+_QUESTION_WORD = re.compile(r"\b(?:как|где|куда|что|какой|какая|какое|какие|зачем|почему|когда|можно|если)\b")
 _PUNCT = re.compile(r"[^\w\s]+")
+# A shouted word: five or more Cyrillic capitals (Latin capitals are mostly acronyms: PPPOE, VLAN).
+_CAPS_WORD = re.compile(r"\b[А-ЯЁ]{5,}\b")
 _LETTERS = re.compile(r"[a-zа-яё]", re.IGNORECASE)
+
+
+def _has(phrase: str, padded: str, spaced: str) -> bool:
+    """A phrase of words must start at a word boundary; one with punctuation (")))", "p.s") is a substring."""
+    if _PUNCT.search(phrase.strip()):
+        return phrase in padded
+    return (" " + phrase.lstrip()) in spaced
 
 
 def _spaced(folded: str) -> str:
@@ -69,7 +81,11 @@ class PersonaClassifier:
         self._patterns = [(re.compile(p), w, p) for p, w in signals.aggressor.patterns.items()]
         self._targets = [fold(t) for t in signals.aggressor.masked_targets]
         self._threats = [fold(t) for t in signals.aggressor.threat_phrases]
-        self._emoji = set(signals.positive.emoji.positive) if signals.positive.emoji else set()
+        self._leaving = [fold(t) for t in signals.aggressor.leave_phrases]
+        self._threat_actions = [fold(t) for t in signals.aggressor.threat_actions]
+        latin = signals.sysadmin.latin_terms
+        self._everyday = frozenset(fold(w) for w in latin.everyday) if latin else frozenset()
+        self._not_warm = set(signals.positive.emoji.not_positive) if signals.positive.emoji else set()
 
     # --- cues of one message ----------------------------------------------------------------------
     def message_cues(self, text: str, gap_seconds: float | None) -> list[Cue]:
@@ -82,10 +98,28 @@ class PersonaClassifier:
         for label in LABELS:
             signals: LabelSignals = getattr(self.signals, label)
             cues += [Cue(label, f"word «{w}»", wt) for w, wt in signals.words.items() if w in lemmas]
-            cues += [Cue(label, f"phrase «{p.strip()}»", wt) for p, wt in signals.phrases.items() if p in padded or p in spaced]
+            cues += [
+                Cue(label, f"phrase «{p.strip()}»", wt)
+                for p, wt in signals.phrases.items()
+                if _has(p, padded, spaced)
+            ]
         cues += self._profanity(text)
         cues += self._style(text, folded, gap_seconds)
-        return cues
+        return self._soften(cues, spaced)
+
+    def _soften(self, cues: list[Cue], spaced: str) -> list[Cue]:
+        """A polite complaint is not aggression: mild aggressor cues count less next to politeness."""
+        polite = self.signals.aggressor.politeness
+        if polite is None or not any(m in spaced for m in polite.markers):
+            return cues
+        if any(c.label == "aggressor" and c.weight >= polite.strong_cue for c in cues):
+            return cues
+        return [
+            Cue(c.label, f"{c.what} (polite)", round(c.weight * polite.factor, 3))
+            if c.label == "aggressor"
+            else c
+            for c in cues
+        ]
 
     def _profanity(self, text: str) -> list[Cue]:
         cues = []
@@ -94,8 +128,8 @@ class PersonaClassifier:
                 pattern = mask_pattern(word)
                 if any(pattern.match(target) for target in self._targets):
                     cues.append(Cue("aggressor", f"masked «{word}»", 1.3))
-                continue
-            for form in word_forms(word):
+                    continue
+            for form in word_forms(letters_only(word)):
                 hit = next(((p, w) for regex, w, p in self._patterns if regex.search(form)), None)
                 if hit:
                     cues.append(Cue("aggressor", f"rude «{word}»", hit[1]))
@@ -107,21 +141,28 @@ class PersonaClassifier:
         cues = []
         letters = _LETTERS.findall(text)
         caps = s.aggressor.caps
+        shouted = _CAPS_WORD.findall(text)
         if caps and len(letters) >= caps.min_letters:
             upper = sum(ch.isupper() for ch in letters) / len(letters)
-            if upper >= caps.ratio:
-                cues.append(Cue("aggressor", "capitals", caps.weight))
+            if upper >= caps.ratio or shouted:
+                cues.append(Cue("aggressor", f"capitals {' '.join(shouted[:2])}".strip(), caps.weight))
         marks = text.count("!")
-        if s.aggressor.exclamations and text.count("!!") and marks >= s.aggressor.exclamations.min:
-            cues.append(Cue("aggressor", f"{marks} exclamation marks", s.aggressor.exclamations.weight))
+        shouting = s.aggressor.exclamations
+        if shouting and ("!!!" in text or "???" in text or "?!" in text or "!?" in text):
+            cues.append(Cue("aggressor", "!!! or ???", shouting.weight))
         if s.positive.exclamations and 1 <= marks < 3 and s.positive.exclamations.min <= marks:
             cues.append(Cue("positive", "exclamation", s.positive.exclamations.weight))
-        emoji = [ch for ch in text if ch in self._emoji]
+        emoji = [ch for ch in text if _EMOJI.match(ch) and ch not in self._not_warm]
         if emoji and s.positive.emoji:
-            cues.append(Cue("positive", f"emoji {''.join(emoji[:3])}", s.positive.emoji.weight * min(2, len(emoji))))
+            cues.append(
+                Cue("positive", f"emoji {''.join(emoji[:3])}", s.positive.emoji.weight * min(2, len(emoji)))
+            )
         question = s.unsure.short_question
         if question and "?" in text and len(text) <= question.max_chars:
             cues.append(Cue("unsure", "short question", question.weight))
+        a_question = s.unsure.a_question
+        if a_question and folded.startswith(("а ", "a ")) and ("?" in text or _QUESTION_WORD.search(folded)):
+            cues.append(Cue("unsure", "question opening with «а»", a_question.weight))
         long_message = s.talker.long_message
         if long_message and len(text) >= long_message.min_chars:
             cues.append(Cue("talker", f"long message ({len(text)} chars)", long_message.weight))
@@ -130,12 +171,39 @@ class PersonaClassifier:
             cues.append(Cue("talker", f"{gap_seconds:.0f} s after the previous message", burst.weight))
         if s.sysadmin.ip_address and _IP.search(folded):
             cues.append(Cue("sysadmin", "IP address", s.sysadmin.ip_address.weight))
+        latin = s.sysadmin.latin_terms
+        if latin:
+            terms = sorted({w for w in _LATIN_WORD.findall(folded) if w not in self._everyday})
+            if terms:
+                weight = min(latin.max, latin.per_term * len(terms))
+                cues.append(Cue("sysadmin", f"terms {', '.join(terms[:4])}", round(weight, 2)))
         return cues
 
-    def is_threat(self, text: str) -> bool:
-        """A threat to go to court or a regulator, to leave, or to shame the company in public."""
+    def is_threat(self, text: str, anger: float = 0.0) -> bool:
+        """A threat to go to court or a regulator or to shame the company; to leave, when already angry."""
         spaced = _spaced(fold(text))
-        return any(t in spaced for t in self._threats)
+        acting = anger >= self.signals.aggressor.leave_needs_anger or any(
+            a in spaced for a in self._threat_actions
+        )
+        if acting and any(t in spaced for t in self._threats):
+            return True
+        leaving = any(t in spaced for t in self._leaving)
+        return leaving and anger >= self.signals.aggressor.leave_needs_anger
+
+    def _sarcasm(self, memory: dict[str, Any], text: str) -> list[Cue]:
+        sarcasm = self.signals.aggressor.sarcasm
+        if sarcasm is None:
+            return []
+        spaced = _spaced(fold(text))
+        if any(t in spaced for t in sarcasm.trouble):
+            memory["trouble_at"] = memory.get("count", 0)
+        praise = next((p for p in sarcasm.praise if p in spaced), None)
+        recent_trouble = memory.get("count", 0) - memory.get("trouble_at", -99) <= 3
+        return (
+            [Cue("aggressor", f"sarcasm «{praise}» about trouble", sarcasm.weight)]
+            if praise and recent_trouble
+            else []
+        )
 
     # --- the conversation ---------------------------------------------------------------------------
     def judge(self, memory: dict[str, Any], current: str, text: str, at: datetime) -> Verdict:
@@ -143,19 +211,29 @@ class PersonaClassifier:
         previous_at = memory.get("last_at")
         gap = (at - datetime.fromisoformat(previous_at)).total_seconds() if previous_at else None
         memory["last_at"] = at.isoformat()
-        cues = self.message_cues(text, gap)
+        memory["count"] = memory.get("count", 0) + 1
+        asking = memory.setdefault("asking", [])
+        asking.append([int("?" in text or bool(_QUESTION_WORD.search(fold(text)))), len(text)])
+        del asking[:-HISTORY_KEPT]
+        cues = self.message_cues(text, gap) + self._sarcasm(memory, text)
         weights = {label: sum(c.weight for c in cues if c.label == label) for label in LABELS}
         history: list[dict[str, float]] = memory.setdefault("history", [])
         history.append(weights)
         del history[:-HISTORY_KEPT]
-        memory["count"] = memory.get("count", 0) + 1
         scores = self._scores(history, memory["count"])
+        steps = self.signals.unsure.asks_every_step
+        if steps and len(asking) >= steps.min_messages:
+            share = sum(q for q, _ in asking) / len(asking)
+            mean = sum(n for _, n in asking) / len(asking)
+            if share >= steps.question_share and mean <= steps.max_mean_chars:
+                scores["unsure"] += steps.weight
+                cues.append(Cue("unsure", f"asks at each step ({share:.0%} questions)", steps.weight))
         recent_cues = [*cues, *[Cue(**c) for c in memory.get("cues", [])]][:CUES_SHOWN]
         memory["cues"] = [{"label": c.label, "what": c.what, "weight": c.weight} for c in recent_cues]
         label = self._decide(scores, current)
         angry_now = weights["aggressor"] >= self.signals.aggressor.threshold * 0.5
         escalate = label == "aggressor" and scores["aggressor"] >= self.signals.aggressor.escalate_at
-        if self.is_threat(text):
+        if self.is_threat(text, scores["aggressor"]):
             recent_cues.insert(0, Cue("aggressor", "threat to complain, sue or leave", 0.0))
             label, escalate, angry_now = "aggressor", True, True
         return Verdict(label, scores, recent_cues, escalate, angry_now)

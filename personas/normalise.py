@@ -15,8 +15,8 @@ _TRANSLIT = (
     ("p", "п"), ("r", "р"), ("s", "с"), ("t", "т"), ("u", "у"), ("f", "ф"), ("h", "х"), ("x", "х"),
     ("c", "ц"), ("y", "ы"), ("w", "в"), ("q", "к"),
 )  # fmt: skip
-MASK_CHARS = "*#@$%_."
-_WORD = re.compile(r"[a-zа-яё0-9*#@$%_.]+", re.IGNORECASE)
+MASK_CHARS = "*#@$%_.№"
+_WORD = re.compile(r"[a-zа-яё0-9*#@$%_.№]+", re.IGNORECASE)
 _STRETCH = re.compile(r"(.)\1{2,}")
 _HAS_CYRILLIC = re.compile(r"[а-яё]")
 _HAS_LATIN = re.compile(r"[a-z]")
@@ -45,14 +45,19 @@ def words_of(text: str) -> list[str]:
 
 
 def is_masked(word: str) -> bool:
-    """A word with a letter and a mask character in it; "х..." (a letter or two, then dots) too."""
+    """A word with a letter and a mask in it ("п#здец", "бл**", "х..."); single dots are abbreviations."""
     core = word.rstrip(".")
     if not any(ch.isalpha() for ch in core):
         return False
-    return any(ch in MASK_CHARS for ch in core) or (word.endswith("..") and len(core) <= 2)
+    return any(ch in "*#@$%№" for ch in core) or ".." in core or (word.endswith("..") and len(core) == 1)
+
+
+def letters_only(word: str) -> str:
+    """The word with mask characters and dots removed ("пидор.с" -> "пидорс")."""
+    return "".join(ch for ch in word if ch not in MASK_CHARS)
 
 
 def mask_pattern(word: str) -> re.Pattern[str]:
     """A regex reading mask characters as up to three hidden letters: "п#здец" -> п[а-я]{0,3}здец."""
-    parts = re.split(r"[*#@$%_.]+", word.lower())
+    parts = re.split(r"[*#@$%_.№]+", word.lower())
     return re.compile("^" + "[а-яё]{0,3}".join(re.escape(p) for p in parts) + ("[а-яё]{0,6}$"))

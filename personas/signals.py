@@ -50,9 +50,17 @@ class BurstSignal(_Strict):
 
 
 class EmojiSignal(_Strict):
-    """Emoji of a kind."""
+    """Emoji as warmth, except the listed ones."""
 
-    positive: str
+    not_positive: str = ""
+    weight: float
+
+
+class SarcasmSignal(_Strict):
+    """Praise in a conversation about trouble."""
+
+    praise: list[str]
+    trouble: list[str]
     weight: float
 
 
@@ -71,12 +79,34 @@ class LabelSignals(_Strict):
     patterns: dict[str, float] = Field(default_factory=dict)
 
 
+class PolitenessSignal(_Strict):
+    """Politeness markers that soften mild aggression cues."""
+
+    markers: list[str]
+    factor: float = Field(ge=0, le=1)
+    strong_cue: float = Field(description="A single cue this heavy (swearing, insult) is never softened.")
+
+
+class StepsSignal(_Strict):
+    """Most messages of the conversation are short questions."""
+
+    min_messages: int
+    question_share: float
+    max_mean_chars: float
+    weight: float
+
+
 class AggressorSignals(LabelSignals):
     """Aggression, plus what escalates it to a person at once."""
 
     escalate_at: float = 2.5
     masked_targets: list[str] = Field(default_factory=list)
     threat_phrases: list[str] = Field(default_factory=list)
+    threat_actions: list[str] = Field(default_factory=list)
+    leave_phrases: list[str] = Field(default_factory=list)
+    leave_needs_anger: float = 0.4
+    sarcasm: SarcasmSignal | None = None
+    politeness: PolitenessSignal | None = None
     caps: CapsSignal | None = None
     exclamations: CountSignal | None = None
 
@@ -85,6 +115,8 @@ class UnsureSignals(LabelSignals):
     """Hesitation and asking for help at every step."""
 
     short_question: ShortQuestionSignal | None = None
+    a_question: WeightOnly | None = None
+    asks_every_step: StepsSignal | None = None
 
 
 class TalkerSignals(LabelSignals):
@@ -102,10 +134,19 @@ class PositiveSignals(LabelSignals):
     exclamations: CountSignal | None = None
 
 
+class LatinTermsSignal(_Strict):
+    """Distinct technical words in Latin letters."""
+
+    per_term: float
+    max: float
+    everyday: list[str] = Field(default_factory=list)
+
+
 class SysadminSignals(LabelSignals):
     """Terms and diagnostics done."""
 
     ip_address: WeightOnly | None = None
+    latin_terms: LatinTermsSignal | None = None
 
 
 class Signals(_Strict):

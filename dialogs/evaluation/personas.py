@@ -33,12 +33,16 @@ def predict_persona(engine: Engine, conversation_id: str, messages: list[dict[st
     """The persona the engine settles on after the client's messages."""
     state = ConversationState()
     for index, (message, at) in enumerate(zip(messages, _times(messages), strict=True)):
-        incoming = IncomingMessage(CHANNEL, conversation_id, conversation_id, str(message.get("text", "")), at, str(index))
+        incoming = IncomingMessage(
+            CHANNEL, conversation_id, conversation_id, str(message.get("text", "")), at, str(index)
+        )
         engine.handle(state, incoming)
     return state.persona
 
 
-def evaluate_personas(engine: Engine, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def evaluate_personas(
+    engine: Engine, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Accuracy, macro F1, per-label scores and the confusion matrix, plus the rows that went wrong."""
     labels = list(PERSONAS)
     confusion = {truth: dict.fromkeys(labels, 0) for truth in labels}
@@ -48,8 +52,14 @@ def evaluate_personas(engine: Engine, rows: list[dict[str, Any]]) -> tuple[dict[
         predicted = predict_persona(engine, str(row.get("id")), list(row["messages"]))
         confusion.setdefault(truth, dict.fromkeys(labels, 0))[predicted] += 1
         if predicted != truth:
-            errors.append({"id": row.get("id"), "expected": truth, "got": predicted,
-                           "messages": [m.get("text") for m in row["messages"]]})
+            errors.append(
+                {
+                    "id": row.get("id"),
+                    "expected": truth,
+                    "got": predicted,
+                    "messages": [m.get("text") for m in row["messages"]],
+                }
+            )
     per_label = {}
     for label in labels:
         counts = Counts(
@@ -64,7 +74,9 @@ def evaluate_personas(engine: Engine, rows: list[dict[str, Any]]) -> tuple[dict[
     correct = sum(confusion[label][label] for label in labels)
     result = {
         "accuracy": round(correct / n, 4) if n else 0.0,
-        "macro_f1": round(sum(float(per_label[lb]["f1"]) for lb in present) / len(present), 4) if present else 0.0,
+        "macro_f1": round(sum(float(per_label[lb]["f1"]) for lb in present) / len(present), 4)
+        if present
+        else 0.0,
         "per_label": per_label,
         "confusion": confusion,
         "n": n,

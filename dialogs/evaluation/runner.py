@@ -23,7 +23,9 @@ def _persona_table(result: dict[str, Any]) -> str:
     labels = list(result["per_label"])
     lines = [f"{'label':<11}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
     for label, row in result["per_label"].items():
-        lines.append(f"{label:<11}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}")
+        lines.append(
+            f"{label:<11}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}"
+        )
     lines.append(f"accuracy {result['accuracy']:.3f}, macro F1 {result['macro_f1']:.3f} over {result['n']}")
     lines.append("")
     lines.append("confusion (rows: expected, columns: predicted)")
