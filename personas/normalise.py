@@ -29,7 +29,7 @@ def _translit(word: str) -> str:
 
 
 def word_forms(word: str) -> list[str]:
-    """Readings of one word: as written, with look-alikes undone, transliterated; stretched letters squeezed."""
+    """Readings of a word: as written, look-alikes undone, transliterated; stretched letters squeezed."""
     word = _STRETCH.sub(r"\1", word.lower().replace("ё", "е"))
     forms = [word]
     if _HAS_LATIN.search(word):

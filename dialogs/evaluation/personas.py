@@ -44,8 +44,8 @@ def evaluate_personas(
     engine: Engine, rows: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Accuracy, macro F1, per-label scores and the confusion matrix, plus the rows that went wrong."""
-    labels = list(PERSONAS)
-    confusion = {truth: dict.fromkeys(labels, 0) for truth in labels}
+    labels: list[str] = list(PERSONAS)
+    confusion: dict[str, dict[str, int]] = {truth: dict.fromkeys(labels, 0) for truth in labels}
     errors = []
     for row in rows:
         truth = str(row["persona"])
