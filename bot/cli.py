@@ -37,6 +37,15 @@ def _eval(args: argparse.Namespace) -> int:
     return run_evaluation(args.kind, Path(args.file), as_json=args.json, settings=_settings(args))
 
 
+def _guides(args: argparse.Namespace) -> int:
+    from personas.editor_tools import lint, preview
+
+    path = Path(args.path) if getattr(args, "path", None) else _settings(args).content_dir
+    if args.guides_command == "lint":
+        return lint(path, sys.stdout)
+    return preview(path, args.persona, args.moment, sys.stdout)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tonebot", description="A customer-service bot that speaks in your tone."
@@ -58,6 +67,24 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     evaluate.set_defaults(handler=_eval)
+
+    guides = commands.add_parser("guides", help="tools for tone-guide editors")
+    guide_commands = guides.add_subparsers(dest="guides_command", required=True)
+    lint = guide_commands.add_parser(
+        "lint", help="check guides: file:line:column errors and a coverage matrix"
+    )
+    lint.add_argument(
+        "path", nargs="?", help="guides directory or content directory (default: the content in use)"
+    )
+    preview = guide_commands.add_parser("preview", help="show every phrasing of a moment with sample values")
+    preview.add_argument(
+        "--persona",
+        required=True,
+        choices=["unsure", "talker", "positive", "aggressor", "sysadmin", "neutral"],
+    )
+    preview.add_argument("--moment", required=True)
+    preview.add_argument("--path", help="guides directory or content directory")
+    guides.set_defaults(handler=_guides)
     return parser
 
 

@@ -18,6 +18,7 @@ _TRANSLIT = (
 MASK_CHARS = "*#@$%_.№"
 _WORD = re.compile(r"[a-zа-яё0-9*#@$%_.№]+", re.IGNORECASE)
 _STRETCH = re.compile(r"(.)\1{2,}")
+_DOUBLE = re.compile(r"(.)\1+")
 _HAS_CYRILLIC = re.compile(r"[а-яё]")
 _HAS_LATIN = re.compile(r"[a-z]")
 
@@ -33,9 +34,15 @@ def word_forms(word: str) -> list[str]:
     word = _STRETCH.sub(r"\1", word.lower().replace("ё", "е"))
     forms = [word]
     if _HAS_LATIN.search(word):
-        forms.append(word.translate(_LOOKALIKE))
+        lookalike = word.translate(_LOOKALIKE)
+        forms.append(lookalike)
+        # "nizdec": look-alike letters first (n -> п), then the rest transliterated.
+        forms.append(_translit(lookalike))
         if not _HAS_CYRILLIC.search(word):
             forms.append(_translit(word))
+    squeezed = _DOUBLE.sub(r"\1", forms[-1])
+    if squeezed != forms[-1]:
+        forms.append(squeezed)
     return forms
 
 

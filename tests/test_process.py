@@ -90,3 +90,35 @@ def test_eval_on_a_broken_file_says_where(tmp_path: Path) -> None:
     path.write_text('{"id": 1}\n{not json\n', encoding="utf-8")
     result = tonebot("eval", "details", str(path))
     assert result.returncode == 2 and f"{path}:2:" in result.stdout
+
+
+def test_guides_lint_is_clean_on_the_shipped_guides() -> None:
+    result = tonebot("guides", "lint")
+    assert result.returncode == 0, result.stdout
+    assert "aggressor" in result.stdout and "no errors" in result.stdout
+
+
+def test_guides_lint_reports_unknown_placeholder(content_copy: Path) -> None:
+    guide = content_copy / "guides" / "positive.yaml"
+    lines = guide.read_text(encoding="utf-8").splitlines()
+    index = next(
+        i for i, line in enumerate(lines) if line.strip().startswith("- ") and "greeting" in lines[i - 1]
+    )
+    lines[index] = lines[index].replace('"', '"{client_name} ', 1)
+    guide.write_text("\n".join(lines), encoding="utf-8")
+    result = tonebot("guides", "lint", str(content_copy))
+    assert result.returncode == 1
+    assert f"{guide}:{index + 1}:" in result.stdout and "unknown placeholder {client_name}" in result.stdout
+
+
+def test_guides_preview_renders_every_variant_with_samples() -> None:
+    result = tonebot("guides", "preview", "--persona", "sysadmin", "--moment", "answer.callback")
+    assert result.returncode == 0
+    assert "+79131234567" in result.stdout and "{" not in result.stdout
+
+
+def test_eval_personas_json() -> None:
+    result = tonebot("eval", "personas", str(DATA / "personas_dev.jsonl"), "--json")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(report) == {"accuracy", "macro_f1", "per_label", "confusion", "n"}
+    assert set(report["per_label"]["aggressor"]) == {"precision", "recall", "f1", "support"}
