@@ -1,4 +1,4 @@
-"""A broken tone-guide edit while `tonebot chat` runs: reported with file and line, last good version serves."""
+"""A broken tone-guide edit while `tonebot chat` runs: reported with file and line, last good one serves."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_broken_guide_edit_during_a_running_chat_is_survived(content_copy: Path,
         broken = good.replace("  closing:\n", "  closing: [\n", 1)
         guide.write_text(broken, encoding="utf-8")
         time.sleep(1.2)
-        replies, explain = chat.say("не работает интернет")
+        replies, _ = chat.say("не работает интернет")
         assert replies and any("договор" in r.lower() for r in replies)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not any("neutral.yaml:" in e for e in chat.errors):
