@@ -27,7 +27,7 @@ def _chat(args: argparse.Namespace) -> int:
     from bot.terminal import run_chat
 
     runtime = build_runtime(_settings(args))
-    run_chat(runtime.service, user=args.user, explain=args.explain)
+    run_chat(runtime.service, user=args.user, explain=args.explain, explain_json=args.explain_json)
     return 0
 
 
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--user", default="local", help="who you are to the bot (default: local)")
     chat.add_argument("--explain", action="store_true", help="after each reply, show what the bot understood")
+    chat.add_argument("--explain-json", action="store_true", help="the same as one JSON line, for scripts")
     chat.set_defaults(handler=_chat)
 
     evaluate = commands.add_parser("eval", help="score the bot on a labelled JSON Lines file")

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from dialogs.engine import Turn
 from dialogs.messages import Button, IncomingMessage
@@ -26,7 +26,32 @@ def _lines(stream: TextIO, interactive: bool, out: TextIO) -> Iterator[str]:
         yield line.rstrip("\n")
 
 
-def _print_turn(turn: Turn, out: TextIO, *, interactive: bool, explain: bool) -> list[Button]:
+def explain_lines(explain: dict[str, Any]) -> list[str]:
+    """What the bot understood, for people: the request, the details, the persona with scores and cues."""
+    lines = []
+    match = explain.get("match")
+    request = f"request {explain.get('active') or '-'}"
+    if match:
+        request += f" (matched {match['scenario']} {match['score']}, {match['evidence']})"
+    details = ", ".join(f"{k}={v}" for k, v in (explain.get("details") or {}).items()) or "-"
+    waiting = explain.get("asked") or explain.get("awaiting") or "-"
+    lines.append(f"{request} · details: {details} · waiting for: {waiting}")
+    persona = explain.get("persona")
+    if persona:
+        scores = ", ".join(f"{k} {v:g}" for k, v in persona["scores"].items() if v) or "no signal"
+        lines.append(
+            f"persona {persona['label']} ({scores})" + (" · ESCALATE" if persona["escalate"] else "")
+        )
+        if persona["cues"]:
+            lines.append("cues: " + "; ".join(persona["cues"]))
+    if explain.get("handed_off"):
+        lines.append("handed off to a person")
+    return lines
+
+
+def _print_turn(
+    turn: Turn, out: TextIO, *, interactive: bool, explain: bool, explain_json: bool = False
+) -> list[Button]:
     buttons: list[Button] = []
     for reply in turn.replies:
         out.write(("бот> " if interactive else "") + reply.text + "\n")
@@ -34,6 +59,9 @@ def _print_turn(turn: Turn, out: TextIO, *, interactive: bool, explain: bool) ->
             out.write(f"  [{number}] {button.text}\n")
         buttons = list(reply.buttons) or buttons
     if explain:
+        for line in explain_lines(turn.explain):
+            out.write(f"  · {line}\n")
+    if explain_json:
         out.write("  · " + json.dumps(turn.explain, ensure_ascii=False, default=str) + "\n")
     out.flush()
     return buttons
@@ -44,6 +72,7 @@ def run_chat(
     *,
     user: str = "local",
     explain: bool = False,
+    explain_json: bool = False,
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
 ) -> None:
@@ -63,4 +92,7 @@ def run_chat(
             at=datetime.now(UTC),
             button_payload=payload,
         )
-        buttons = _print_turn(service.handle(message), stdout, interactive=interactive, explain=explain)
+        turn = service.handle(message)
+        buttons = _print_turn(
+            turn, stdout, interactive=interactive, explain=explain, explain_json=explain_json
+        )

@@ -239,11 +239,11 @@ class PersonaClassifier:
         return Verdict(label, scores, recent_cues, escalate, angry_now)
 
     def _scores(self, history: list[dict[str, float]], count: int) -> dict[str, float]:
-        decay = self.signals.decay
+        decays = {label: getattr(self.signals, label).decay or self.signals.decay for label in LABELS}
         scores = dict.fromkeys(LABELS, 0.0)
         for age, weights in enumerate(reversed(history)):
             for label, weight in weights.items():
-                scores[label] += weight * decay**age
+                scores[label] += weight * decays[label] ** age
         many = self.signals.talker.many_messages
         if many and count >= many.min:
             scores["talker"] += many.weight

@@ -74,6 +74,7 @@ class LabelSignals(_Strict):
     """Everything that points to one persona."""
 
     threshold: float = 1.0
+    decay: float | None = Field(default=None, gt=0, le=1, description="Overrides the global decay.")
     words: dict[str, float] = Field(default_factory=dict)
     phrases: dict[str, float] = Field(default_factory=dict)
     patterns: dict[str, float] = Field(default_factory=dict)

@@ -31,7 +31,7 @@ class ChatProcess:
                 "chat",
                 "--db",
                 str(db),
-                "--explain",
+                "--explain-json",
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -40,9 +40,9 @@ def test_scripted_chat_completes_a_no_internet_request(tmp_path: Path) -> None:
 
 def test_restart_mid_dialog_continues_where_it_stopped(tmp_path: Path) -> None:
     db = str(tmp_path / "chat.db")
-    first = tonebot("chat", "--db", db, "--explain", stdin="перезвоните мне\n")
+    first = tonebot("chat", "--db", db, "--explain-json", stdin="перезвоните мне\n")
     assert first.returncode == 0 and '"asked": "phone"' in first.stdout
-    second = tonebot("chat", "--db", db, "--explain", stdin="8 913 123 45 67\n")
+    second = tonebot("chat", "--db", db, "--explain-json", stdin="8 913 123 45 67\n")
     assert second.returncode == 0, second.stderr
     explained = json.loads(second.stdout.strip().splitlines()[-1].removeprefix("  · "))
     assert explained["details"] == {"phone": "+79131234567"}

@@ -85,3 +85,12 @@ def test_chats_are_kept_apart(tmp_path: Path, engine: Engine) -> None:
     service.handle(message("7654321", 2, chat="1"))
     assert store.details(1) == {"contract": "7654321"}
     assert store.details(2) == {}
+
+
+def test_huge_message_is_stored_whole_and_answered(tmp_path: Path, engine: Engine) -> None:
+    service, store = service_on(tmp_path / "t.db", engine)
+    huge = "интернет " * 12_000
+    turn = service.handle(message(huge, 0))
+    assert turn.replies
+    stored = store.messages(1)
+    assert stored[0].text == huge
