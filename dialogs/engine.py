@@ -20,6 +20,7 @@ from dialogs.messages import Button, IncomingMessage, Reply
 from dialogs.scenarios import Scenario
 from dialogs.state import ConversationState, DetailValue, PendingRequest
 from dialogs.text import MAX_ANALYSED_CHARS, clean
+from personas.classifier import Verdict
 
 MAX_DETAIL_FAILURES = 3
 NOT_UNDERSTOOD_BEFORE_OFFER = 2
@@ -134,16 +135,20 @@ class _Run:
         if not self.text:
             self._no_text()
             return
+        if self.text.split()[0].lower() == START_COMMAND and not state.handed_off:
+            self.say("greeting", company=self.book.company.name)
+            return
         state.remember_message(self.text, self.message.at.isoformat())
-        verdict = self.content.personas.judge(state.persona_memory, state.persona, self.text, self.message.at)
+        # Commands ("/help") are not the client's own words: they say nothing about the persona.
+        if self.text.startswith("/"):
+            verdict = Verdict(state.persona, {})
+        else:
+            verdict = self.content.personas.judge(state.persona_memory, state.persona, self.text, self.message.at)
         state.persona = verdict.label
         self.turn.explain["persona"] = verdict.explain()
         if state.handed_off:
             self._collect(self._extract(asked=None, needed=()))
             self.say("waiting_for_human")
-            return
-        if self.text.split()[0].lower() == START_COMMAND:
-            self.say("greeting", company=self.book.company.name)
             return
         if verdict.escalate:
             self._escalate()
