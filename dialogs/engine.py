@@ -143,7 +143,9 @@ class _Run:
         if self.text.startswith("/"):
             verdict = Verdict(state.persona, {})
         else:
-            verdict = self.content.personas.judge(state.persona_memory, state.persona, self.text, self.message.at)
+            verdict = self.content.personas.judge(
+                state.persona_memory, state.persona, self.text, self.message.at
+            )
         state.persona = verdict.label
         self.turn.explain["persona"] = verdict.explain()
         if state.handed_off:

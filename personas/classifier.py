@@ -25,6 +25,7 @@ _IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2764]")
 _LATIN_WORD = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*\b")
 _QUESTION_WORD = re.compile(r"\b(?:как|где|куда|что|какой|какая|какое|какие|зачем|почему|когда|можно|если)\b")
+_INTENSITY_CUES = ("!!! or ???", "!! or ?!", "capitals")
 _PUNCT = re.compile(r"[^\w\s]+")
 # A shouted word: five or more Cyrillic capitals (Latin capitals are mostly acronyms: PPPOE, VLAN).
 _CAPS_WORD = re.compile(r"\b[А-ЯЁ]{5,}\b")
@@ -105,7 +106,35 @@ class PersonaClassifier:
             ]
         cues += self._profanity(text)
         cues += self._style(text, folded, gap_seconds)
-        return self._soften(cues, spaced)
+        cues += self._mood(text, spaced)
+        return self._soften(self._cheerful(cues), spaced)
+
+    @staticmethod
+    def _cheerful(cues: list[Cue]) -> list[Cue]:
+        """Exclamation marks and capitals next to emoji or warm words are joy, not anger."""
+        if not any(c.label == "positive" for c in cues):
+            return cues
+        return [c for c in cues if not (c.label == "aggressor" and c.what.startswith(_INTENSITY_CUES))]
+
+    def _mood(self, text: str, spaced: str) -> list[Cue]:
+        mood = self.signals.aggressor.mood
+        polite = self.signals.aggressor.politeness
+        if mood is None or (polite and any(m in spaced for m in polite.markers)):
+            return []
+        cues = []
+        tokens = self.lemmatizer.tokens(text)
+        if mood.demand_weight and any("impr" in t.tags for t in tokens):
+            cues.append(Cue("aggressor", "demand without «пожалуйста»", mood.demand_weight))
+        if any(f" {u}" in spaced for u in mood.urgency):
+            cues.append(Cue("aggressor", "urgency", mood.urgency_weight))
+        if any(f" {a}" in spaced for a in mood.again):
+            cues.append(Cue("aggressor", "failure again", mood.again_weight))
+        addressed = any(f" {w} " in spaced for w in ("вы", "вам", "вас", "ваш", "ваши", "вашего"))
+        if "?" in text and addressed and not any(f" {r}" in spaced for r in mood.request_words):
+            cues.append(Cue("aggressor", "rhetorical question", mood.rhetorical_weight))
+        if "!!" in text or "?!" in text or "!?" in text:
+            cues.append(Cue("aggressor", "!! or ?!", mood.double_marks_weight))
+        return cues
 
     def _soften(self, cues: list[Cue], spaced: str) -> list[Cue]:
         """A polite complaint is not aggression: mild aggressor cues count less next to politeness."""
@@ -125,8 +154,8 @@ class PersonaClassifier:
         cues = []
         for word in words_of(text):
             if is_masked(word):
-                pattern = mask_pattern(word)
-                if any(pattern.match(target) for target in self._targets):
+                patterns = [mask_pattern(form) for form in word_forms(word)]
+                if any(p.match(target) for p in patterns for target in self._targets):
                     cues.append(Cue("aggressor", f"masked «{word}»", 1.3))
                     continue
             for form in word_forms(letters_only(word)):

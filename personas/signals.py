@@ -97,6 +97,19 @@ class StepsSignal(_Strict):
     weight: float
 
 
+class MoodSignal(_Strict):
+    """Mild signs of anger that only count in numbers."""
+
+    demand_weight: float
+    urgency: list[str]
+    urgency_weight: float
+    again: list[str]
+    again_weight: float
+    rhetorical_weight: float
+    request_words: list[str]
+    double_marks_weight: float
+
+
 class AggressorSignals(LabelSignals):
     """Aggression, plus what escalates it to a person at once."""
 
@@ -108,6 +121,7 @@ class AggressorSignals(LabelSignals):
     leave_needs_anger: float = 0.4
     sarcasm: SarcasmSignal | None = None
     politeness: PolitenessSignal | None = None
+    mood: MoodSignal | None = None
     caps: CapsSignal | None = None
     exclamations: CountSignal | None = None
 
