@@ -46,6 +46,26 @@ def _guides(args: argparse.Namespace) -> int:
     return preview(path, args.persona, args.moment, sys.stdout)
 
 
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.runtime import build_runtime
+    from bot.settings import environment
+    from bot.telegram.runner import TelegramConfigError, TelegramSettings, run_polling, run_webhook
+
+    try:
+        telegram = TelegramSettings.from_env(environment())
+    except TelegramConfigError as exc:
+        print(f"tonebot: {exc}", file=sys.stderr)
+        return 2
+    runtime = build_runtime(_settings(args))
+    if args.webhook_url:
+        run_webhook(runtime.service, telegram, args.webhook_url, args.host, args.port)
+    else:
+        asyncio.run(run_polling(runtime.service, telegram))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tonebot", description="A customer-service bot that speaks in your tone."
@@ -62,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--explain", action="store_true", help="after each reply, show what the bot understood")
     chat.add_argument("--explain-json", action="store_true", help="the same as one JSON line, for scripts")
     chat.set_defaults(handler=_chat)
+
+    run = commands.add_parser("run", help="run the bot in a messenger")
+    run.add_argument("channel", choices=["telegram"])
+    run.add_argument(
+        "--webhook-url", help="public HTTPS URL Telegram should post updates to (default: long polling)"
+    )
+    run.add_argument("--host", default="127.0.0.1", help="address the webhook app listens on")
+    run.add_argument("--port", type=int, default=8080, help="port the webhook app listens on")
+    run.set_defaults(handler=_run)
 
     evaluate = commands.add_parser("eval", help="score the bot on a labelled JSON Lines file")
     evaluate.add_argument("kind", choices=["details", "handoff", "personas"])

@@ -23,6 +23,11 @@ def _dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def environment() -> dict[str, str]:
+    """The environment with `.env` from the working directory underneath it."""
+    return {**_dotenv(Path(".env")), **os.environ}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Where data and content live."""
@@ -33,7 +38,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings from environment variables, falling back to `.env` in the working directory."""
-        env = {**_dotenv(Path(".env")), **(environ if environ is not None else os.environ)}
+        env = environment() if environ is None else environ
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             content_dir=Path(env.get("TONEBOT_CONTENT_DIR") or DEFAULT_CONTENT_DIR),

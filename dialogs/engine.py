@@ -132,15 +132,20 @@ class _Run:
         state.turns += 1
         if self.message.contact_phone and not self.text:
             self.text = self.message.contact_phone
+        pressed = self.payload is not None
+        if pressed and not self.text:
+            # A pressed button carries only its payload; the rules below read it from there.
+            self.text = self.payload or ""
         if not self.text:
             self._no_text()
             return
         if self.text.split()[0].lower() == START_COMMAND and not state.handed_off:
             self.say("greeting", company=self.book.company.name)
             return
-        state.remember_message(self.text, self.message.at.isoformat())
-        # Commands ("/help") are not the client's own words: they say nothing about the persona.
-        if self.text.startswith("/"):
+        if not pressed:
+            state.remember_message(self.text, self.message.at.isoformat())
+        # Commands ("/help") and buttons are not the client's own words: they say nothing about the persona.
+        if pressed or self.text.startswith("/"):
             verdict = Verdict(state.persona, {})
         else:
             verdict = self.content.personas.judge(

@@ -140,3 +140,12 @@ def test_no_phrasing_is_repeated_while_others_remain(dialog: Dialog) -> None:
         texts.append(dialog.turns[-1].replies[0].text)
         dialog.state.not_understood = 0
     assert texts[0] != texts[1]
+
+
+def test_button_press_without_text_is_understood(dialog: Dialog) -> None:
+    dialog.send("не работает интернет, договор 1234567")
+    dialog.send(payload="choice:router_lights:wan_off")
+    assert dialog.state.details["router_lights"].value == "wan_off"
+    assert "WAN" in dialog.last_text
+    dialog.send(payload="not_solved")
+    assert dialog.state.handed_off

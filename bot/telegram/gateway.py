@@ -1,0 +1,120 @@
+"""The Telegram gateway: one chat's messages in order, many chats at once, every reply delivered.
+
+Updates are queued per chat and a worker per busy chat runs them through the conversation service (in a
+thread: storage is synchronous) and sends the replies, throttled and retried until Telegram accepts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable
+
+from bot.telegram.limits import RateLimits, Throttle
+from bot.telegram.outbound import Outbound, Rejected, RetryLater, TemporaryFailure
+from bot.telegram.text_split import split_text
+from dialogs.messages import IncomingMessage, Reply
+from dialogs.service import ConversationService
+
+log = logging.getLogger(__name__)
+SEEN_UPDATES_KEPT = 10_000
+MAX_BACKOFF_S = 30.0
+
+
+class TelegramGateway:
+    """Runs Telegram messages through tonebot and delivers the replies."""
+
+    def __init__(
+        self, service: ConversationService, outbound: Outbound, limits: RateLimits | None = None
+    ) -> None:
+        self.service = service
+        self.outbound = outbound
+        self.throttle = Throttle(limits or RateLimits())
+        self._queues: dict[str, asyncio.Queue[IncomingMessage]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.delivered = 0
+
+    def _first_time(self, key: str) -> bool:
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > SEEN_UPDATES_KEPT:
+            self._seen.popitem(last=False)
+        return True
+
+    async def submit(self, message: IncomingMessage, *, callback_id: str | None = None) -> None:
+        """Queue a message for its chat; a duplicate (a retried or replayed update) is dropped."""
+        if callback_id:
+            await self._safely(self.outbound.answer_callback(callback_id), "answer callback")
+        if not self._first_time(f"{message.chat_id}:{message.message_id}"):
+            return
+        queue = self._queues.setdefault(message.chat_id, asyncio.Queue())
+        queue.put_nowait(message)
+        if message.chat_id not in self._workers:
+            self._workers[message.chat_id] = asyncio.create_task(self._work(message.chat_id))
+
+    async def _work(self, chat_id: str) -> None:
+        queue = self._queues[chat_id]
+        try:
+            while not queue.empty():
+                message = queue.get_nowait()
+                await self._handle(message)
+        finally:
+            del self._workers[chat_id]
+            if queue.empty():
+                self._queues.pop(chat_id, None)
+            else:
+                self._workers[chat_id] = asyncio.create_task(self._work(chat_id))
+
+    async def _handle(self, message: IncomingMessage) -> None:
+        await self._safely(self.outbound.typing(message.chat_id), "typing")
+        try:
+            turn = await asyncio.to_thread(self.service.handle, message)
+        except Exception:
+            log.exception("handling a message in chat %s failed", message.chat_id)
+            return
+        for reply in turn.replies:
+            await self._deliver(message.chat_id, reply)
+
+    async def _deliver(self, chat_id: str, reply: Reply) -> None:
+        chunks = split_text(reply.text)
+        for index, chunk in enumerate(chunks):
+            buttons = reply.buttons if index == len(chunks) - 1 else ()
+            await self._send_until_accepted(chat_id, chunk, buttons)
+
+    async def _send_until_accepted(self, chat_id: str, text: str, buttons: tuple[object, ...]) -> None:
+        attempt = 0
+        while True:
+            await self.throttle.wait(chat_id)
+            try:
+                await self.outbound.send_text(chat_id, text, buttons)  # type: ignore[arg-type]
+                self.delivered += 1
+                return
+            except RetryLater as exc:
+                log.warning("Telegram asks to wait %s s before writing to chat %s", exc.seconds, chat_id)
+                await asyncio.sleep(exc.seconds)
+            except TemporaryFailure as exc:
+                attempt += 1
+                delay = min(MAX_BACKOFF_S, 0.2 * 2**attempt) * (0.5 + random.random())
+                log.warning(
+                    "sending to chat %s failed (%s); retry %d in %.1f s", chat_id, exc, attempt, delay
+                )
+                await asyncio.sleep(delay)
+            except Rejected as exc:
+                log.error("Telegram rejected a reply to chat %s for good: %s", chat_id, exc)
+                return
+
+    @staticmethod
+    async def _safely(call: Awaitable[None], what: str) -> None:
+        try:
+            await call
+        except (RetryLater, TemporaryFailure, Rejected) as exc:
+            log.info("%s failed: %s", what, exc)
+
+    async def drain(self) -> None:
+        """Wait until every queued message is handled and its replies delivered."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)

@@ -1,0 +1,109 @@
+"""`tonebot run telegram`: long polling by default, or a webhook served by our own aiohttp app."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+from bot.telegram.aiogram_io import AiogramOutbound, tonebot_router
+from bot.telegram.gateway import TelegramGateway
+from bot.telegram.limits import RateLimits
+from dialogs.service import ConversationService
+
+log = logging.getLogger(__name__)
+TOKEN_RE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+class TelegramConfigError(Exception):
+    """A Telegram setting is missing or malformed; the message says what to set."""
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramSettings:
+    """Where and how to reach Telegram."""
+
+    token: str
+    api_base: str | None = None
+    webhook_secret: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> TelegramSettings:
+        """Read TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE and TELEGRAM_WEBHOOK_SECRET; fail with what to set."""
+        token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+        if not token:
+            raise TelegramConfigError(
+                "TELEGRAM_BOT_TOKEN is not set: put the token from @BotFather in the environment or in .env"
+            )
+        if not TOKEN_RE.match(token):
+            raise TelegramConfigError(
+                "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then 30+ letters, "
+                "digits, - or _); copy it again from @BotFather"
+            )
+        base = env.get("TELEGRAM_API_BASE", "").strip().rstrip("/") or None
+        if base and not base.startswith(("http://", "https://")):
+            raise TelegramConfigError(f"TELEGRAM_API_BASE must start with http:// or https://, got {base!r}")
+        return cls(token, base, env.get("TELEGRAM_WEBHOOK_SECRET") or None)
+
+
+def make_bot(settings: TelegramSettings) -> Bot:
+    """An aiogram Bot pointed at Telegram or at the Bot API server in TELEGRAM_API_BASE."""
+    if settings.api_base:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base))
+        return Bot(settings.token, session=session)
+    return Bot(settings.token)
+
+
+def make_dispatcher(service: ConversationService, bot: Bot, limits: RateLimits | None = None) -> Dispatcher:
+    """A Dispatcher with tonebot's router; the gateway is kept in dispatcher["tonebot_gateway"]."""
+    gateway = TelegramGateway(service, AiogramOutbound(bot), limits)
+    dispatcher = Dispatcher()
+    dispatcher["tonebot_gateway"] = gateway
+    dispatcher.include_router(tonebot_router(gateway))
+    return dispatcher
+
+
+async def run_polling(service: ConversationService, settings: TelegramSettings) -> None:
+    """Long polling until interrupted."""
+    bot = make_bot(settings)
+    dispatcher = make_dispatcher(service, bot)
+    await bot.delete_webhook(drop_pending_updates=False)
+    me = await bot.get_me()
+    log.warning("tonebot is answering in Telegram as @%s (long polling)", me.username)
+    await dispatcher.start_polling(bot, handle_as_tasks=True)
+
+
+def webhook_app(
+    service: ConversationService, bot: Bot, secret: str, webhook_url: str | None = None
+) -> web.Application:
+    """The aiohttp app receiving updates at WEBHOOK_PATH; requests without the secret header get 401."""
+    dispatcher = make_dispatcher(service, bot)
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path=WEBHOOK_PATH)
+    setup_application(app, dispatcher, bot=bot)
+    if webhook_url:
+
+        async def register(_app: web.Application) -> None:
+            await bot.set_webhook(webhook_url, secret_token=secret, drop_pending_updates=False)
+            log.warning("webhook set to %s", webhook_url)
+
+        app.on_startup.append(register)
+    return app
+
+
+def run_webhook(
+    service: ConversationService, settings: TelegramSettings, url: str, host: str, port: int
+) -> None:
+    """Serve the webhook app and register `url` with Telegram."""
+    secret = settings.webhook_secret or secrets.token_urlsafe(32)
+    bot = make_bot(settings)
+    full_url = url.rstrip("/") + WEBHOOK_PATH if not url.rstrip("/").endswith(WEBHOOK_PATH) else url
+    web.run_app(webhook_app(service, bot, secret, full_url), host=host, port=port)
