@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from dialogs.control import ControlWords
 from dialogs.details import DetailExtractor
 from dialogs.handoff import HumanRequestDetector
 from dialogs.lexicon import Lexicons, load_lexicons
@@ -38,6 +39,7 @@ class Content:
     extractor: DetailExtractor
     human_requests: HumanRequestDetector
     personas: PersonaClassifier
+    control: ControlWords
 
 
 def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssue]:
@@ -95,6 +97,7 @@ def load_content(directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer |
         extractor=DetailExtractor(scenarios.details, scenarios.company.hotlines, lemmatizer),
         human_requests=HumanRequestDetector(lexicons.handoff, lemmatizer),
         personas=PersonaClassifier(signals, lemmatizer),
+        control=ControlWords(lexicons.control),
     )
 
 

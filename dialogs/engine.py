@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dialogs.content import Content, LiveContent
-from dialogs.control import ControlWords
 from dialogs.details.base import DetailKind
 from dialogs.details.choice import choice_payload
 from dialogs.details.phone import phone_for_display
@@ -117,7 +116,7 @@ class _Run:
     def __init__(self, content: Content, state: ConversationState, message: IncomingMessage) -> None:
         self.content, self.state, self.message = content, state, message
         self.book = content.scenarios
-        self.control = ControlWords(content.lexicons.control)
+        self.control = content.control
         self.turn = Turn()
         self.say = _Say(content, state, seed=f"{message.channel}:{message.chat_id}")
         # Only the start of a huge message is analysed; storage keeps all of it.
