@@ -122,3 +122,22 @@ def test_eval_personas_json() -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(report) == {"accuracy", "macro_f1", "per_label", "confusion", "n"}
     assert set(report["per_label"]["aggressor"]) == {"precision", "recall", "f1", "support"}
+
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [("", "TELEGRAM_BOT_TOKEN is not set"), ("12345", "does not look like a bot token")],
+)
+def test_run_telegram_without_a_good_token_says_what_to_set(tmp_path: Path, token: str, says: str) -> None:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "TELEGRAM_BOT_TOKEN": token}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "telegram"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0]

@@ -274,3 +274,24 @@ async def test_webhook_checks_the_secret(api: BotApiStandin, service: Conversati
     finally:
         await runner.cleanup()
         await bot.session.close()
+
+
+async def test_edited_message_is_read_again(api: BotApiStandin, service: ConversationService) -> None:
+    async with aiogram_polling(api, service):
+        api.add_message(CHAT, "перезвоните мне")
+        await api.wait_for_sent(1, 10, chat_id=CHAT, method="sendMessage")
+        sent = api.add_message(CHAT, "8 913 123 45 67")
+        await api.wait_for_sent(2, 10, chat_id=CHAT, method="sendMessage")
+        api.add_edited_message(CHAT, sent["message"]["message_id"], "8 913 000 11 22")
+        await api.wait_for_sent(3, 10, chat_id=CHAT, method="sendMessage")
+    assert "+7 913 000-11-22" in texts(api)[-1]
+
+
+async def test_global_rate_stays_near_thirty_a_second() -> None:
+    from bot.telegram.limits import Throttle
+
+    throttle = Throttle(RateLimits())
+    started = time.monotonic()
+    for chat in range(61):
+        await throttle.wait(str(chat))
+    assert time.monotonic() - started >= 1.9
