@@ -1,14 +1,18 @@
-"""The store the conversation service writes through: one transaction per step, nothing lost."""
+"""The store the conversation service writes through: one transaction per step, nothing lost.
+
+Hot paths use SQLAlchemy Core on the SQLModel tables: a message costs a handful of indexed statements,
+not an ORM unit of work.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 
 from dialogs.events import DetailCollected, Event, HandoffRequested, TaskCreated
 from dialogs.messages import IncomingMessage, Reply
@@ -26,10 +30,18 @@ from storage.models import (
 OPEN_STATUSES = ("bot", "handed_off")
 
 
-def _require_id(row_id: int | None) -> int:
-    if row_id is None:
-        raise RuntimeError("row was not flushed: it has no id")
-    return row_id
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+clients, identities, conversations = _table(Client), _table(ChannelIdentity), _table(Conversation)
+messages, details, handoffs, tasks = (
+    _table(MessageRecord),
+    _table(DetailRecord),
+    _table(HandoffRecord),
+    _table(TaskRecord),
+)
 
 
 class SqlStore:
@@ -38,69 +50,78 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _client_for(self, session: Session, channel: str, user_id: str, at: datetime) -> int:
-        identity = session.exec(
-            select(ChannelIdentity).where(
-                ChannelIdentity.channel == channel, ChannelIdentity.external_id == user_id
+    @staticmethod
+    def _client_for(connection: Connection, channel: str, user_id: str, at: datetime) -> int:
+        found = connection.execute(
+            select(identities.c.client_id).where(
+                identities.c.channel == channel, identities.c.external_id == user_id
             )
-        ).first()
-        if identity:
-            return identity.client_id
-        client = Client(created_at=at)
-        session.add(client)
-        session.flush()
-        client_id = _require_id(client.id)
-        session.add(ChannelIdentity(client_id=client_id, channel=channel, external_id=user_id))
+        ).scalar()
+        if found is not None:
+            return int(found)
+        client_id = int(
+            connection.execute(insert(clients).values(created_at=at, display_name="")).inserted_primary_key[0]
+        )
+        connection.execute(
+            insert(identities).values(client_id=client_id, channel=channel, external_id=user_id)
+        )
         return client_id
 
     def receive(self, message: IncomingMessage) -> tuple[int, ConversationState] | None:
         """Store an incoming message in its open conversation; None when this message was seen before."""
-        with Session(self.engine) as session:
-            conversation = session.exec(
-                select(Conversation)
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(conversations.c.id, conversations.c.state_json)
                 .where(
-                    Conversation.channel == message.channel,
-                    Conversation.chat_id == message.chat_id,
-                    Conversation.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
+                    conversations.c.channel == message.channel,
+                    conversations.c.chat_id == message.chat_id,
+                    conversations.c.status.in_(OPEN_STATUSES),
                 )
-                .order_by(Conversation.id.desc())  # type: ignore[union-attr]
+                .order_by(conversations.c.id.desc())
+                .limit(1)
             ).first()
-            if conversation is None:
-                client_id = self._client_for(session, message.channel, message.user_id, message.at)
-                conversation = Conversation(
-                    client_id=client_id,
-                    channel=message.channel,
-                    chat_id=message.chat_id,
-                    created_at=message.at,
-                    updated_at=message.at,
+            if row is None:
+                client_id = self._client_for(connection, message.channel, message.user_id, message.at)
+                conversation_id = int(
+                    connection.execute(
+                        insert(conversations).values(
+                            client_id=client_id,
+                            channel=message.channel,
+                            chat_id=message.chat_id,
+                            status="bot",
+                            persona="neutral",
+                            state_json="{}",
+                            created_at=message.at,
+                            updated_at=message.at,
+                        )
+                    ).inserted_primary_key[0]
                 )
-                session.add(conversation)
-                session.flush()
-            conversation_id = _require_id(conversation.id)
+                state_json = "{}"
+            else:
+                conversation_id, state_json = int(row.id), row.state_json
             if (
                 message.message_id
-                and session.exec(
-                    select(MessageRecord.id).where(
-                        MessageRecord.conversation_id == conversation_id,
-                        MessageRecord.direction == "in",
-                        MessageRecord.external_id == message.message_id,
+                and connection.execute(
+                    select(messages.c.id).where(
+                        messages.c.conversation_id == conversation_id,
+                        messages.c.direction == "in",
+                        messages.c.external_id == message.message_id,
                     )
                 ).first()
             ):
                 return None
-            session.add(
-                MessageRecord(
+            connection.execute(
+                insert(messages).values(
                     conversation_id=conversation_id,
                     direction="in",
                     text=message.text or message.contact_phone or message.button_payload or "",
                     attachment=message.attachment.value if message.attachment else None,
                     external_id=message.message_id,
+                    buttons_json="[]",
                     at=message.at,
                 )
             )
-            state = ConversationState.from_dict(json.loads(conversation.state_json or "{}"))
-            session.commit()
-            return conversation_id, state
+        return conversation_id, ConversationState.from_dict(json.loads(state_json or "{}"))
 
     def save_turn(
         self,
@@ -111,87 +132,110 @@ class SqlStore:
         at: datetime,
     ) -> None:
         """Store the state after a turn, the bot's replies and what the turn changed, atomically."""
-        with Session(self.engine) as session:
-            conversation = session.get(Conversation, conversation_id)
-            if conversation is None:
+        values: dict[str, Any] = {
+            "state_json": json.dumps(state.to_dict(), ensure_ascii=False),
+            "persona": state.persona,
+            "updated_at": at,
+        }
+        if state.handed_off:
+            values["status"] = "handed_off"
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(conversations).where(conversations.c.id == conversation_id).values(**values)
+            )
+            if changed.rowcount == 0:
                 raise LookupError(f"conversation {conversation_id} does not exist")
-            conversation.state_json = json.dumps(state.to_dict(), ensure_ascii=False)
-            conversation.persona = state.persona
-            conversation.updated_at = at
-            if state.handed_off:
-                conversation.status = "handed_off"
-            session.add(conversation)
-            for reply in replies:
-                buttons = [{"text": b.text, "payload": b.payload} for b in reply.buttons]
-                session.add(
-                    MessageRecord(
-                        conversation_id=conversation_id,
-                        direction="out",
-                        text=reply.text,
-                        buttons_json=json.dumps(buttons, ensure_ascii=False),
-                        at=at,
-                    )
+            if replies:
+                connection.execute(
+                    insert(messages),
+                    [
+                        {
+                            "conversation_id": conversation_id,
+                            "direction": "out",
+                            "text": reply.text,
+                            "attachment": None,
+                            "external_id": "",
+                            "buttons_json": json.dumps(
+                                [{"text": b.text, "payload": b.payload} for b in reply.buttons],
+                                ensure_ascii=False,
+                            ),
+                            "at": at,
+                        }
+                        for reply in replies
+                    ],
                 )
             for event in events:
-                self._store_event(session, conversation, event, at)
-            session.commit()
+                self._store_event(connection, conversation_id, event, at)
 
     @staticmethod
-    def _store_event(session: Session, conversation: Conversation, event: Event, at: datetime) -> None:
-        conversation_id = _require_id(conversation.id)
+    def _store_event(connection: Connection, conversation_id: int, event: Event, at: datetime) -> None:
         if isinstance(event, DetailCollected):
             if event.previous is not None:
-                for old in session.exec(
-                    select(DetailRecord).where(
-                        DetailRecord.conversation_id == conversation_id,
-                        DetailRecord.name == event.name,
-                        DetailRecord.superseded == False,  # noqa: E712 (SQL expression)
+                connection.execute(
+                    update(details)
+                    .where(
+                        details.c.conversation_id == conversation_id,
+                        details.c.name == event.name,
+                        details.c.superseded.is_(False),
                     )
-                ):
-                    old.superseded = True
-                    session.add(old)
-            session.add(
-                DetailRecord(
+                    .values(superseded=True)
+                )
+            client_id = connection.execute(
+                select(conversations.c.client_id).where(conversations.c.id == conversation_id)
+            ).scalar_one()
+            connection.execute(
+                insert(details).values(
                     conversation_id=conversation_id,
-                    client_id=conversation.client_id,
+                    client_id=client_id,
                     name=event.name,
                     value=event.value,
                     raw=event.raw,
+                    superseded=False,
                     at=at,
                 )
             )
         elif isinstance(event, HandoffRequested):
-            session.add(HandoffRecord(conversation_id=conversation_id, created_at=at, **asdict(event)))
+            connection.execute(
+                insert(handoffs).values(
+                    conversation_id=conversation_id,
+                    reason=event.reason,
+                    category=event.category,
+                    priority=event.priority,
+                    note=event.note,
+                    status="waiting",
+                    created_at=at,
+                )
+            )
         elif isinstance(event, TaskCreated):
-            session.add(
-                TaskRecord(
+            connection.execute(
+                insert(tasks).values(
                     conversation_id=conversation_id,
                     kind=event.kind,
                     category=event.category,
                     scenario_id=event.scenario_id,
                     payload_json=json.dumps(event.details, ensure_ascii=False),
+                    status="open",
                     created_at=at,
                 )
             )
 
-    def messages(self, conversation_id: int) -> list[MessageRecord]:
-        """Every message of a conversation in order."""
-        with Session(self.engine) as session:
+    def messages(self, conversation_id: int) -> list[Any]:
+        """Every message of a conversation in order (rows with the MessageRecord columns)."""
+        with self.engine.connect() as connection:
             return list(
-                session.exec(
-                    select(MessageRecord)
-                    .where(MessageRecord.conversation_id == conversation_id)
-                    .order_by(MessageRecord.id)  # type: ignore[arg-type]
+                connection.execute(
+                    select(messages)
+                    .where(messages.c.conversation_id == conversation_id)
+                    .order_by(messages.c.id)
                 )
             )
 
     def details(self, conversation_id: int) -> dict[str, str]:
         """The current value of each detail collected in a conversation."""
-        with Session(self.engine) as session:
-            rows = session.exec(
-                select(DetailRecord).where(
-                    DetailRecord.conversation_id == conversation_id,
-                    DetailRecord.superseded == False,  # noqa: E712
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(details.c.name, details.c.value).where(
+                    details.c.conversation_id == conversation_id, details.c.superseded.is_(False)
                 )
             )
             return {row.name: row.value for row in rows}
