@@ -30,6 +30,14 @@ from storage.models import (
 OPEN_STATUSES = ("bot", "handed_off")
 
 
+def _new_id(result: Any) -> int:
+    """The primary key of the row an INSERT just added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database returned no primary key for an insert")
+    return int(key[0])
+
+
 def _table(model: Any) -> Table:
     table: Table = model.__table__
     return table
@@ -82,7 +90,7 @@ class SqlStore:
             ).first()
             if row is None:
                 client_id = self._client_for(connection, message.channel, message.user_id, message.at)
-                conversation_id = int(
+                conversation_id = _new_id(
                     connection.execute(
                         insert(conversations).values(
                             client_id=client_id,
@@ -94,7 +102,7 @@ class SqlStore:
                             created_at=message.at,
                             updated_at=message.at,
                         )
-                    ).inserted_primary_key[0]
+                    )
                 )
                 state_json = "{}"
             else:
