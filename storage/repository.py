@@ -67,9 +67,7 @@ class SqlStore:
         ).scalar()
         if found is not None:
             return int(found)
-        client_id = int(
-            connection.execute(insert(clients).values(created_at=at, display_name="")).inserted_primary_key[0]
-        )
+        client_id = _new_id(connection.execute(insert(clients).values(created_at=at, display_name="")))
         connection.execute(
             insert(identities).values(client_id=client_id, channel=channel, external_id=user_id)
         )
