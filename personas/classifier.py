@@ -26,6 +26,7 @@ _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2764]")
 _LATIN_WORD = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*\b")
 _QUESTION_WORD = re.compile(r"\b(?:как|где|куда|что|какой|какая|какое|какие|зачем|почему|когда|можно|если)\b")
 _INTENSITY_CUES = ("!!! or ???", "!! or ?!", "capitals")
+_QUOTED = re.compile(r"[\"«“][^\"»”]{3,60}[\"»”]")
 _PUNCT = re.compile(r"[^\w\s]+")
 # A shouted word: five or more Cyrillic capitals (Latin capitals are mostly acronyms: PPPOE, VLAN).
 _CAPS_WORD = re.compile(r"\b[А-ЯЁ]{5,}\b")
@@ -94,11 +95,20 @@ class PersonaClassifier:
         folded = fold(text)
         padded = f" {folded} "
         spaced = _spaced(folded)
-        lemmas = set(self.lemmatizer.lemmas(text))
+        lemma_list = self.lemmatizer.lemmas(text)
+        lemmas = set(lemma_list)
         cues: list[Cue] = []
         for label in LABELS:
             signals: LabelSignals = getattr(self.signals, label)
-            cues += [Cue(label, f"word «{w}»", wt) for w, wt in signals.words.items() if w in lemmas]
+            cues += [
+                Cue(
+                    label,
+                    f"word «{w}»" + (" ×2" if lemma_list.count(w) > 1 else ""),
+                    wt * min(2, lemma_list.count(w)),
+                )
+                for w, wt in signals.words.items()
+                if w in lemmas
+            ]
             cues += [
                 Cue(label, f"phrase «{p.strip()}»", wt)
                 for p, wt in signals.phrases.items()
@@ -107,6 +117,9 @@ class PersonaClassifier:
         cues += self._profanity(text)
         cues += self._style(text, folded, gap_seconds)
         cues += self._mood(text, spaced)
+        quoted = self.signals.aggressor.quoted_words
+        if quoted and _QUOTED.search(text) and any(c.label == "aggressor" for c in cues):
+            cues.append(Cue("aggressor", "their words quoted back", quoted.weight))
         return self._soften(self._cheerful(cues), spaced)
 
     @staticmethod
@@ -134,6 +147,9 @@ class PersonaClassifier:
             cues.append(Cue("aggressor", "rhetorical question", mood.rhetorical_weight))
         if "!!" in text or "?!" in text or "!?" in text:
             cues.append(Cue("aggressor", "!! or ?!", mood.double_marks_weight))
+        angry = self.signals.aggressor.angry_emoji
+        if angry and any(ch in angry.emoji for ch in text):
+            cues.append(Cue("aggressor", "angry emoji", angry.weight))
         return cues
 
     def _soften(self, cues: list[Cue], spaced: str) -> list[Cue]:

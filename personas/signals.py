@@ -110,6 +110,13 @@ class MoodSignal(_Strict):
     double_marks_weight: float
 
 
+class AngryEmojiSignal(_Strict):
+    """Emoji of anger or contempt."""
+
+    emoji: str
+    weight: float
+
+
 class AggressorSignals(LabelSignals):
     """Aggression, plus what escalates it to a person at once."""
 
@@ -122,6 +129,8 @@ class AggressorSignals(LabelSignals):
     sarcasm: SarcasmSignal | None = None
     politeness: PolitenessSignal | None = None
     mood: MoodSignal | None = None
+    angry_emoji: AngryEmojiSignal | None = None
+    quoted_words: WeightOnly | None = None
     caps: CapsSignal | None = None
     exclamations: CountSignal | None = None
 
