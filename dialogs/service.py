@@ -56,3 +56,7 @@ class ConversationService:
             turn = self.engine.apologise(state)
         self.store.save_turn(conversation_id, state, turn.replies, turn.events, message.at)
         return turn
+
+    def apology(self) -> Turn:
+        """What to tell a client whose message could not be handled at all (storage down): the guides' apology."""
+        return self.engine.apologise(ConversationState())

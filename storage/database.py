@@ -12,6 +12,8 @@ from storage import models  # noqa: F401  (registers the tables)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event open transactions (below) instead of the sqlite3 module.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers (the console, exports) work while the bot writes; NORMAL is durable in WAL.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -21,11 +23,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_immediate(connection: Any) -> None:
+    # A deferred transaction that reads, then writes, can fail with "database is locked" at once when
+    # another writer got there first; taking the write lock up front makes writers queue instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def connect(url: str, *, create: bool = True) -> Engine:
     """An SQLAlchemy engine for the URL, with the schema created when missing."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if create:

@@ -11,6 +11,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +20,7 @@ from aiogram import Bot, Dispatcher
 from aiohttp import web
 from telegram.ext import Application
 
+from bot.telegram.aiogram_io import AiogramOutbound
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.limits import RateLimits
 from bot.telegram.ptb_io import PtbOutbound, tonebot_handler
@@ -97,7 +99,28 @@ async def test_no_internet_dialog_over_aiogram(api: BotApiStandin, service: Conv
         await api.wait_for_sent(3, 10, chat_id=CHAT, method="sendMessage")
         assert "1234567" in texts(api)[-1]
         await api.wait_for_sent(1, 5, chat_id=CHAT, method="answerCallbackQuery")
-        assert api.sent(CHAT, "sendChatAction"), "typing is shown while working"
+
+
+class SlowService:
+    """A service that thinks for a second, to see "typing…" while it works."""
+
+    def __init__(self, inner: ConversationService) -> None:
+        self.inner = inner
+
+    def handle(self, message: IncomingMessage) -> Turn:
+        time.sleep(1.0)
+        return self.inner.handle(message)
+
+
+async def test_typing_is_shown_while_a_reply_takes_time(
+    api: BotApiStandin, service: ConversationService
+) -> None:
+    async with aiogram_polling(api, SlowService(service)):  # type: ignore[arg-type]
+        api.add_message(CHAT, "не работает интернет")
+        await api.wait_for_sent(1, 10, chat_id=CHAT, method="sendMessage")
+    actions = api.sent(CHAT, "sendChatAction")
+    assert actions and actions[0].params["action"] == "typing"
+    assert actions[0].at < api.sent(CHAT, "sendMessage")[0].at
 
 
 async def test_python_telegram_bot_handler(api: BotApiStandin, service: ConversationService) -> None:
@@ -295,3 +318,41 @@ async def test_global_rate_stays_near_thirty_a_second() -> None:
     for chat in range(61):
         await throttle.wait(str(chat))
     assert time.monotonic() - started >= 1.9
+
+
+class BrokenStorageService:
+    """A service whose storage fails for the first `failures` calls."""
+
+    def __init__(self, inner: ConversationService, failures: int) -> None:
+        self.inner, self.failures = inner, failures
+        self.engine = inner.engine
+
+    def handle(self, message: IncomingMessage) -> Turn:
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError("database is locked")
+        return self.inner.handle(message)
+
+    def apology(self) -> Turn:
+        return self.inner.apology()
+
+
+@pytest.mark.parametrize(("failures", "apologised"), [(2, False), (10, True)])
+async def test_storage_failures_are_retried_then_apologised_for(
+    api: BotApiStandin, service: ConversationService, failures: int, apologised: bool
+) -> None:
+    flaky = BrokenStorageService(service, failures)
+    gateway = TelegramGateway(
+        flaky,
+        AiogramOutbound(make_bot(TelegramSettings(api.token, api.base_url))),
+        FAST,  # type: ignore[arg-type]
+        handle_attempts=3,
+        retry_base_s=0.01,
+    )
+    await gateway.submit(
+        IncomingMessage("telegram", str(CHAT), str(CHAT), "не работает интернет", datetime.now(UTC), "m1")
+    )
+    await gateway.drain()
+    reply = texts(api)[-1]
+    assert ("сбой" in reply) == apologised
+    await gateway.outbound.bot.session.close()  # type: ignore[attr-defined]

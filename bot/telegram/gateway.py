@@ -15,21 +15,32 @@ from collections.abc import Awaitable
 from bot.telegram.limits import RateLimits, Throttle
 from bot.telegram.outbound import Outbound, Rejected, RetryLater, TemporaryFailure
 from bot.telegram.text_split import split_text
+from dialogs.engine import Turn
 from dialogs.messages import IncomingMessage, Reply
 from dialogs.service import ConversationService
 
 log = logging.getLogger(__name__)
 SEEN_UPDATES_KEPT = 10_000
 MAX_BACKOFF_S = 30.0
+HANDLE_ATTEMPTS = 4
+TYPING_AFTER_S = 0.3
 
 
 class TelegramGateway:
     """Runs Telegram messages through tonebot and delivers the replies."""
 
     def __init__(
-        self, service: ConversationService, outbound: Outbound, limits: RateLimits | None = None
+        self,
+        service: ConversationService,
+        outbound: Outbound,
+        limits: RateLimits | None = None,
+        *,
+        handle_attempts: int = HANDLE_ATTEMPTS,
+        retry_base_s: float = 0.2,
     ) -> None:
         self.service = service
+        self.handle_attempts = handle_attempts
+        self.retry_base_s = retry_base_s
         self.outbound = outbound
         self.throttle = Throttle(limits or RateLimits())
         self._queues: dict[str, asyncio.Queue[IncomingMessage]] = {}
@@ -69,15 +80,33 @@ class TelegramGateway:
             else:
                 self._workers[chat_id] = asyncio.create_task(self._work(chat_id))
 
+    async def _show_typing_later(self, chat_id: str) -> None:
+        await asyncio.sleep(TYPING_AFTER_S)
+        await self._safely(self.outbound.typing(chat_id), "typing")
+
     async def _handle(self, message: IncomingMessage) -> None:
-        await self._safely(self.outbound.typing(message.chat_id), "typing")
+        # "typing…" only when an answer takes a noticeable moment: a quick reply needs no indicator, and
+        # skipping it halves the calls to Telegram.
+        typing = asyncio.create_task(self._show_typing_later(message.chat_id))
         try:
-            turn = await asyncio.to_thread(self.service.handle, message)
-        except Exception:
-            log.exception("handling a message in chat %s failed", message.chat_id)
-            return
+            turn = await self._turn(message)
+        finally:
+            typing.cancel()
         for reply in turn.replies:
             await self._deliver(message.chat_id, reply)
+
+    async def _turn(self, message: IncomingMessage) -> Turn:
+        for attempt in range(1, self.handle_attempts + 1):
+            try:
+                turn = await asyncio.to_thread(self.service.handle, message)
+                break
+            except Exception:
+                # Storage may be busy or briefly away; the message is retried, then apologised for.
+                log.exception("handling a message in chat %s failed (attempt %d)", message.chat_id, attempt)
+                await asyncio.sleep(min(MAX_BACKOFF_S, self.retry_base_s * 2**attempt))
+        else:
+            turn = self.service.apology()
+        return turn
 
     async def _deliver(self, chat_id: str, reply: Reply) -> None:
         chunks = split_text(reply.text)
