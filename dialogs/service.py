@@ -58,5 +58,5 @@ class ConversationService:
         return turn
 
     def apology(self) -> Turn:
-        """What to tell a client whose message could not be handled at all (storage down): the guides' apology."""
+        """What to tell a client whose message could not be handled at all: the guides' apology."""
         return self.engine.apologise(ConversationState())
