@@ -4,9 +4,9 @@
 
 Each chat sends a three-step "no internet" dialog, writing its next message once the reply to the
 previous one arrived (`--burst` queues everything at once instead); a message's latency runs from the
-moment the update is queued in the stand-in to the moment the stand-in receives the matching reply. With `--limits telegram`
-the bot keeps to Telegram's limits (one message a second per chat, thirty a second overall), which then
-bound the throughput; `off` measures tonebot's own capacity.
+moment the update is queued in the stand-in to the moment the stand-in receives the matching reply.
+With `--limits telegram` the bot keeps to Telegram's limits (one message a second per chat, thirty a
+second overall), which then bound the throughput; `off` measures tonebot's own capacity.
 """
 
 from __future__ import annotations
