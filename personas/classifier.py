@@ -15,7 +15,7 @@ from typing import Any
 from dialogs.text import Lemmatizer, fold
 from personas.labels import NEUTRAL
 from personas.normalise import is_masked, letters_only, mask_pattern, word_forms, words_of
-from personas.signals import LabelSignals, Signals
+from personas.signals import Signals
 
 LABELS = ("aggressor", "unsure", "talker", "positive", "sysadmin")
 CALM_LABELS = ("unsure", "talker", "positive", "sysadmin")
@@ -88,6 +88,18 @@ class PersonaClassifier:
         latin = signals.sysadmin.latin_terms
         self._everyday = frozenset(fold(w) for w in latin.everyday) if latin else frozenset()
         self._not_warm = set(signals.positive.emoji.not_positive) if signals.positive.emoji else set()
+        # Phrases indexed by the first three letters of their first word: a message only checks the
+        # phrases whose opening it contains. Phrases with punctuation (")))", "p.s") are always checked.
+        self._phrase_index: dict[str, list[tuple[str, str, float]]] = {}
+        self._punctuated: list[tuple[str, str, float]] = []
+        for label in LABELS:
+            for phrase, weight in getattr(signals, label).phrases.items():
+                entry = (label, phrase, weight)
+                if _PUNCT.search(phrase.strip()):
+                    self._punctuated.append(entry)
+                else:
+                    self._phrase_index.setdefault(phrase.split()[0][:3], []).append(entry)
+        self._words = {label: getattr(signals, label).words for label in LABELS}
 
     # --- cues of one message ----------------------------------------------------------------------
     def message_cues(self, text: str, gap_seconds: float | None) -> list[Cue]:
@@ -99,21 +111,17 @@ class PersonaClassifier:
         lemmas = set(lemma_list)
         cues: list[Cue] = []
         for label in LABELS:
-            signals: LabelSignals = getattr(self.signals, label)
-            cues += [
-                Cue(
-                    label,
-                    f"word «{w}»" + (" ×2" if lemma_list.count(w) > 1 else ""),
-                    wt * min(2, lemma_list.count(w)),
+            words = self._words[label]
+            for lemma in lemmas & words.keys():
+                count = lemma_list.count(lemma)
+                cues.append(
+                    Cue(label, f"word «{lemma}»" + (" ×2" if count > 1 else ""), words[lemma] * min(2, count))
                 )
-                for w, wt in signals.words.items()
-                if w in lemmas
-            ]
-            cues += [
-                Cue(label, f"phrase «{p.strip()}»", wt)
-                for p, wt in signals.phrases.items()
-                if _has(p, padded, spaced)
-            ]
+        openings = {word[:3] for word in spaced.split()}
+        candidates = [e for key in openings for e in self._phrase_index.get(key, ())] + self._punctuated
+        cues += [
+            Cue(label, f"phrase «{p.strip()}»", wt) for label, p, wt in candidates if _has(p, padded, spaced)
+        ]
         cues += self._profanity(text)
         cues += self._style(text, folded, gap_seconds)
         cues += self._mood(text, spaced)
