@@ -147,8 +147,13 @@ class _Run:
         if pressed or self.text.startswith("/"):
             verdict = Verdict(state.persona, {})
         else:
+            active = self.book.scenario(state.active.scenario_id) if state.active else None
             verdict = self.content.personas.judge(
-                state.persona_memory, state.persona, self.text, self.message.at
+                state.persona_memory,
+                state.persona,
+                self.text,
+                self.message.at,
+                in_trouble=bool(active and active.complaint),
             )
         state.persona = verdict.label
         self.turn.explain["persona"] = verdict.explain()

@@ -38,6 +38,9 @@ class Scenario(BaseModel):
     title: str
     category: str | None = None
     smalltalk: bool = False
+    complaint: bool = Field(
+        default=False, description="Something is broken: praise while it is open is sarcasm."
+    )
     match: MatchSpec
     details: list[str] = Field(default_factory=list)
     done: DoneSpec = Field(default_factory=DoneSpec)

@@ -243,12 +243,12 @@ class PersonaClassifier:
         leaving = any(t in spaced for t in self._leaving)
         return leaving and anger >= self.signals.aggressor.leave_needs_anger
 
-    def _sarcasm(self, memory: dict[str, Any], text: str) -> list[Cue]:
+    def _sarcasm(self, memory: dict[str, Any], text: str, in_trouble: bool) -> list[Cue]:
         sarcasm = self.signals.aggressor.sarcasm
         if sarcasm is None:
             return []
         spaced = _spaced(fold(text))
-        if any(t in spaced for t in sarcasm.trouble):
+        if in_trouble or any(t in spaced for t in sarcasm.trouble):
             memory["trouble_at"] = memory.get("count", 0)
         praise = next((p for p in sarcasm.praise if p in spaced), None)
         recent_trouble = memory.get("count", 0) - memory.get("trouble_at", -99) <= 3
@@ -259,8 +259,13 @@ class PersonaClassifier:
         )
 
     # --- the conversation ---------------------------------------------------------------------------
-    def judge(self, memory: dict[str, Any], current: str, text: str, at: datetime) -> Verdict:
-        """Add one message to the persona memory (updated in place) and decide the persona."""
+    def judge(
+        self, memory: dict[str, Any], current: str, text: str, at: datetime, *, in_trouble: bool = False
+    ) -> Verdict:
+        """Add one message to the persona memory (updated in place) and decide the persona.
+
+        `in_trouble`: the client's complaint is still open, so praise now reads as sarcasm.
+        """
         previous_at = memory.get("last_at")
         gap = (at - datetime.fromisoformat(previous_at)).total_seconds() if previous_at else None
         memory["last_at"] = at.isoformat()
@@ -268,7 +273,7 @@ class PersonaClassifier:
         asking = memory.setdefault("asking", [])
         asking.append([int("?" in text or bool(_QUESTION_WORD.search(fold(text)))), len(text)])
         del asking[:-HISTORY_KEPT]
-        cues = self.message_cues(text, gap) + self._sarcasm(memory, text)
+        cues = self.message_cues(text, gap) + self._sarcasm(memory, text, in_trouble)
         weights = {label: sum(c.weight for c in cues if c.label == label) for label in LABELS}
         history: list[dict[str, float]] = memory.setdefault("history", [])
         history.append(weights)

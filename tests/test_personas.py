@@ -145,3 +145,11 @@ def test_six_tones_are_really_different(live_content: LiveContent) -> None:
     guides = live_content.get().guides
     phrasings = {persona: tuple(guides.variants("ask.contract", persona)) for persona in TONE_OPENERS}
     assert len(set(phrasings.values())) == 6
+
+
+def test_praise_while_a_complaint_is_open_reads_as_sarcasm(engine: Engine) -> None:
+    calm, _ = persona_after(engine, ["ну замечательно, отличный сервис"])
+    assert calm != "aggressor"
+    sarcastic, dialog = persona_after(engine, ["не работает интернет", "ну замечательно, отличный сервис"])
+    assert sarcastic == "aggressor"
+    assert any("sarcasm" in cue for cue in dialog.turns[-1].explain["persona"]["cues"])
