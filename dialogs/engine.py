@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from dialogs.content import Content, LiveContent
 from dialogs.details.base import DetailKind
 from dialogs.details.choice import choice_payload
+from dialogs.details.extractor import Extraction
 from dialogs.details.phone import phone_for_display
 from dialogs.events import DetailCollected, Event, HandoffRequested, TaskCreated
 from dialogs.matcher import Match
@@ -33,7 +34,7 @@ AWAIT_HUMAN_OFFER = "human_offer"
 AWAIT_SOLVED = "solved"
 
 # Button payloads.
-YES, NO, HUMAN, NO_HUMAN, SOLVED, NOT_SOLVED = "yes", "no", "human", "no_human", "solved", "not_solved"
+HUMAN, NO_HUMAN, SOLVED, NOT_SOLVED = "human", "no_human", "solved", "not_solved"
 
 _SHOWN_AS_WRITTEN = (DetailKind.CHOICE, DetailKind.DATETIME, DetailKind.ADDRESS, DetailKind.TEXT)
 
@@ -275,12 +276,12 @@ class _Run:
             return []
         return [name for name in scenario.details if name not in self.state.details]
 
-    def _extract(self, asked: str | None, needed: list[str] | tuple[str, ...]) -> Any:
+    def _extract(self, asked: str | None, needed: list[str] | tuple[str, ...]) -> Extraction:
         return self.content.extractor.extract(
             self.text, self.local_now, asked=asked, needed=needed, payload=self.payload
         )
 
-    def _collect(self, extraction: Any) -> list[str]:
+    def _collect(self, extraction: Extraction) -> list[str]:
         """Store found details; say so for corrections. Returns the names newly set or changed."""
         changed = []
         for name, found in extraction.found.items():
