@@ -22,6 +22,8 @@ from dialogs.content import LiveContent
         "апиратора пазавите",
         "надоел бот, нужен оператор",
         "думал без оператора справлюсь, но нет. позовите кого-нибудь",
+        "переключите на отдел продаж",
+        "можно с кем-то поговорить?",
     ],
 )
 def test_requests(live_content: LiveContent, text: str) -> None:
@@ -40,6 +42,7 @@ def test_requests(live_content: LiveContent, text: str) -> None:
         "без оператора справлюсь",
         "оператора не зовите, просто напомните когда списание",
         "соседка говорит у вас операторы грубые",
+        "отдел продаж у вас хороший",
     ],
 )
 def test_mentions(live_content: LiveContent, text: str) -> None:
