@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from aiogram import Dispatcher, Router
+from aiogram.types import Message
+
 from bot.telegram.limits import RateLimits
 from bot.telegram.runner import TelegramSettings, make_bot, make_dispatcher
 from dialogs.content import LiveContent
@@ -67,12 +70,30 @@ async def _paced_chat(
         latencies.append(await watch.reply(chat, step + 1) - queued)
 
 
-async def measure(chats: int, rounds: int, limits: RateLimits, db: Path, *, paced: bool) -> dict[str, float]:
-    """Run the dialogs and return throughput and latency figures."""
-    service = ConversationService(Engine(LiveContent()), SqlStore(connect(sqlite_url(str(db)))))
+def echo_dispatcher() -> Dispatcher:
+    """A bare aiogram echo bot: the same harness without tonebot, to compare against."""
+    router = Router(name="echo")
+
+    @router.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    return dispatcher
+
+
+async def measure(
+    chats: int, rounds: int, limits: RateLimits, db: Path, *, paced: bool, echo: bool = False
+) -> dict[str, float]:
+    """Run the dialogs and return throughput and latency figures (`echo`: the bare echo bot instead)."""
     async with BotApiStandin() as api:
         bot = make_bot(TelegramSettings(api.token, api.base_url))
-        dispatcher = make_dispatcher(service, bot, limits)
+        if echo:
+            dispatcher = echo_dispatcher()
+        else:
+            service = ConversationService(Engine(LiveContent()), SqlStore(connect(sqlite_url(str(db)))))
+            dispatcher = make_dispatcher(service, bot, limits)
         polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))
         queued: dict[tuple[int, int], float] = {}
         latencies: list[float] = []
@@ -117,12 +138,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--limits", choices=["telegram", "off"], default="off")
     parser.add_argument("--burst", action="store_true", help="queue every message at once instead of pacing")
+    parser.add_argument("--echo", action="store_true", help="measure a bare aiogram echo bot instead")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     limits = RateLimits() if args.limits == "telegram" else RateLimits(0.0, 1_000_000)
     with tempfile.TemporaryDirectory() as directory:
         db = Path(directory) / "bench.db"
-        result = asyncio.run(measure(args.chats, args.rounds, limits, db, paced=not args.burst))
+        result = asyncio.run(
+            measure(args.chats, args.rounds, limits, db, paced=not args.burst, echo=args.echo)
+        )
     result["limits"] = args.limits  # type: ignore[assignment]
     result["mode"] = "burst" if args.burst else "paced"  # type: ignore[assignment]
     if args.json:

@@ -6,7 +6,9 @@ not an ORM unit of work.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -57,6 +59,11 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time and its busy handler sleeps in steps of up to 100 ms; threads of
+        # this process queue on a lock instead, which wakes the next one at once.
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @staticmethod
     def _client_for(connection: Connection, channel: str, user_id: str, at: datetime) -> int:
@@ -75,7 +82,7 @@ class SqlStore:
 
     def receive(self, message: IncomingMessage) -> tuple[int, ConversationState] | None:
         """Store an incoming message in its open conversation; None when this message was seen before."""
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             row = connection.execute(
                 select(conversations.c.id, conversations.c.state_json)
                 .where(
@@ -145,7 +152,7 @@ class SqlStore:
         }
         if state.handed_off:
             values["status"] = "handed_off"
-        with self.engine.begin() as connection:
+        with self._write_lock, self.engine.begin() as connection:
             changed = connection.execute(
                 update(conversations).where(conversations.c.id == conversation_id).values(**values)
             )

@@ -1,0 +1,122 @@
+"""Engine speed and memory: a realistic mix of client messages through the full engine path.
+
+The mix comes from the labelled sets in tests/data (every persona, details given and corrected, handoffs,
+small talk), replayed as many concurrent conversations.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from dialogs.content import LiveContent
+from dialogs.engine import Engine
+from dialogs.messages import IncomingMessage
+from dialogs.service import ConversationService
+from dialogs.state import ConversationState
+from storage import SqlStore, connect
+from storage.database import sqlite_url
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
+
+def conversations() -> list[list[str]]:
+    """Client-side conversations from the labelled sets."""
+    result: list[list[str]] = []
+    for name in ("personas_dev.jsonl", "handoff_dev.jsonl"):
+        for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            result.append([m["text"] if isinstance(m, dict) else str(m) for m in row["messages"]])
+    for line in (DATA / "details_dev.jsonl").read_text(encoding="utf-8").splitlines():
+        result.append(["перезвоните мне", json.loads(line)["text"], "ой, номер другой: 8 913 000 11 22"])
+    return result
+
+
+def message_stream(count: int) -> list[IncomingMessage]:
+    """`count` messages, interleaving many conversations as a busy channel would."""
+    dialogs = conversations()
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    messages: list[IncomingMessage] = []
+    round_number = 0
+    while len(messages) < count:
+        for index, dialog in enumerate(dialogs):
+            chat = f"{round_number}-{index}"
+            for step, text in enumerate(dialog):
+                at = start + timedelta(seconds=round_number * 3600 + step * 20)
+                messages.append(IncomingMessage("bench", chat, chat, text, at, str(step)))
+        round_number += 1
+    # Order by time so conversations interleave.
+    messages.sort(key=lambda m: m.at)
+    return messages[:count]
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Throughput and latency percentiles of one run."""
+
+    msgs_per_s: float
+    p50_us: float
+    p95_us: float
+    p99_us: float
+
+
+def _timing(latencies_ns: list[int], elapsed_s: float) -> Timing:
+    ordered = sorted(latencies_ns)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1000, 1)
+
+    return Timing(round(len(ordered) / elapsed_s, 1), pick(0.5), pick(0.95), pick(0.99))
+
+
+def run_engine(count: int, *, persist: bool) -> Timing:
+    """Messages through the service with SQLite (persist) or through the engine with in-memory states."""
+    messages = message_stream(count)
+    engine = Engine(LiveContent())
+    with tempfile.TemporaryDirectory() as directory:
+        service = ConversationService(engine, SqlStore(connect(sqlite_url(f"{directory}/bench.db"))))
+        states: dict[str, ConversationState] = {}
+        for message in messages[:200]:  # warm caches
+            engine.handle(ConversationState(), message)
+        latencies: list[int] = []
+        started = time.perf_counter()
+        for message in messages:
+            before = time.perf_counter_ns()
+            if persist:
+                service.handle(message)
+            else:
+                engine.handle(states.setdefault(message.chat_id, ConversationState()), message)
+            latencies.append(time.perf_counter_ns() - before)
+        elapsed = time.perf_counter() - started
+    return _timing(latencies, elapsed)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB (Linux /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def rss_with_conversations(active: int) -> float:
+    """RSS after `active` conversations each got a message and keep their state in memory."""
+    engine = Engine(LiveContent())
+    states: dict[str, ConversationState] = {}
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    for index in range(active):
+        chat = str(index)
+        message = IncomingMessage("bench", chat, chat, "не работает интернет, договор 1234567", start, "1")
+        engine.handle(states.setdefault(chat, ConversationState()), message)
+    return rss_mb()
+
+
+def median(values: list[float]) -> float:
+    """The median, rounded."""
+    return round(statistics.median(values), 1)
