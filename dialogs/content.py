@@ -53,17 +53,11 @@ def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssu
             spec = scenarios.details[detail]
             if "{" + detail + "}" in answer:
                 names = [answer.replace("{" + detail + "}", option.id) for option in spec.options]
+        place = scenarios.answer_places.get(scenario.id, ContentIssue("scenarios", 1, 1, ""))
         for name in names:
             if not guides.has(name):
-                issues.append(
-                    ContentIssue(
-                        "scenarios",
-                        1,
-                        1,
-                        f"scenario {scenario.id!r} answers with moment {name!r}, "
-                        "which the neutral guide does not phrase",
-                    )
-                )
+                message = f"scenario {scenario.id!r} answers with moment {name!r}; the neutral guide lacks it"
+                issues.append(ContentIssue(place.path, place.line, place.column, message))
     return issues
 
 

@@ -88,6 +88,8 @@ class ScenarioBook(BaseModel):
     categories: dict[str, Category]
     details: dict[str, DetailSpec]
     scenarios: list[Scenario]
+    # Where each scenario's `done.answer` is written, for errors found later against the guides.
+    answer_places: dict[str, ContentIssue] = Field(default_factory=dict)
 
     def scenario(self, scenario_id: str) -> Scenario | None:
         """The scenario with this id, if any."""
@@ -117,8 +119,10 @@ def load_scenarios(path: Path) -> ScenarioBook:
             origins.append((file, data, index))
             scenarios.append(scenario)
     seen: set[str] = set()
+    answer_places: dict[str, ContentIssue] = {}
     for (file, data, index), scenario in zip(origins, scenarios, strict=True):
         where = ("scenarios", index)
+        answer_places[scenario.id] = issue_at(file, data, (*where, "done", "answer"), "")
         if scenario.id in seen:
             issues.append(issue_at(file, data, (*where, "id"), f"scenario id {scenario.id!r} is used twice"))
         seen.add(scenario.id)
@@ -155,4 +159,10 @@ def load_scenarios(path: Path) -> ScenarioBook:
         issues.append(ContentIssue(str(path), 1, 1, "no scenarios found; expected a `scenarios:` list"))
     if issues:
         raise ContentError(issues)
-    return ScenarioBook(company=company, categories=categories, details=details, scenarios=scenarios)
+    return ScenarioBook(
+        company=company,
+        categories=categories,
+        details=details,
+        scenarios=scenarios,
+        answer_places=answer_places,
+    )

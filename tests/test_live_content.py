@@ -38,3 +38,20 @@ def test_deleted_file_keeps_the_last_good_version(content_copy: Path) -> None:
     content.reload_if_changed()
     assert content.last_error is not None
     assert content.get().human_requests.detect("позовите оператора") is not None
+
+
+def test_answer_moment_missing_from_guides_is_located(content_copy: Path) -> None:
+    from dialogs.content import load_content
+    from dialogs.yamlfile import ContentError
+
+    path = content_copy / "scenarios" / "provider.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = next(i for i, line in enumerate(lines) if "answer: answer.balance" in line)
+    lines[index] = lines[index].replace("answer.balance", "answer.balanse")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    try:
+        load_content(content_copy)
+    except ContentError as exc:
+        assert f"{path}:{index + 1}:" in str(exc) and "answer.balanse" in str(exc)
+    else:
+        raise AssertionError("a missing answer moment must stop loading")
