@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +14,7 @@ from dialogs.content import DEFAULT_CONTENT_DIR, LiveContent
 from dialogs.engine import Engine, Turn
 from dialogs.messages import AttachmentKind, IncomingMessage
 from dialogs.state import ConversationState
+from tests.support.botapi import BotApiStandin
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -82,3 +83,16 @@ class Dialog:
 @pytest.fixture
 def dialog(engine: Engine) -> Dialog:
     return Dialog(engine)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio: aiogram and the Bot API stand-in are built on aiohttp."""
+    return "asyncio"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[BotApiStandin]:
+    """A Bot API stand-in served on 127.0.0.1 for the length of one test."""
+    async with BotApiStandin() as standin:
+        yield standin

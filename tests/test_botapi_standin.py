@@ -43,18 +43,6 @@ CHAT = 4242
 JsonDict = dict[str, Any]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    # aiogram and the stand-in are built on aiohttp, which needs asyncio.
-    return "asyncio"
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[BotApiStandin]:
-    async with BotApiStandin() as standin:
-        yield standin
-
-
 def aiogram_bot(api: BotApiStandin, token: str | None = None) -> AiogramBot:
     """An aiogram Bot whose real AiohttpSession talks to the stand-in."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(api.base_url))

@@ -40,17 +40,6 @@ FAST = RateLimits(per_chat_interval=0.0, global_per_second=10_000)
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[BotApiStandin]:
-    async with BotApiStandin() as standin:
-        yield standin
-
-
-@pytest.fixture
 def service(tmp_path: Path, engine: Engine) -> ConversationService:
     return ConversationService(engine, SqlStore(connect(sqlite_url(str(tmp_path / "tg.db")))))
 
