@@ -120,3 +120,33 @@ def rss_with_conversations(active: int) -> float:
 def median(values: list[float]) -> float:
     """The median, rounded."""
     return round(statistics.median(values), 1)
+
+
+def main() -> None:
+    """`python -m bench.engine [--messages N] [--json]`: engine speed with and without SQLite, and RSS."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="engine speed and memory")
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    persisted = run_engine(args.messages, persist=True)
+    in_memory = run_engine(args.messages, persist=False)
+    result = {
+        "engine_msgs_per_s": persisted.msgs_per_s,
+        "engine_p50_us": persisted.p50_us,
+        "engine_p95_us": persisted.p95_us,
+        "engine_p99_us": persisted.p99_us,
+        "engine_nopersist_msgs_per_s": in_memory.msgs_per_s,
+        "engine_nopersist_p50_us": in_memory.p50_us,
+        "rss_mb_1k": rss_with_conversations(1000),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:<28}{value}")
+
+
+if __name__ == "__main__":
+    main()
