@@ -10,7 +10,10 @@ from pathlib import Path
 
 from bot.settings import Settings
 from dialogs.yamlfile import ContentError
-from storage.database import sqlite_url
+from storage.database import SchemaError, sqlite_url
+
+# The demo's operator: the responsible person of several categories in the shipped teams file.
+DEMO_OPERATOR = "anna"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -60,9 +63,120 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     runtime = build_runtime(_settings(args))
     if args.webhook_url:
-        run_webhook(runtime.service, telegram, args.webhook_url, args.host, args.port)
+        run_webhook(runtime.service, telegram, args.webhook_url, args.host, args.port, runtime.desk_store)
     else:
-        asyncio.run(run_polling(runtime.service, telegram))
+        asyncio.run(run_polling(runtime.service, telegram, runtime.desk_store))
+    return 0
+
+
+def _operators(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime
+
+    from bot.runtime import build_runtime
+    from operators.passwords import MIN_LENGTH, hash_password, new_password
+
+    runtime = build_runtime(_settings(args))
+    name = args.name.strip()
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
+        print(
+            "tonebot: an operator name is 1-64 letters, digits, dots, dashes or underscores", file=sys.stderr
+        )
+        return 2
+    if args.generate or not sys.stdin.isatty():
+        password = sys.stdin.readline().strip() if args.password_stdin else new_password()
+    else:
+        password = getpass.getpass(f"password for {name}: ")
+        if password != getpass.getpass("again: "):
+            print("tonebot: the passwords differ; nothing was changed", file=sys.stderr)
+            return 2
+    if len(password) < MIN_LENGTH:
+        print(f"tonebot: a password needs at least {MIN_LENGTH} characters", file=sys.stderr)
+        return 2
+    store = runtime.desk_store
+    if args.operators_command == "add":
+        try:
+            store.add_operator(
+                name, hash_password(password), args.display_name or name, args.role, datetime.now(UTC)
+            )
+        except ValueError as exc:
+            print(f"tonebot: {exc}; use `tonebot operators password {name}` to change it", file=sys.stderr)
+            return 1
+        print(f"operator {name} added")
+    elif not store.set_password(name, hash_password(password)):
+        print(f"tonebot: there is no operator {name!r}", file=sys.stderr)
+        return 1
+    else:
+        print(f"password of {name} changed; their sessions are signed out")
+    if args.generate or (not sys.stdin.isatty() and not args.password_stdin):
+        print(f"password: {password}")
+    return 0
+
+
+def _telegram_if_configured() -> object:
+    from bot.settings import environment
+    from bot.telegram.runner import TelegramConfigError, TelegramSettings
+
+    env = environment()
+    if not env.get("TELEGRAM_BOT_TOKEN"):
+        return None
+    try:
+        return TelegramSettings.from_env(env)
+    except TelegramConfigError as exc:
+        raise SystemExit(f"tonebot: {exc}") from exc
+
+
+def _web(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.runtime import build_runtime
+    from bot.serve import serve
+    from bot.telegram.runner import TelegramSettings
+
+    runtime = build_runtime(_settings(args))
+    telegram = _telegram_if_configured()
+    assert telegram is None or isinstance(telegram, TelegramSettings)
+
+    def ready(url: str) -> None:
+        print(f"web chat:         {url}/chat", flush=True)
+        print(f"operator console: {url}/console", flush=True)
+
+    asyncio.run(
+        serve(runtime, args.host, args.port, telegram, on_ready=ready, secure_cookies=args.secure_cookies)
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from bot.runtime import build_runtime
+    from bot.serve import serve
+    from bot.telegram.runner import TelegramSettings
+    from operators.passwords import hash_password, new_password
+
+    runtime = build_runtime(_settings(args))
+    telegram = _telegram_if_configured()
+    assert telegram is None or isinstance(telegram, TelegramSettings)
+    password = new_password()
+    if not runtime.desk_store.set_password(DEMO_OPERATOR, hash_password(password)):
+        runtime.desk_store.add_operator(
+            DEMO_OPERATOR, hash_password(password), "Анна", "operator", datetime.now(UTC)
+        )
+
+    def ready(url: str) -> None:
+        print(f"tonebot demo is running (SQLite: {runtime.store.engine.url.database}).", flush=True)
+        print(f"  web chat for clients:  {url}/chat", flush=True)
+        print(f"  operators' console:    {url}/console", flush=True)
+        print(f"  sign in as:            {DEMO_OPERATOR} / {password}", flush=True)
+        if telegram is None:
+            print("  Telegram:              off (set TELEGRAM_BOT_TOKEN to answer there too)", flush=True)
+        else:
+            print("  Telegram:              on (long polling)", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+
+    asyncio.run(serve(runtime, "127.0.0.1", args.port, telegram, on_ready=ready))
     return 0
 
 
@@ -115,6 +229,38 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--moment", required=True)
     preview.add_argument("--path", help="guides directory or content directory")
     guides.set_defaults(handler=_guides)
+
+    demo = commands.add_parser(
+        "demo", help="web chat and operators' console on 127.0.0.1 with a demo operator (and Telegram if set)"
+    )
+    demo.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    demo.add_argument("--db", help="SQLite file (default: DATABASE_URL or tonebot.db)")
+    demo.set_defaults(handler=_demo)
+
+    web = commands.add_parser("web", help="serve the web chat and the operators' console")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    web.add_argument(
+        "--secure-cookies", action="store_true", help="send cookies only over HTTPS (behind TLS)"
+    )
+    web.set_defaults(handler=_web)
+
+    operators = commands.add_parser("operators", help="operator accounts for the console")
+    operator_commands = operators.add_subparsers(dest="operators_command", required=True)
+    for verb, help_text in (("add", "create an account"), ("password", "set a new password")):
+        command = operator_commands.add_parser(verb, help=help_text)
+        command.add_argument("name")
+        command.add_argument("--db", help="SQLite file (default: DATABASE_URL or tonebot.db)")
+        command.add_argument("--generate", action="store_true", help="make up a random password and print it")
+        command.add_argument(
+            "--password-stdin", action="store_true", help="read the password from the first line of input"
+        )
+        if verb == "add":
+            command.add_argument("--display-name", help="the name clients see (default: NAME)")
+            command.add_argument("--role", choices=["operator", "admin"], default="operator")
+        else:
+            command.set_defaults(display_name=None, role="operator")
+    operators.set_defaults(handler=_operators)
     return parser
 
 
@@ -130,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("tonebot: the content files have errors; fix them and start again:", file=sys.stderr)
         for issue in exc.issues:
             print(f"  {issue}", file=sys.stderr)
+        return 2
+    except SchemaError as exc:
+        print(f"tonebot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,4 +1,4 @@
-"""Wiring: content, engine, storage and service built from settings."""
+"""Wiring: content, engine, storage, the conversation service and the operators' desk built from settings."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from bot.settings import Settings
 from dialogs.content import LiveContent
 from dialogs.engine import Engine
+from dialogs.locks import ChatLocks
 from dialogs.service import ConversationService
+from operators.desk import OperatorDesk
 from storage import SqlStore, connect
+from storage.desk import DeskStore
 
 
 @dataclass(slots=True)
@@ -19,11 +22,17 @@ class Runtime:
     engine: Engine
     store: SqlStore
     service: ConversationService
+    desk_store: DeskStore
+    desk: OperatorDesk
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Load content (ContentError if broken), open the database, wire the service."""
+    """Load content (ContentError if broken), open the database, wire the service and the desk."""
     content = LiveContent(settings.content_dir)
     engine = Engine(content)
     store = SqlStore(connect(settings.database_url))
-    return Runtime(content, engine, store, ConversationService(engine, store))
+    locks = ChatLocks()
+    service = ConversationService(engine, store, locks)
+    desk_store = DeskStore(store)
+    desk = OperatorDesk(engine, desk_store, locks, on_change=service.changed)
+    return Runtime(content, engine, store, service, desk_store, desk)

@@ -16,6 +16,7 @@ from dialogs.handoff import HumanRequestDetector
 from dialogs.lexicon import Lexicons, load_lexicons
 from dialogs.matcher import IntentMatcher, TermNormaliser
 from dialogs.scenarios import ScenarioBook, load_scenarios
+from dialogs.teams import TeamBook, check_categories, load_teams
 from dialogs.text import Lemmatizer, shared_lemmatizer
 from dialogs.yamlfile import ContentError, ContentIssue
 from personas.classifier import PersonaClassifier
@@ -25,6 +26,7 @@ from personas.signals import load_signals
 log = logging.getLogger(__name__)
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 CHECK_INTERVAL_S = 0.25
+TEAMS_FILE = "teams.yaml"
 T = TypeVar("T")
 
 
@@ -40,6 +42,7 @@ class Content:
     human_requests: HumanRequestDetector
     personas: PersonaClassifier
     control: ControlWords
+    teams: TeamBook
 
 
 def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssue]:
@@ -77,9 +80,11 @@ def load_content(directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer |
     lexicons = _collect(issues, load_lexicons, directory / "lexicons")
     guides = _collect(issues, load_guides, directory / "guides")
     signals = _collect(issues, load_signals, directory / "personas")
-    if scenarios is None or lexicons is None or guides is None or signals is None:
+    teams = _collect(issues, load_teams, directory / TEAMS_FILE)
+    if scenarios is None or lexicons is None or guides is None or signals is None or teams is None:
         raise ContentError(issues)
     issues = _cross_check(scenarios, guides)
+    issues += check_categories(teams, set(scenarios.categories), directory / TEAMS_FILE)
     if issues:
         raise ContentError(issues)
     normaliser = TermNormaliser(lexicons.matching, lemmatizer)
@@ -92,6 +97,7 @@ def load_content(directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer |
         human_requests=HumanRequestDetector(lexicons.handoff, lemmatizer),
         personas=PersonaClassifier(signals, lemmatizer),
         control=ControlWords(lexicons.control),
+        teams=teams,
     )
 
 

@@ -14,7 +14,7 @@ from dialogs.details.base import DetailKind
 from dialogs.details.choice import choice_payload
 from dialogs.details.extractor import Extraction
 from dialogs.details.phone import phone_for_display
-from dialogs.events import DetailCollected, Event, HandoffRequested, TaskCreated
+from dialogs.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
 from dialogs.matcher import Match
 from dialogs.messages import Button, IncomingMessage, Reply
 from dialogs.scenarios import Scenario
@@ -32,6 +32,11 @@ START_COMMAND = "/start"
 # Awaited answers.
 AWAIT_HUMAN_OFFER = "human_offer"
 AWAIT_SOLVED = "solved"
+AWAIT_RATING = "rating"
+RATING_PREFIX = "rate:"
+RATING_SCALE = range(1, 6)
+# Below this a rating flags the conversation for a follow-up by the responsible person.
+GOOD_RATING = 4
 
 # Button payloads.
 HUMAN, NO_HUMAN, SOLVED, NOT_SOLVED = "human", "no_human", "solved", "not_solved"
@@ -104,6 +109,46 @@ class Engine:
         )
         return run.turn
 
+    def operator_joined(self, state: ConversationState, operator: str) -> Turn:
+        """A person took the conversation: tell the client who; the bot falls silent."""
+        state.with_operator, state.operator, state.awaiting = True, operator, None
+        say = self._say(state)
+        say("operator_joined", operator=operator)
+        return Turn(replies=say.replies())
+
+    def operator_left(self, state: ConversationState) -> Turn:
+        """The person handed the conversation back to the bot."""
+        self._release(state)
+        say = self._say(state)
+        say("bot_back")
+        return Turn(replies=say.replies())
+
+    def operator_closed(self, state: ConversationState) -> Turn:
+        """The person closed the conversation: ask the client to rate the help, 1 to 5, with buttons."""
+        self._release(state)
+        state.active, state.suspended = None, []
+        say = self._say(state)
+        say("rating_request")
+        say.buttons(*(Button(str(score), f"{RATING_PREFIX}{score}") for score in RATING_SCALE))
+        state.awaiting = AWAIT_RATING
+        return Turn(replies=say.replies())
+
+    def operator_transferred(self, state: ConversationState, category_title: str) -> Turn:
+        """The conversation moved to another category's people; the client is told whose."""
+        state.with_operator, state.operator = False, ""
+        say = self._say(state)
+        say("handoff", category=category_title)
+        return Turn(replies=say.replies())
+
+    def _say(self, state: ConversationState) -> _Say:
+        return _Say(self.live.get(), state, seed=f"operator:{state.turns}")
+
+    @staticmethod
+    def _release(state: ConversationState) -> None:
+        state.handed_off = state.with_operator = False
+        state.operator, state.handoff_reason, state.awaiting = "", None, None
+        state.not_understood = 0
+
     def apologise(self, state: ConversationState) -> Turn:
         """The turn to give when handling a message failed: a short apology from the guides."""
         content = self.live.get()
@@ -139,6 +184,12 @@ class _Run:
         if not self.text:
             self._no_text()
             return
+        if self.payload and self.payload.startswith(RATING_PREFIX):
+            self._rated(self.payload.removeprefix(RATING_PREFIX))
+            return
+        if state.awaiting == AWAIT_RATING and self.text.strip() in {str(n) for n in RATING_SCALE}:
+            self._rated(self.text.strip())
+            return
         if self.text.split()[0].lower() == START_COMMAND and not state.handed_off:
             self.say("greeting", company=self.book.company.name)
             return
@@ -157,10 +208,14 @@ class _Run:
                 in_trouble=bool(active and active.complaint),
             )
         state.persona = verdict.label
-        self.turn.explain["persona"] = verdict.explain()
+        explained = verdict.explain()
+        self.turn.explain["persona"] = explained
+        if verdict.cues:
+            state.remember_cues(explained["cues"])
         if state.handed_off:
             self._collect(self._extract(asked=None, needed=()))
-            self.say("waiting_for_human")
+            if not state.with_operator:
+                self.say("waiting_for_human")
             return
         if verdict.escalate:
             self._escalate()
@@ -178,6 +233,14 @@ class _Run:
             return
         self._understand()
 
+    def _rated(self, score_text: str) -> None:
+        self.state.awaiting = None
+        if not score_text.isdigit() or int(score_text) not in RATING_SCALE:
+            return
+        score = int(score_text)
+        self.turn.events.append(RatingGiven(score))
+        self.say("rating_good" if score >= GOOD_RATING else "rating_bad")
+
     def _escalate(self) -> None:
         """Anger or a threat: straight to a senior person, first in the queue."""
         scenario = self.book.scenario(self.state.active.scenario_id) if self.state.active else None
@@ -185,6 +248,7 @@ class _Run:
         title = self.book.categories[category].title if category in self.book.categories else category
         self.say("escalation", category=title)
         self._handoff("escalation", category=category, priority="high", announce=False)
+        self._say_when(category)
 
     def _no_text(self) -> None:
         kind = self.message.attachment
@@ -425,7 +489,19 @@ class _Run:
         self.state.handed_off = True
         self.state.handoff_reason = reason
         self.state.awaiting = None
-        self.turn.events.append(HandoffRequested(reason, category, priority, note))
+        plan = self.content.teams.plan(category, self.message.channel, self.message.at)
+        self.turn.events.append(
+            HandoffRequested(reason, category, priority, note, due_at=plan.due_at.isoformat())
+        )
         if announce:
             self.say.new_block()
             self.say("handoff", category=title)
+            self._say_when(category)
+
+    def _say_when(self, category: str) -> None:
+        """When a person will answer: within the target, or when the team opens."""
+        plan = self.content.teams.plan(category, self.message.channel, self.message.at)
+        if plan.open_now:
+            self.say("handoff_wait", wait=plan.wait)
+        elif plan.opening:
+            self.say("out_of_hours", opening=plan.opening)

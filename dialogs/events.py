@@ -23,6 +23,8 @@ class HandoffRequested:
     category: str
     priority: str = "normal"
     note: str = ""
+    # When the first human reply is due (ISO 8601); later than the target when people are off work.
+    due_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,4 +37,11 @@ class TaskCreated:
     details: dict[str, str] = field(default_factory=dict)
 
 
-Event = DetailCollected | HandoffRequested | TaskCreated
+@dataclass(frozen=True, slots=True)
+class RatingGiven:
+    """The client rated how people helped, 1 to 5, after an operator closed the conversation."""
+
+    score: int
+
+
+Event = DetailCollected | HandoffRequested | TaskCreated | RatingGiven

@@ -7,6 +7,7 @@ from typing import Any
 
 USED_PHRASES_KEPT = 300
 RECENT_MESSAGES_KEPT = 30
+PERSONA_CUES_KEPT = 8
 
 
 @dataclass(slots=True)
@@ -40,6 +41,11 @@ class ConversationState:
     not_understood: int = 0
     handed_off: bool = False
     handoff_reason: str | None = None
+    # A person has taken the conversation: the bot keeps listening (details, persona) but says nothing.
+    with_operator: bool = False
+    operator: str = ""
+    # Why the client reads as their persona, newest last: operators see these beside the label.
+    persona_cues: list[str] = field(default_factory=list)
     used_phrases: list[str] = field(default_factory=list)
     recent: list[tuple[str, str]] = field(default_factory=list)
     turns: int = 0
@@ -49,6 +55,14 @@ class ConversationState:
         """Note a phrasing as heard, forgetting the oldest beyond a bound."""
         self.used_phrases.append(key)
         del self.used_phrases[:-USED_PHRASES_KEPT]
+
+    def remember_cues(self, cues: list[str]) -> None:
+        """Keep the latest persona cues, without repeats, for operators."""
+        for cue in cues:
+            if cue in self.persona_cues:
+                self.persona_cues.remove(cue)
+            self.persona_cues.append(cue)
+        del self.persona_cues[:-PERSONA_CUES_KEPT]
 
     def remember_message(self, text: str, at: str) -> None:
         """Keep the client's recent messages for judging the persona over the conversation."""

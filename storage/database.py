@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
@@ -39,7 +39,26 @@ def connect(url: str, *, create: bool = True) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
     if create:
         SQLModel.metadata.create_all(engine)
+        _check_columns(engine)
     return engine
+
+
+class SchemaError(RuntimeError):
+    """The database was made by another version of tonebot and lacks columns this one needs."""
+
+
+def _check_columns(engine: Engine) -> None:
+    inspector = inspect(engine)
+    missing = []
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        missing += [f"{table.name}.{column.name}" for column in table.columns if column.name not in present]
+    if missing:
+        raise SchemaError(
+            f"the database at {engine.url.render_as_string(hide_password=True)} was created by an older "
+            f"tonebot and lacks {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; "
+            "move the file aside (or point DATABASE_URL at a new database) and start again"
+        )
 
 
 def sqlite_url(path: str) -> str:

@@ -37,7 +37,7 @@ class Conversation(SQLModel, table=True):
     client_id: int = Field(foreign_key="clients.id", index=True)
     channel: str
     chat_id: str
-    status: str = "bot"  # bot | handed_off | closed
+    status: str = "bot"  # bot | handed_off (waiting for a person) | with_operator | closed
     persona: str = "neutral"
     state_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     created_at: datetime
@@ -56,6 +56,11 @@ class MessageRecord(SQLModel, table=True):
     attachment: str | None = None
     external_id: str = ""
     buttons_json: str = "[]"
+    # "bot", "client", or the operator's account name for replies people wrote.
+    author: str = ""
+    # "" when the adapter that received the client's message sent it back at once; "pending" when an
+    # adapter must still deliver it (operator replies, rating requests), then "sent".
+    delivery: str = Field(default="", index=True)
     at: datetime
 
 
@@ -83,8 +88,16 @@ class HandoffRecord(SQLModel, table=True):
     category: str
     priority: str = "normal"
     note: str = ""
-    status: str = "waiting"
+    status: str = "waiting"  # waiting | taken | returned (to the bot) | closed
     created_at: datetime
+    due_at: datetime | None = None
+    taken_by: str = ""
+    taken_at: datetime | None = None
+    first_response_at: datetime | None = None
+    breached_at: datetime | None = None
+    closed_at: datetime | None = None
+    rating: int | None = None
+    follow_up: bool = False
 
 
 class TaskRecord(SQLModel, table=True):
@@ -99,3 +112,40 @@ class TaskRecord(SQLModel, table=True):
     payload_json: str = "{}"
     status: str = "open"
     created_at: datetime
+
+
+class Operator(SQLModel, table=True):
+    """A person who answers handed-off conversations in the console."""
+
+    __tablename__ = "operators"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    display_name: str = ""
+    password_hash: str
+    role: str = "operator"  # operator | admin
+    disabled: bool = False
+    created_at: datetime
+
+
+class OperatorSession(SQLModel, table=True):
+    """A signed-in console session; the cookie holds the token, the table only its hash."""
+
+    __tablename__ = "operator_sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, index=True)
+    operator_id: int = Field(foreign_key="operators.id", index=True)
+    csrf_token: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class OperatorAction(SQLModel, table=True):
+    """Who did what to which conversation, and when: the audit trail of the console."""
+
+    __tablename__ = "operator_actions"
+    id: int | None = Field(default=None, primary_key=True)
+    operator: str = Field(index=True)
+    action: str
+    conversation_id: int | None = Field(default=None, index=True)
+    detail: str = ""
+    at: datetime

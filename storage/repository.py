@@ -10,13 +10,13 @@ import contextlib
 import json
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from dialogs.events import DetailCollected, Event, HandoffRequested, TaskCreated
+from dialogs.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
 from dialogs.messages import IncomingMessage, Reply
 from dialogs.state import ConversationState
 from storage.models import (
@@ -29,7 +29,9 @@ from storage.models import (
     TaskRecord,
 )
 
-OPEN_STATUSES = ("bot", "handed_off")
+OPEN_STATUSES = ("bot", "handed_off", "with_operator")
+# Below this rating the responsible person follows the conversation up.
+FOLLOW_UP_BELOW = 4
 
 
 def _new_id(result: Any) -> int:
@@ -52,6 +54,11 @@ messages, details, handoffs, tasks = (
     _table(HandoffRecord),
     _table(TaskRecord),
 )
+
+
+def buttons_json(reply: Reply) -> str:
+    """A reply's buttons as stored with the message."""
+    return json.dumps([{"text": b.text, "payload": b.payload} for b in reply.buttons], ensure_ascii=False)
 
 
 class SqlStore:
@@ -131,6 +138,7 @@ class SqlStore:
                     attachment=message.attachment.value if message.attachment else None,
                     external_id=message.message_id,
                     buttons_json="[]",
+                    author="client",
                     at=message.at,
                 )
             )
@@ -151,7 +159,7 @@ class SqlStore:
             "updated_at": at,
         }
         if state.handed_off:
-            values["status"] = "handed_off"
+            values["status"] = "with_operator" if state.with_operator else "handed_off"
         with self._write_lock, self.engine.begin() as connection:
             changed = connection.execute(
                 update(conversations).where(conversations.c.id == conversation_id).values(**values)
@@ -168,10 +176,9 @@ class SqlStore:
                             "text": reply.text,
                             "attachment": None,
                             "external_id": "",
-                            "buttons_json": json.dumps(
-                                [{"text": b.text, "payload": b.payload} for b in reply.buttons],
-                                ensure_ascii=False,
-                            ),
+                            "buttons_json": buttons_json(reply),
+                            "author": "bot",
+                            "delivery": "",
                             "at": at,
                         }
                         for reply in replies
@@ -217,8 +224,22 @@ class SqlStore:
                     note=event.note,
                     status="waiting",
                     created_at=at,
+                    due_at=datetime.fromisoformat(event.due_at).astimezone(UTC) if event.due_at else None,
                 )
             )
+        elif isinstance(event, RatingGiven):
+            latest = connection.execute(
+                select(handoffs.c.id)
+                .where(handoffs.c.conversation_id == conversation_id, handoffs.c.status == "closed")
+                .order_by(handoffs.c.id.desc())
+                .limit(1)
+            ).scalar()
+            if latest is not None:
+                connection.execute(
+                    update(handoffs)
+                    .where(handoffs.c.id == latest)
+                    .values(rating=event.score, follow_up=event.score < FOLLOW_UP_BELOW)
+                )
         elif isinstance(event, TaskCreated):
             connection.execute(
                 insert(tasks).values(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -42,7 +43,9 @@ def test_not_solved_hands_off_to_the_scenario_category(dialog: Dialog) -> None:
     dialog.send("все горят")
     turn = dialog.send("нет, не помогло")
     handoffs = [e for e in turn.events if isinstance(e, HandoffRequested)]
-    assert handoffs == [HandoffRequested("not_solved", "tech", "normal", "")]
+    # 09:00 UTC is 16:00 in Novosibirsk: support works, so the first reply is due in 2 minutes.
+    due = (dialog.clock + timedelta(minutes=2)).isoformat()
+    assert handoffs == [HandoffRequested("not_solved", "tech", "normal", "", due_at=due)]
     assert dialog.state.handed_off
 
 

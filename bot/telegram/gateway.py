@@ -7,6 +7,7 @@ thread: storage is synchronous) and sends the replies, throttled and retried unt
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections import OrderedDict
@@ -17,14 +18,17 @@ from bot.telegram.limits import RateLimits, Throttle
 from bot.telegram.outbound import Outbound, Rejected, RetryLater, TemporaryFailure
 from bot.telegram.text_split import split_text
 from dialogs.engine import Turn
-from dialogs.messages import IncomingMessage, Reply
+from dialogs.messages import Button, IncomingMessage, Reply
 from dialogs.service import ConversationService
+from storage.desk import DeskStore
 
 log = logging.getLogger(__name__)
 SEEN_UPDATES_KEPT = 10_000
 MAX_BACKOFF_S = 30.0
 HANDLE_ATTEMPTS = 4
 TYPING_AFTER_S = 0.3
+CHANNEL = "telegram"
+OUTBOX_POLL_S = 0.5
 
 
 class TelegramGateway:
@@ -114,20 +118,45 @@ class TelegramGateway:
             turn = self.service.apology()
         return turn
 
-    async def _deliver(self, chat_id: str, reply: Reply) -> None:
+    async def deliver_outbox(self, store: DeskStore, *, poll_s: float = OUTBOX_POLL_S) -> None:
+        """Forever: send what operators wrote (and what their actions said) to Telegram chats."""
+        loop = asyncio.get_running_loop()
+        # Claimed by a process that stopped before sending: this is the only drainer starting now.
+        await loop.run_in_executor(self._executor, store.release_unsent, CHANNEL)
+        while True:
+            try:
+                await self.deliver_pending(store)
+            except Exception:
+                log.exception("delivering the outbox failed; will retry")
+            await asyncio.sleep(poll_s)
+
+    async def deliver_pending(self, store: DeskStore) -> int:
+        """Send the messages waiting in the outbox for Telegram chats; how many were handled."""
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(self._executor, store.claim_pending, CHANNEL)
+        for row in rows:
+            buttons = tuple(Button(b["text"], b["payload"]) for b in json.loads(row.buttons_json or "[]"))
+            accepted = await self._deliver(row.chat_id, Reply(row.text, buttons))
+            status = "sent" if accepted else "failed"
+            await loop.run_in_executor(self._executor, store.mark_delivery, [row.id], status)
+        return len(rows)
+
+    async def _deliver(self, chat_id: str, reply: Reply) -> bool:
         chunks = split_text(reply.text)
+        accepted = True
         for index, chunk in enumerate(chunks):
             buttons = reply.buttons if index == len(chunks) - 1 else ()
-            await self._send_until_accepted(chat_id, chunk, buttons)
+            accepted = await self._send_until_accepted(chat_id, chunk, buttons) and accepted
+        return accepted
 
-    async def _send_until_accepted(self, chat_id: str, text: str, buttons: tuple[object, ...]) -> None:
+    async def _send_until_accepted(self, chat_id: str, text: str, buttons: tuple[object, ...]) -> bool:
         attempt = 0
         while True:
             await self.throttle.wait(chat_id)
             try:
                 await self.outbound.send_text(chat_id, text, buttons)  # type: ignore[arg-type]
                 self.delivered += 1
-                return
+                return True
             except RetryLater as exc:
                 log.warning("Telegram asks to wait %s s before writing to chat %s", exc.seconds, chat_id)
                 await asyncio.sleep(exc.seconds)
@@ -140,7 +169,7 @@ class TelegramGateway:
                 await asyncio.sleep(delay)
             except Rejected as exc:
                 log.error("Telegram rejected a reply to chat %s for good: %s", chat_id, exc)
-                return
+                return False
 
     @staticmethod
     async def _safely(call: Awaitable[None], what: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
@@ -17,6 +19,7 @@ from bot.telegram.aiogram_io import AiogramOutbound, tonebot_router
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.limits import RateLimits
 from dialogs.service import ConversationService
+from storage.desk import DeskStore
 
 log = logging.getLogger(__name__)
 TOKEN_RE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
@@ -71,22 +74,49 @@ def make_dispatcher(service: ConversationService, bot: Bot, limits: RateLimits |
     return dispatcher
 
 
-async def run_polling(service: ConversationService, settings: TelegramSettings) -> None:
-    """Long polling until interrupted."""
+async def run_polling(
+    service: ConversationService,
+    settings: TelegramSettings,
+    outbox: DeskStore | None = None,
+    *,
+    handle_signals: bool = True,
+) -> None:
+    """Long polling until interrupted; with an outbox, operators' messages are delivered too."""
     bot = make_bot(settings)
     dispatcher = make_dispatcher(service, bot)
     await bot.delete_webhook(drop_pending_updates=False)
     me = await bot.get_me()
     log.warning("tonebot is answering in Telegram as @%s (long polling)", me.username)
-    await dispatcher.start_polling(bot, handle_as_tasks=True)
+    drainer = None
+    if outbox is not None:
+        gateway: TelegramGateway = dispatcher["tonebot_gateway"]
+        drainer = asyncio.create_task(gateway.deliver_outbox(outbox))
+    try:
+        await dispatcher.start_polling(bot, handle_as_tasks=True, handle_signals=handle_signals)
+    finally:
+        if drainer is not None:
+            drainer.cancel()
 
 
 def webhook_app(
-    service: ConversationService, bot: Bot, secret: str, webhook_url: str | None = None
+    service: ConversationService,
+    bot: Bot,
+    secret: str,
+    webhook_url: str | None = None,
+    outbox: DeskStore | None = None,
 ) -> web.Application:
     """The aiohttp app receiving updates at WEBHOOK_PATH; requests without the secret header get 401."""
     dispatcher = make_dispatcher(service, bot)
     app = web.Application()
+    if outbox is not None:
+        gateway: TelegramGateway = dispatcher["tonebot_gateway"]
+
+        async def drain_outbox(_app: web.Application) -> AsyncIterator[None]:
+            task = asyncio.create_task(gateway.deliver_outbox(outbox))
+            yield
+            task.cancel()
+
+        app.cleanup_ctx.append(drain_outbox)
     SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path=WEBHOOK_PATH)
     setup_application(app, dispatcher, bot=bot)
     if webhook_url:
@@ -100,10 +130,15 @@ def webhook_app(
 
 
 def run_webhook(
-    service: ConversationService, settings: TelegramSettings, url: str, host: str, port: int
+    service: ConversationService,
+    settings: TelegramSettings,
+    url: str,
+    host: str,
+    port: int,
+    outbox: DeskStore | None = None,
 ) -> None:
     """Serve the webhook app and register `url` with Telegram."""
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
     bot = make_bot(settings)
     full_url = url.rstrip("/") + WEBHOOK_PATH if not url.rstrip("/").endswith(WEBHOOK_PATH) else url
-    web.run_app(webhook_app(service, bot, secret, full_url), host=host, port=port)
+    web.run_app(webhook_app(service, bot, secret, full_url, outbox), host=host, port=port)

@@ -1,0 +1,220 @@
+"""What operators do to handed-off conversations: take, reply, hand back, transfer, close.
+
+Each action runs the engine for the words the client sees (in the client's tone), stores everything in
+one transaction, records who did it, and wakes the live pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dialogs.engine import Engine, Turn
+from dialogs.locks import ChatLocks
+from dialogs.messages import Reply
+from dialogs.state import ConversationState
+from storage.desk import ACTIVE_HANDOFF, ConversationView, DeskChange, DeskConflict, DeskStore, as_utc
+
+MAX_REPLY_CHARS = 4000
+# Channels whose page reads new messages itself; the others have an adapter drain "pending" ones.
+SELF_DELIVERING_CHANNELS = frozenset({"web"})
+SUGGESTED_MOMENTS = (
+    "operator.greeting",
+    "operator.checking",
+    "operator.need_more",
+    "operator.sorry",
+    "operator.solved",
+    "operator.goodbye",
+)
+
+
+class DeskError(ValueError):
+    """An action that cannot be done, with a message for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A reply phrased for this client's persona, which the operator may send or edit."""
+
+    moment: str
+    text: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OperatorDesk:
+    """Operator actions over the desk store, serialised per chat with the conversation service."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: DeskStore,
+        locks: ChatLocks,
+        *,
+        clock: Callable[[], datetime] = _now,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.engine, self.store, self.locks = engine, store, locks
+        self.clock, self.on_change = clock, on_change
+
+    # --- reading ------------------------------------------------------------------------------------
+    def view(self, conversation_id: int, operator: str) -> ConversationView:
+        """A conversation as the console shows it; the view is recorded in the audit trail."""
+        found = self.store.conversation(conversation_id)
+        if found is None:
+            raise DeskError("no such conversation")
+        self.store.record(operator, "view", conversation_id, "", self.clock())
+        return found
+
+    def suggestions(self, view: ConversationView, operator_name: str) -> list[Suggestion]:
+        """Replies from the tone guides for this client's persona, with the operator's name filled in."""
+        guides = self.engine.live.get().guides
+        values = {"operator": operator_name, **view.details}
+        found = []
+        for moment in SUGGESTED_MOMENTS:
+            if guides.has(moment):
+                text = guides.render(moment, view.state.persona, values, []).text
+                found.append(Suggestion(moment, text))
+        return found
+
+    # --- acting -------------------------------------------------------------------------------------
+    def take(self, conversation_id: int, operator: str, display_name: str) -> None:
+        """Take a waiting conversation: the client hears who joined, the bot falls silent."""
+        self._act(
+            conversation_id,
+            operator,
+            "take",
+            lambda state: self.engine.operator_joined(state, display_name),
+            status="with_operator",
+            handoff={"status": "taken", "taken_by": operator},
+            handoff_when=("waiting",),
+            stamp="taken_at",
+        )
+
+    def reply(self, conversation_id: int, operator: str, display_name: str, text: str) -> None:
+        """Send the client a message written by a person; takes the conversation first if nobody has."""
+        text = text.strip()
+        if not text:
+            raise DeskError("the reply is empty")
+        if len(text) > MAX_REPLY_CHARS:
+            raise DeskError(f"the reply is longer than {MAX_REPLY_CHARS} characters; split it")
+        view = self._view(conversation_id)
+        handoff = view.handoff
+        if handoff is None or handoff.status not in ACTIVE_HANDOFF:
+            raise DeskError("this conversation is with the bot; take it from the queue first")
+        if handoff.status == "waiting":
+            self.take(conversation_id, operator, display_name)
+        elif handoff.taken_by != operator:
+            raise DeskError(f"{handoff.taken_by} is answering this conversation")
+        now = self.clock()
+        change: dict[str, Any] = {}
+        if handoff.first_response_at is None:
+            change["first_response_at"] = now
+            due = as_utc(handoff.due_at)
+            if due is not None and now > due and handoff.breached_at is None:
+                change["breached_at"] = due
+        self._act(
+            conversation_id,
+            operator,
+            "reply",
+            lambda _state: Turn(replies=[Reply(text)]),
+            handoff=change,
+            handoff_when=("taken",),
+            note=f"{len(text)} characters",
+        )
+
+    def hand_back(self, conversation_id: int, operator: str) -> None:
+        """Give the conversation back to the bot."""
+        self._act(
+            conversation_id,
+            operator,
+            "hand_back",
+            self.engine.operator_left,
+            status="bot",
+            handoff={"status": "returned"},
+            stamp="closed_at",
+        )
+
+    def close(self, conversation_id: int, operator: str) -> None:
+        """Close: the client is asked to rate the help 1-5; a rating under 4 flags a follow-up."""
+        self._act(
+            conversation_id,
+            operator,
+            "close",
+            self.engine.operator_closed,
+            status="bot",
+            handoff={"status": "closed"},
+            stamp="closed_at",
+        )
+
+    def transfer(self, conversation_id: int, operator: str, category: str) -> None:
+        """Move the conversation to another category's queue."""
+        categories = self.engine.live.get().scenarios.categories
+        if category not in categories:
+            raise DeskError(f"unknown category {category!r}")
+        title = categories[category].title
+        self._act(
+            conversation_id,
+            operator,
+            "transfer",
+            lambda state: self.engine.operator_transferred(state, title),
+            status="handed_off",
+            handoff={"status": "waiting", "category": category, "taken_by": "", "taken_at": None},
+            note=category,
+        )
+
+    # --- plumbing -----------------------------------------------------------------------------------
+    def _view(self, conversation_id: int) -> ConversationView:
+        found = self.store.conversation(conversation_id)
+        if found is None:
+            raise DeskError("no such conversation")
+        return found
+
+    def _act(
+        self,
+        conversation_id: int,
+        operator: str,
+        action: str,
+        speak: Callable[[ConversationState], Turn],
+        *,
+        status: str = "",
+        handoff: dict[str, Any] | None = None,
+        handoff_when: tuple[str, ...] = ACTIVE_HANDOFF,
+        stamp: str = "",
+        note: str = "",
+    ) -> None:
+        view = self._view(conversation_id)
+        conversation = view.conversation
+        with self.locks.hold(conversation.channel, conversation.chat_id):
+            # Read again under the lock: a client message may have changed the state meanwhile.
+            view = self._view(conversation_id)
+            if view.handoff is None or view.handoff.status not in handoff_when:
+                raise DeskConflict("this conversation is no longer in that state; reload the page")
+            now = self.clock()
+            state = view.state
+            turn = speak(state)
+            changes = dict(handoff or {})
+            if stamp:
+                changes[stamp] = now
+            self.store.apply(
+                DeskChange(
+                    conversation_id=conversation_id,
+                    operator=operator,
+                    action=action,
+                    at=now,
+                    state=state,
+                    status=status,
+                    replies=turn.replies,
+                    author=operator if action == "reply" else "bot",
+                    delivery="sent" if conversation.channel in SELF_DELIVERING_CHANNELS else "pending",
+                    handoff_id=view.handoff.id,
+                    handoff=changes,
+                    handoff_when=handoff_when,
+                    note=note,
+                )
+            )
+        self.on_change()

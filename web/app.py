@@ -1,0 +1,78 @@
+"""The FastAPI app: the console under /console, the web chat under /chat, static files under /static."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from bot.runtime import Runtime
+from web.auth import Guard, SignInRequired
+from web.console import Console
+from web.live import ChangeHub
+from web.render import Pages
+from web.webchat import WebChat
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+BREACH_CHECK_S = 10.0
+
+
+def create_app(runtime: Runtime, *, secure_cookies: bool = False) -> FastAPI:
+    """The web app over a runtime; the same runtime may serve Telegram in the same process."""
+    hub = ChangeHub()
+    pages = Pages(runtime.content.get().scenarios.company.timezone)
+    guard = Guard(runtime.desk_store, secure_cookies=secure_cookies)
+    console = Console(runtime.desk, runtime.desk_store, guard, pages, hub)
+    chat = WebChat(runtime.service, runtime.desk_store, pages, hub)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        hub.bind(asyncio.get_running_loop())
+        runtime.service.listeners.append(hub.notify)
+        breaches = asyncio.create_task(_record_breaches(runtime))
+        try:
+            yield
+        finally:
+            breaches.cancel()
+            runtime.service.listeners.remove(hub.notify)
+
+    app = FastAPI(title="tonebot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.hub = hub
+    app.include_router(console.router)
+    app.include_router(chat.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, _exc: SignInRequired) -> Response:
+        if request.method == "GET" and not request.url.path.endswith("/stream"):
+            return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+        return Response("sign in first", status_code=401)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index(request: Request) -> Response:
+        return pages.render(request, "index.html", {})
+
+    @app.get("/healthz")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def _record_breaches(runtime: Runtime) -> None:
+    """Overdue first replies are recorded even when nobody has the queue open."""
+    while True:
+        await asyncio.sleep(BREACH_CHECK_S)
+        try:
+            await run_in_threadpool(runtime.desk_store.mark_breaches, datetime.now(UTC))
+        except Exception:
+            log.exception("recording target breaches failed; will retry")

@@ -1,0 +1,322 @@
+"""The operators' console: sign-in, the queue, one conversation, and the actions on it."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from operators.desk import DeskError, OperatorDesk
+from storage.desk import DeskConflict, DeskStore
+from web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Guard, SignedIn, same
+from web.live import ChangeHub
+from web.render import Pages
+
+PERSONA_TITLES = {
+    "neutral": "нейтральный",
+    "unsure": "неуверенный",
+    "talker": "собеседник",
+    "positive": "позитивчик",
+    "aggressor": "агрессор",
+    "sysadmin": "сисадмин",
+}
+REASON_TITLES = {
+    "client_asked": "клиент попросил человека",
+    "accepted_offer": "согласился на предложение позвать человека",
+    "not_solved": "решение бота не помогло",
+    "stuck": "бот трижды не понял клиента",
+    "escalation": "гнев или угроза: срочно",
+    "scenario": "запрос, который решают люди",
+}
+STATUS_TITLES = {
+    "bot": "с ботом",
+    "handed_off": "ждёт человека",
+    "with_operator": "у специалиста",
+    "closed": "закрыт",
+}
+STREAM_POLL_S = 1.0
+STREAM_KEEPALIVE_S = 15.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Console:
+    """Routes of the console over the desk; one instance per app."""
+
+    def __init__(
+        self, desk: OperatorDesk, store: DeskStore, guard: Guard, pages: Pages, hub: ChangeHub
+    ) -> None:
+        self.desk, self.store, self.guard, self.pages, self.hub = desk, store, guard, pages, hub
+        self.router = APIRouter(prefix="/console")
+        self._routes()
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def who(self, request: Request) -> SignedIn:
+        """Dependency: the signed-in operator (SignInRequired otherwise)."""
+        return self.guard.current(request)
+
+    def _categories(self) -> dict[str, str]:
+        return {name: c.title for name, c in self.desk.engine.live.get().scenarios.categories.items()}
+
+    def _queue_context(self, who: SignedIn) -> dict[str, Any]:
+        now = _now()
+        self.store.mark_breaches(now)
+        items = self.store.queue(now)
+        mine = set(self.desk.engine.live.get().teams.categories_of(who.name))
+        return {
+            "mine": [item for item in items if item.category in mine],
+            "others": [item for item in items if item.category not in mine],
+            "now": now,
+            "categories": self._categories(),
+            "personas": PERSONA_TITLES,
+            "reasons": REASON_TITLES,
+        }
+
+    def _conversation_context(self, who: SignedIn, conversation_id: int, *, record: bool) -> dict[str, Any]:
+        if record:
+            view = self.desk.view(conversation_id, who.name)
+        else:
+            found = self.store.conversation(conversation_id)
+            if found is None:
+                raise DeskError("no such conversation")
+            view = found
+        content = self.desk.engine.live.get()
+        category = view.handoff.category if view.handoff else ""
+        staff = content.teams.staff(category) if category else None
+        history = [
+            {
+                "row": row,
+                "buttons": [b["text"] for b in json.loads(row.buttons_json or "[]")],
+            }
+            for row in view.history
+        ]
+        return {
+            "view": view,
+            "history": history,
+            "suggestions": self.desk.suggestions(view, who.display_name),
+            "categories": self._categories(),
+            "category_title": self._categories().get(category, category),
+            "staff": staff,
+            "personas": PERSONA_TITLES,
+            "reasons": REASON_TITLES,
+            "statuses": STATUS_TITLES,
+            "details_titles": {name: spec.title for name, spec in content.scenarios.details.items()},
+            "now": _now(),
+        }
+
+    async def _act(
+        self, request: Request, who: SignedIn, conversation_id: int, csrf: str, action: Callable[[], None]
+    ) -> Response:
+        if not same(csrf, who.csrf):
+            return self.pages.render(
+                request, "error.html", {"message": "Форма устарела: обновите страницу."}, 403
+            )
+        try:
+            await run_in_threadpool(action)
+        except (DeskError, DeskConflict) as exc:
+            context = await run_in_threadpool(self._conversation_context, who, conversation_id, record=False)
+            context.update(who=who, error=str(exc))
+            return self.pages.render(request, "conversation.html", context, 409)
+        return RedirectResponse(f"/console/conversations/{conversation_id}", status_code=303)
+
+    async def _stream(self, request: Request, marker: Callable[[], Awaitable[Any]]) -> AsyncIterator[str]:
+        """Server-sent events: "change" whenever the marker moves; comments keep proxies from closing it."""
+        seen = self.hub.version
+        last = await marker()
+        quiet = 0.0
+        yield "retry: 1000\n\n"
+        while not await request.is_disconnected():
+            await self.hub.wait(seen, STREAM_POLL_S)
+            seen = self.hub.version
+            current = await marker()
+            if current != last:
+                last, quiet = current, 0.0
+                yield "event: change\ndata: {}\n\n"
+            else:
+                quiet += STREAM_POLL_S
+                if quiet >= STREAM_KEEPALIVE_S:
+                    quiet = 0.0
+                    yield ": keep-alive\n\n"
+
+    # --- routes -------------------------------------------------------------------------------------
+    def _routes(self) -> None:
+        router, pages = self.router, self.pages
+        Who = Annotated[SignedIn, Depends(self.who)]
+
+        @router.get("/login", response_class=HTMLResponse)
+        async def login_form(request: Request, next: str = "/console") -> Response:
+            token = request.cookies.get(LOGIN_CSRF_COOKIE) or _new_token()
+            response = pages.render(request, "login.html", {"csrf": token, "next": _safe_next(next)})
+            response.set_cookie(
+                LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=self.guard.secure_cookies
+            )
+            return response
+
+        @router.post("/login")
+        async def login(
+            request: Request,
+            name: Annotated[str, Form(max_length=100)],
+            password: Annotated[str, Form(max_length=200)],
+            csrf: Annotated[str, Form(max_length=100)],
+            next: Annotated[str, Form(max_length=300)] = "/console",
+        ) -> Response:
+            if not same(csrf, request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+                context = {
+                    "csrf": _new_token(),
+                    "next": _safe_next(next),
+                    "error": "Форма устарела, войдите ещё раз.",
+                }
+                return _with_login_cookie(
+                    pages.render(request, "login.html", context, 403), context, self.guard
+                )
+            token = await run_in_threadpool(self.guard.sign_in, name.strip(), password)
+            if token is None:
+                context = {
+                    "csrf": csrf,
+                    "next": _safe_next(next),
+                    "error": "Неверное имя или пароль.",
+                    "name": name,
+                }
+                return pages.render(request, "login.html", context, 401)
+            response = RedirectResponse(_safe_next(next), status_code=303)
+            response.set_cookie(
+                SESSION_COOKIE,
+                token,
+                httponly=True,
+                samesite="strict",
+                secure=self.guard.secure_cookies,
+                path="/",
+                max_age=12 * 3600,
+            )
+            response.delete_cookie(LOGIN_CSRF_COOKIE)
+            return response
+
+        @router.post("/logout")
+        async def logout(who: Who, csrf: Annotated[str, Form(max_length=100)]) -> Response:
+            if same(csrf, who.csrf):
+                await run_in_threadpool(self.guard.sign_out, who)
+            response = RedirectResponse("/console/login", status_code=303)
+            response.delete_cookie(SESSION_COOKIE, path="/")
+            return response
+
+        @router.get("", response_class=HTMLResponse)
+        async def queue(request: Request, who: Who) -> Response:
+            context = await run_in_threadpool(self._queue_context, who)
+            context["who"] = who
+            return pages.render(request, "queue.html", context)
+
+        @router.get("/queue/rows", response_class=HTMLResponse)
+        async def queue_rows(request: Request, who: Who) -> Response:
+            context = await run_in_threadpool(self._queue_context, who)
+            context["who"] = who
+            return pages.render(request, "queue_rows.html", context)
+
+        @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
+        async def conversation(request: Request, who: Who, conversation_id: int) -> Response:
+            try:
+                context = await run_in_threadpool(
+                    self._conversation_context, who, conversation_id, record=True
+                )
+            except DeskError:
+                return pages.render(request, "error.html", {"message": "Такого разговора нет."}, 404)
+            context["who"] = who
+            return pages.render(request, "conversation.html", context)
+
+        @router.get("/conversations/{conversation_id}/live", response_class=HTMLResponse)
+        async def conversation_live(request: Request, who: Who, conversation_id: int) -> Response:
+            try:
+                context = await run_in_threadpool(
+                    self._conversation_context, who, conversation_id, record=False
+                )
+            except DeskError:
+                return pages.render(request, "error.html", {"message": "Такого разговора нет."}, 404)
+            context["who"] = who
+            return pages.render(request, "conversation_live.html", context)
+
+        @router.post("/conversations/{conversation_id}/take")
+        async def take(
+            who: Who, request: Request, conversation_id: int, csrf: Annotated[str, Form()]
+        ) -> Response:
+            return await self._act(
+                request, who, conversation_id, csrf,
+                lambda: self.desk.take(conversation_id, who.name, who.display_name),
+            )  # fmt: skip
+
+        @router.post("/conversations/{conversation_id}/reply")
+        async def reply(
+            who: Who,
+            request: Request,
+            conversation_id: int,
+            csrf: Annotated[str, Form()],
+            text: Annotated[str, Form(max_length=20000)],
+        ) -> Response:
+            return await self._act(
+                request, who, conversation_id, csrf,
+                lambda: self.desk.reply(conversation_id, who.name, who.display_name, text),
+            )  # fmt: skip
+
+        @router.post("/conversations/{conversation_id}/hand-back")
+        async def hand_back(
+            who: Who, request: Request, conversation_id: int, csrf: Annotated[str, Form()]
+        ) -> Response:
+            return await self._act(
+                request, who, conversation_id, csrf, lambda: self.desk.hand_back(conversation_id, who.name)
+            )
+
+        @router.post("/conversations/{conversation_id}/close")
+        async def close(
+            who: Who, request: Request, conversation_id: int, csrf: Annotated[str, Form()]
+        ) -> Response:
+            return await self._act(
+                request, who, conversation_id, csrf, lambda: self.desk.close(conversation_id, who.name)
+            )
+
+        @router.post("/conversations/{conversation_id}/transfer")
+        async def transfer(
+            who: Who,
+            request: Request,
+            conversation_id: int,
+            csrf: Annotated[str, Form()],
+            category: Annotated[str, Form(max_length=100)],
+        ) -> Response:
+            return await self._act(
+                request, who, conversation_id, csrf,
+                lambda: self.desk.transfer(conversation_id, who.name, category),
+            )  # fmt: skip
+
+        @router.get("/stream")
+        async def stream(request: Request, who: Who) -> Response:
+            async def marker() -> Any:
+                return await run_in_threadpool(self.store.change_marker)
+
+            return StreamingResponse(
+                self._stream(request, marker),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _safe_next(target: str) -> str:
+    """Only our own console pages: an open redirect would help phishing."""
+    return (
+        target if target.startswith("/console") and "//" not in target and "\\" not in target else "/console"
+    )
+
+
+def _with_login_cookie(response: Response, context: dict[str, Any], guard: Guard) -> Response:
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, context["csrf"], httponly=True, samesite="strict", secure=guard.secure_cookies
+    )
+    return response
