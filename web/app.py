@@ -47,6 +47,7 @@ def create_app(runtime: Runtime, *, secure_cookies: bool = False) -> FastAPI:
 
     app = FastAPI(title="tonebot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
+    app.state.guard = guard
     app.include_router(console.router)
     app.include_router(chat.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

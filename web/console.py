@@ -48,6 +48,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def signed_in(request: Request) -> SignedIn:
+    """Dependency: the signed-in operator (SignInRequired otherwise); the app keeps its Guard in state."""
+    guard: Guard = request.app.state.guard
+    return guard.current(request)
+
+
+# Module level: FastAPI resolves postponed annotations in the module's namespace.
+Who = Annotated[SignedIn, Depends(signed_in)]
+
+
 class Console:
     """Routes of the console over the desk; one instance per app."""
 
@@ -59,9 +69,6 @@ class Console:
         self._routes()
 
     # --- helpers ------------------------------------------------------------------------------------
-    def who(self, request: Request) -> SignedIn:
-        """Dependency: the signed-in operator (SignInRequired otherwise)."""
-        return self.guard.current(request)
 
     def _categories(self) -> dict[str, str]:
         return {name: c.title for name, c in self.desk.engine.live.get().scenarios.categories.items()}
@@ -149,7 +156,6 @@ class Console:
     # --- routes -------------------------------------------------------------------------------------
     def _routes(self) -> None:
         router, pages = self.router, self.pages
-        Who = Annotated[SignedIn, Depends(self.who)]
 
         @router.get("/login", response_class=HTMLResponse)
         async def login_form(request: Request, next: str = "/console") -> Response:

@@ -1,0 +1,82 @@
+"""The real web app served by uvicorn on 127.0.0.1 in a background thread, for HTTP and browser tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
+from operators.passwords import hash_password
+from storage.database import sqlite_url
+from web.app import create_app
+
+ALWAYS_OPEN_TEAMS = """\
+first_response:
+  default: 2m
+teams:
+  desk:
+    title: Поддержка
+    timezone: Asia/Novosibirsk
+    hours: {mon-sun: 24h}
+    categories:
+      tech: {responsible: anna, operators: [anna, boris]}
+      billing: {responsible: anna, operators: [anna]}
+      sales: {responsible: olga, operators: [olga]}
+      general: {responsible: anna, operators: [anna, olga]}
+"""
+
+
+def always_open(content_dir: Path) -> Path:
+    """Make a content copy's teams work around the clock, so tests do not depend on the hour."""
+    (content_dir / "teams.yaml").write_text(ALWAYS_OPEN_TEAMS, encoding="utf-8")
+    return content_dir
+
+
+def web_runtime(tmp_path: Path, content_dir: Path) -> Runtime:
+    """A runtime on a fresh SQLite file in tmp_path."""
+    return build_runtime(Settings(sqlite_url(str(tmp_path / "web.db")), content_dir))
+
+
+def add_operator(runtime: Runtime, name: str, password: str, display_name: str = "") -> None:
+    """Create a console account."""
+    runtime.desk_store.add_operator(
+        name, hash_password(password), display_name or name, "operator", datetime.now(UTC)
+    )
+
+
+@contextmanager
+def serving(runtime: Runtime) -> Iterator[str]:
+    """Serve the app on a free port of 127.0.0.1; yields its base URL; stops the server afterwards."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(runtime),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the web app did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        listener.close()
