@@ -218,6 +218,7 @@ class _Run:
                 self.say("waiting_for_human")
             return
         if verdict.escalate:
+            self._collect(self._extract(asked=None, needed=()))
             self._escalate()
             return
         if verdict.angry_now and state.persona == "aggressor":
@@ -226,6 +227,8 @@ class _Run:
             return
         human = self.content.human_requests.detect(self.text) if self.payload is None else None
         if human or self.payload == HUMAN:
+            # "Позовите оператора, договор 7654321": the person should not have to ask again.
+            self._collect(self._extract(asked=None, needed=()))
             self._handoff("client_asked", note=human.cue if human else "button")
             return
         if self.control.is_cancel(self.text) and len(self.text) < 60:

@@ -30,6 +30,7 @@ from storage.repository import (
 operators, sessions, actions = _table(Operator), _table(OperatorSession), _table(OperatorAction)
 ACTIVE_HANDOFF = ("waiting", "taken")
 PREVIEW_CHARS = 160
+CONTRACT = "contract"
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -262,22 +263,23 @@ class DeskStore:
                 return None
             client_id = conversation.client_id
             client = connection.execute(select(clients).where(clients.c.id == client_id)).one()
+            people = _same_person(connection, client_id)
             client_identities = list(
                 connection.execute(
-                    select(identities).where(identities.c.client_id == client_id).order_by(identities.c.id)
+                    select(identities).where(identities.c.client_id.in_(people)).order_by(identities.c.id)
                 )
             )
             history = list(
                 connection.execute(
                     select(messages, conversations.c.channel)
                     .join(conversations, conversations.c.id == messages.c.conversation_id)
-                    .where(conversations.c.client_id == client_id)
-                    .order_by(messages.c.at, messages.c.id)
+                    .where(conversations.c.client_id.in_(people))
+                    .order_by(messages.c.id)
                 )
             )
             current = connection.execute(
                 select(details.c.name, details.c.value)
-                .where(details.c.client_id == client_id, details.c.superseded.is_(False))
+                .where(details.c.client_id.in_(people), details.c.superseded.is_(False))
                 .order_by(details.c.at, details.c.id)
             )
             collected = {row.name: row.value for row in current}
@@ -437,6 +439,20 @@ class DeskChange:
 
 class DeskConflict(RuntimeError):
     """Two operators acted on one conversation at once; the later action did nothing."""
+
+
+def _same_person(connection: Connection, client_id: int) -> list[int]:
+    """The client and everyone who gave the same contract number from another channel: one person's
+    history is tied together by the contract, as the operators' one window needs."""
+    contracts = select(details.c.value).where(
+        details.c.client_id == client_id, details.c.name == CONTRACT, details.c.superseded.is_(False)
+    )
+    linked = connection.execute(
+        select(details.c.client_id)
+        .where(details.c.name == CONTRACT, details.c.superseded.is_(False), details.c.value.in_(contracts))
+        .distinct()
+    )
+    return sorted({client_id, *(int(row.client_id) for row in linked)})
 
 
 def _record(

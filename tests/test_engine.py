@@ -152,3 +152,10 @@ def test_button_press_without_text_is_understood(dialog: Dialog) -> None:
     assert "WAN" in dialog.last_text
     dialog.send(payload="not_solved")
     assert dialog.state.handed_off
+
+
+def test_details_in_a_request_for_a_person_reach_the_operator(dialog: Dialog) -> None:
+    turn = dialog.send("позовите оператора, мой договор 7654321 и телефон 8 913 123-45-67")
+    assert [e for e in turn.events if isinstance(e, HandoffRequested)]
+    collected = {e.name: e.value for e in turn.events if isinstance(e, DetailCollected)}
+    assert collected == {"contract": "7654321", "phone": "+79131234567"}
