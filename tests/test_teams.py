@@ -105,7 +105,8 @@ def test_bad_hours_are_reported_at_their_line(content_copy: Path) -> None:
 def test_unknown_and_unstaffed_categories_are_reported(content_copy: Path) -> None:
     error = _broken(
         content_copy,
-        "teams:\n  desk:\n    categories:\n      tech: {responsible: anna}\n      tehc: {responsible: anna}\n",
+        "teams:\n  desk:\n    categories:\n"
+        "      tech: {responsible: anna}\n      tehc: {responsible: anna}\n",
     )
     messages = [str(issue) for issue in error.issues]
     assert any("teams.yaml:5:" in m and "unknown category 'tehc'" in m for m in messages)

@@ -98,16 +98,21 @@ class Console:
         content = self.desk.engine.live.get()
         category = view.handoff.category if view.handoff else ""
         staff = content.teams.staff(category) if category else None
-        history = [
-            {
-                "row": row,
-                "buttons": [b["text"] for b in json.loads(row.buttons_json or "[]")],
-            }
-            for row in view.history
-        ]
+        history = []
+        # A pressed button is stored as its payload ("rate:2"); operators read the label the client saw.
+        labels: dict[str, str] = {}
+        for row in view.history:
+            buttons = json.loads(row.buttons_json or "[]")
+            labels.update({b["payload"]: b["text"] for b in buttons})
+            pressed = labels.get(row.text) if row.direction == "in" else None
+            history.append({"row": row, "buttons": [b["text"] for b in buttons], "pressed": pressed})
+        persona = view.state.persona
+        # Cues of the label the client has now come first: they say why this label.
+        cues = sorted(view.state.persona_cues[::-1], key=lambda cue: not cue.startswith(f"{persona}:"))
         return {
             "view": view,
             "history": history,
+            "cues": cues,
             "suggestions": self.desk.suggestions(view, who.display_name),
             "categories": self._categories(),
             "category_title": self._categories().get(category, category),
