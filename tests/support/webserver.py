@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-
-import uvicorn
 
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from operators.passwords import hash_password
 from storage.database import sqlite_url
 from web.app import create_app
+from web.background import serving_in_thread
 
 ALWAYS_OPEN_TEAMS = """\
 first_response:
@@ -55,28 +51,5 @@ def add_operator(runtime: Runtime, name: str, password: str, display_name: str =
 @contextmanager
 def serving(runtime: Runtime) -> Iterator[str]:
     """Serve the app on a free port of 127.0.0.1; yields its base URL; stops the server afterwards."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(runtime),
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web app did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        listener.close()
+    with serving_in_thread(create_app(runtime)) as url:
+        yield url
