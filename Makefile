@@ -13,6 +13,9 @@ $(BIN)/tonebot: pyproject.toml
 install: $(BIN)/tonebot
 
 run: install
+	$(BIN)/tonebot demo
+
+chat: install
 	$(BIN)/tonebot chat
 
 test: install
@@ -23,4 +26,4 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-.PHONY: install run test lint
+.PHONY: install run chat test lint
