@@ -348,16 +348,26 @@ class DeskStore:
             return ids
 
     # --- delivery -----------------------------------------------------------------------------------
-    def claim_pending(self, channel: str, limit: int = 100) -> list[Row[Any]]:
-        """Messages an adapter of this channel must send, oldest first, with their chat id; each is
-        claimed ("sending") so that another worker draining the same outbox skips it."""
+    def claim_pending(self, channel: str, now: datetime, limit: int = 100) -> list[Row[Any]]:
+        """Messages an adapter of this channel must send, oldest first, with their chat id. Each is
+        claimed ("sending") so another worker draining the same outbox skips it, and chats with messages
+        being sent by someone are left alone, so one chat's messages keep their order."""
+        busy_chats = (
+            select(conversations.c.chat_id)
+            .join(messages, messages.c.conversation_id == conversations.c.id)
+            .where(messages.c.delivery == "sending", conversations.c.channel == channel)
+        )
         with self.store._write_lock, self.engine.begin() as connection:
             candidates = [
                 row.id
                 for row in connection.execute(
                     select(messages.c.id)
                     .join(conversations, conversations.c.id == messages.c.conversation_id)
-                    .where(messages.c.delivery == "pending", conversations.c.channel == channel)
+                    .where(
+                        messages.c.delivery == "pending",
+                        conversations.c.channel == channel,
+                        conversations.c.chat_id.not_in(busy_chats),
+                    )
                     .order_by(messages.c.id)
                     .limit(limit)
                 )
@@ -369,7 +379,7 @@ class DeskStore:
                 for row in connection.execute(
                     update(messages)
                     .where(messages.c.id.in_(candidates), messages.c.delivery == "pending")
-                    .values(delivery="sending")
+                    .values(delivery="sending", claimed_at=now)
                     .returning(messages.c.id)
                 )
             }
@@ -381,14 +391,19 @@ class DeskStore:
             )
             return list(rows)
 
-    def release_unsent(self, channel: str) -> int:
-        """Put messages claimed by a worker that died before sending them back in the outbox."""
+    def release_stale(self, channel: str, claimed_before: datetime) -> int:
+        """Put back in the outbox what a worker claimed before `claimed_before` and never sent: it died.
+        Fresher claims belong to live workers and are left to them."""
         with self.store._write_lock, self.engine.begin() as connection:
             in_channel = select(conversations.c.id).where(conversations.c.channel == channel)
             changed = connection.execute(
                 update(messages)
-                .where(messages.c.delivery == "sending", messages.c.conversation_id.in_(in_channel))
-                .values(delivery="pending")
+                .where(
+                    messages.c.delivery == "sending",
+                    messages.c.conversation_id.in_(in_channel),
+                    (messages.c.claimed_at < claimed_before) | messages.c.claimed_at.is_(None),
+                )
+                .values(delivery="pending", claimed_at=None)
             )
             return int(changed.rowcount or 0)
 

@@ -61,6 +61,8 @@ class MessageRecord(SQLModel, table=True):
     # "" when the adapter that received the client's message sent it back at once; "pending" when an
     # adapter must still deliver it (operator replies, rating requests), then "sent".
     delivery: str = Field(default="", index=True)
+    # When a worker claimed it for sending; a claim older than a few minutes is a dead worker's.
+    claimed_at: datetime | None = None
     at: datetime
 
 

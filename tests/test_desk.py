@@ -118,7 +118,7 @@ def test_close_asks_for_a_rating_and_a_low_one_flags_a_follow_up(runtime: Runtim
     conversation = conversation_of(runtime, "c")
     runtime.desk.reply(conversation, "anna", "Анна", "Готово")
     runtime.desk.close(conversation, "anna")
-    pending = runtime.desk_store.claim_pending("telegram")
+    pending = runtime.desk_store.claim_pending("telegram", T0)
     assert [row.author for row in pending] == ["bot", "anna", "bot"]
     assert '"rate:5"' in pending[-1].buttons_json
     assert say(runtime, "c", "", T0 + timedelta(minutes=3), payload="rate:2")

@@ -13,6 +13,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 from bot.telegram.limits import RateLimits, Throttle
 from bot.telegram.outbound import Outbound, Rejected, RetryLater, TemporaryFailure
@@ -29,6 +30,10 @@ HANDLE_ATTEMPTS = 4
 TYPING_AFTER_S = 0.3
 CHANNEL = "telegram"
 OUTBOX_POLL_S = 0.5
+# A claimed message not sent within this time belongs to a worker that died (sends are retried for
+# a while, so this is generous).
+STALE_CLAIM_S = 300.0
+RELEASE_EVERY_S = 30.0
 
 
 class TelegramGateway:
@@ -118,13 +123,19 @@ class TelegramGateway:
             turn = self.service.apology()
         return turn
 
-    async def deliver_outbox(self, store: DeskStore, *, poll_s: float = OUTBOX_POLL_S) -> None:
+    async def deliver_outbox(
+        self, store: DeskStore, *, poll_s: float = OUTBOX_POLL_S, stale_claim_s: float = STALE_CLAIM_S
+    ) -> None:
         """Forever: send what operators wrote (and what their actions said) to Telegram chats."""
         loop = asyncio.get_running_loop()
-        # Claimed by a process that stopped before sending: this is the only drainer starting now.
-        await loop.run_in_executor(self._executor, store.release_unsent, CHANNEL)
+        last_release = float("-inf")
         while True:
             try:
+                if loop.time() - last_release >= min(stale_claim_s, RELEASE_EVERY_S):
+                    # Claims older than any live send are a dead worker's: put them back.
+                    claimed_before = datetime.now(UTC) - timedelta(seconds=stale_claim_s)
+                    await loop.run_in_executor(self._executor, store.release_stale, CHANNEL, claimed_before)
+                    last_release = loop.time()
                 await self.deliver_pending(store)
             except Exception:
                 log.exception("delivering the outbox failed; will retry")
@@ -133,7 +144,7 @@ class TelegramGateway:
     async def deliver_pending(self, store: DeskStore) -> int:
         """Send the messages waiting in the outbox for Telegram chats; how many were handled."""
         loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(self._executor, store.claim_pending, CHANNEL)
+        rows = await loop.run_in_executor(self._executor, store.claim_pending, CHANNEL, datetime.now(UTC))
         for row in rows:
             buttons = tuple(Button(b["text"], b["payload"]) for b in json.loads(row.buttons_json or "[]"))
             accepted = await self._deliver(row.chat_id, Reply(row.text, buttons))
