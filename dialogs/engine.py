@@ -130,7 +130,7 @@ class Engine:
         say = self._say(state)
         say("rating_request")
         say.buttons(*(Button(str(score), f"{RATING_PREFIX}{score}") for score in RATING_SCALE))
-        state.awaiting = AWAIT_RATING
+        state.awaiting, state.rating_due = AWAIT_RATING, True
         return Turn(replies=say.replies())
 
     def operator_transferred(self, state: ConversationState, category_title: str) -> Turn:
@@ -185,10 +185,13 @@ class _Run:
             self._no_text()
             return
         if self.payload and self.payload.startswith(RATING_PREFIX):
-            self._rated(self.payload.removeprefix(RATING_PREFIX))
+            # An old rating button pressed again, or pressed while a person has the chat: ignored.
+            if state.rating_due and not state.handed_off:
+                self._rated(self.payload.removeprefix(RATING_PREFIX))
             return
-        if state.awaiting == AWAIT_RATING and self.text.strip() in {str(n) for n in RATING_SCALE}:
-            self._rated(self.text.strip())
+        typed = self.text.strip()
+        if state.awaiting == AWAIT_RATING and state.rating_due and typed in {str(n) for n in RATING_SCALE}:
+            self._rated(typed)
             return
         if self.text.split()[0].lower() == START_COMMAND and not state.handed_off:
             self.say("greeting", company=self.book.company.name)
@@ -238,6 +241,7 @@ class _Run:
 
     def _rated(self, score_text: str) -> None:
         self.state.awaiting = None
+        self.state.rating_due = False
         if not score_text.isdigit() or int(score_text) not in RATING_SCALE:
             return
         score = int(score_text)

@@ -44,6 +44,8 @@ class ConversationState:
     # A person has taken the conversation: the bot keeps listening (details, persona) but says nothing.
     with_operator: bool = False
     operator: str = ""
+    # An operator closed the conversation and the client has not rated the help yet.
+    rating_due: bool = False
     # Why the client reads as their persona, newest last: operators see these beside the label.
     persona_cues: list[str] = field(default_factory=list)
     used_phrases: list[str] = field(default_factory=list)

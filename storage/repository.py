@@ -230,7 +230,11 @@ class SqlStore:
         elif isinstance(event, RatingGiven):
             latest = connection.execute(
                 select(handoffs.c.id)
-                .where(handoffs.c.conversation_id == conversation_id, handoffs.c.status == "closed")
+                .where(
+                    handoffs.c.conversation_id == conversation_id,
+                    handoffs.c.status == "closed",
+                    handoffs.c.rating.is_(None),
+                )
                 .order_by(handoffs.c.id.desc())
                 .limit(1)
             ).scalar()

@@ -20,6 +20,8 @@ LOGIN_CSRF_COOKIE = "tonebot_login_csrf"
 SESSION_LIFETIME = timedelta(hours=12)
 FAILURES_BEFORE_PAUSE = 5
 PAUSE_S = 30.0
+# Names with recent failures remembered; guessing many names cannot grow memory without bound.
+FAILURES_KEPT = 10_000
 # A dummy hash so that an unknown name costs as much time as a wrong password.
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
@@ -64,11 +66,13 @@ class Guard:
             count, since = self._failures.get(name, (0, 0.0))
             if count >= FAILURES_BEFORE_PAUSE and time.monotonic() - since < PAUSE_S:
                 return None
+            # Counted before the (slow) check, so guesses sent in parallel cannot all see the old count.
+            self._failures[name] = (count + 1, time.monotonic())
+            if len(self._failures) > FAILURES_KEPT:
+                del self._failures[next(iter(self._failures))]
         operator = self.store.operator(name)
         ok = verify_password(password, operator.password_hash if operator else _DUMMY_HASH)
         if not ok or operator is None or operator.disabled:
-            with self._lock:
-                self._failures[name] = (count + 1, time.monotonic())
             return None
         with self._lock:
             self._failures.pop(name, None)

@@ -94,7 +94,9 @@ class WebChat:
             try:
                 sent = ChatPost.model_validate_json(body)
             except ValidationError as exc:
-                too_long = any(err["type"] == "string_too_long" for err in exc.errors())
+                too_long = any(
+                    err["type"] == "string_too_long" and err["loc"] == ("text",) for err in exc.errors()
+                )
                 if too_long:
                     return _problem(413, "Сообщение слишком длинное. Разбейте его, пожалуйста, на несколько.")
                 return _problem(422, "Не получилось прочитать сообщение. Попробуйте отправить ещё раз.")
