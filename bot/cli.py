@@ -180,6 +180,24 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db(args: argparse.Namespace) -> int:
+    from storage.database import connect
+    from storage.schema import current_revision, head_revision, upgrade
+
+    settings = _settings(args)
+    engine = connect(settings.database_url, check=False)
+    shown = engine.url.render_as_string(hide_password=True)
+    if args.db_command == "upgrade":
+        before = current_revision(engine)
+        upgrade(engine)
+        print(f"{shown}: schema {before or 'empty'} -> {current_revision(engine)}")
+    else:
+        current = current_revision(engine)
+        state = "up to date" if current == head_revision() else f"this tonebot needs {head_revision()}"
+        print(f"{shown}: schema {current or 'not migrated'} ({state})")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tonebot", description="A customer-service bot that speaks in your tone."
@@ -261,6 +279,16 @@ def _parser() -> argparse.ArgumentParser:
         else:
             command.set_defaults(display_name=None, role="operator")
     operators.set_defaults(handler=_operators)
+
+    db = commands.add_parser("db", help="the database schema (DATABASE_URL)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    for verb, help_text in (
+        ("upgrade", "migrate the database to this tonebot's schema (back it up first)"),
+        ("current", "show the schema revision of the database"),
+    ):
+        command = db_commands.add_parser(verb, help=help_text)
+        command.add_argument("--db", help="SQLite file (default: DATABASE_URL or tonebot.db)")
+    db.set_defaults(handler=_db)
     return parser
 
 

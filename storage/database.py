@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from storage import models  # noqa: F401  (registers the tables)
+from storage.schema import SchemaError, ensure_current
+
+__all__ = ["SchemaError", "connect", "dispose_all", "sqlite_url"]
+
+# Engines this process opened, so shutdown (and tests dropping a database) can close their pools.
+_OPEN_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -29,36 +36,28 @@ def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def connect(url: str, *, create: bool = True) -> Engine:
-    """An SQLAlchemy engine for the URL, with the schema created when missing."""
+def connect(url: str, *, check: bool = True) -> Engine:
+    """An SQLAlchemy engine for the URL, checked to be at this tonebot's schema (SchemaError if not).
+
+    An empty SQLite database is migrated at once, so the embedded default needs no set-up; a server
+    database is migrated on purpose with `tonebot db upgrade`.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
-    if create:
-        SQLModel.metadata.create_all(engine)
-        _check_columns(engine)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    _OPEN_ENGINES.add(engine)
+    if check:
+        ensure_current(engine, create_if_empty=engine.dialect.name == "sqlite")
     return engine
 
 
-class SchemaError(RuntimeError):
-    """The database was made by another version of tonebot and lacks columns this one needs."""
-
-
-def _check_columns(engine: Engine) -> None:
-    inspector = inspect(engine)
-    missing = []
-    for table in SQLModel.metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        missing += [f"{table.name}.{column.name}" for column in table.columns if column.name not in present]
-    if missing:
-        raise SchemaError(
-            f"the database at {engine.url.render_as_string(hide_password=True)} was created by an older "
-            f"tonebot and lacks {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}; "
-            "move the file aside (or point DATABASE_URL at a new database) and start again"
-        )
+def dispose_all() -> None:
+    """Close every pooled connection this process holds."""
+    for engine in list(_OPEN_ENGINES):
+        engine.dispose()
 
 
 def sqlite_url(path: str) -> str:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+# Every moment is stored in UTC with its zone (timestamptz on PostgreSQL); SQLite keeps the text.
+Moment = DateTime(timezone=True)
 
 
 class Client(SQLModel, table=True):
@@ -13,7 +16,7 @@ class Client(SQLModel, table=True):
 
     __tablename__ = "clients"
     id: int | None = Field(default=None, primary_key=True)
-    created_at: datetime
+    created_at: datetime = Field(sa_type=Moment)
     display_name: str = ""
 
 
@@ -40,8 +43,8 @@ class Conversation(SQLModel, table=True):
     status: str = "bot"  # bot | handed_off (waiting for a person) | with_operator | closed
     persona: str = "neutral"
     state_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(sa_type=Moment)
+    updated_at: datetime = Field(sa_type=Moment)
 
 
 class MessageRecord(SQLModel, table=True):
@@ -62,8 +65,12 @@ class MessageRecord(SQLModel, table=True):
     # adapter must still deliver it (operator replies, rating requests), then "sent".
     delivery: str = Field(default="", index=True)
     # When a worker claimed it for sending; a claim older than a few minutes is a dead worker's.
-    claimed_at: datetime | None = None
-    at: datetime
+    claimed_at: datetime | None = Field(default=None, sa_type=Moment)
+    # Incoming messages: False until a turn for it is stored, so a worker that died mid-way leaves it
+    # for another; `raw_json` keeps the whole platform-free message to run it again.
+    handled: bool = Field(default=True, index=True)
+    raw_json: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    at: datetime = Field(sa_type=Moment)
 
 
 class DetailRecord(SQLModel, table=True):
@@ -77,7 +84,7 @@ class DetailRecord(SQLModel, table=True):
     value: str
     raw: str = ""
     superseded: bool = False
-    at: datetime
+    at: datetime = Field(sa_type=Moment)
 
 
 class HandoffRecord(SQLModel, table=True):
@@ -91,13 +98,13 @@ class HandoffRecord(SQLModel, table=True):
     priority: str = "normal"
     note: str = ""
     status: str = "waiting"  # waiting | taken | returned (to the bot) | closed
-    created_at: datetime
-    due_at: datetime | None = None
+    created_at: datetime = Field(sa_type=Moment)
+    due_at: datetime | None = Field(default=None, sa_type=Moment)
     taken_by: str = ""
-    taken_at: datetime | None = None
-    first_response_at: datetime | None = None
-    breached_at: datetime | None = None
-    closed_at: datetime | None = None
+    taken_at: datetime | None = Field(default=None, sa_type=Moment)
+    first_response_at: datetime | None = Field(default=None, sa_type=Moment)
+    breached_at: datetime | None = Field(default=None, sa_type=Moment)
+    closed_at: datetime | None = Field(default=None, sa_type=Moment)
     rating: int | None = None
     follow_up: bool = False
 
@@ -113,7 +120,7 @@ class TaskRecord(SQLModel, table=True):
     scenario_id: str
     payload_json: str = "{}"
     status: str = "open"
-    created_at: datetime
+    created_at: datetime = Field(sa_type=Moment)
 
 
 class Operator(SQLModel, table=True):
@@ -126,7 +133,7 @@ class Operator(SQLModel, table=True):
     password_hash: str
     role: str = "operator"  # operator | admin
     disabled: bool = False
-    created_at: datetime
+    created_at: datetime = Field(sa_type=Moment)
 
 
 class OperatorSession(SQLModel, table=True):
@@ -137,8 +144,8 @@ class OperatorSession(SQLModel, table=True):
     token_hash: str = Field(unique=True, index=True)
     operator_id: int = Field(foreign_key="operators.id", index=True)
     csrf_token: str
-    created_at: datetime
-    expires_at: datetime
+    created_at: datetime = Field(sa_type=Moment)
+    expires_at: datetime = Field(sa_type=Moment)
 
 
 class OperatorAction(SQLModel, table=True):
@@ -150,4 +157,4 @@ class OperatorAction(SQLModel, table=True):
     action: str
     conversation_id: int | None = Field(default=None, index=True)
     detail: str = ""
-    at: datetime
+    at: datetime = Field(sa_type=Moment)

@@ -14,7 +14,9 @@ from dialogs.content import DEFAULT_CONTENT_DIR, LiveContent
 from dialogs.engine import Engine, Turn
 from dialogs.messages import AttachmentKind, IncomingMessage
 from dialogs.state import ConversationState
+from storage.database import sqlite_url
 from tests.support.botapi import BotApiStandin
+from tests.support.databases import fresh_postgres
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -27,6 +29,16 @@ def live_content() -> LiveContent:
 @pytest.fixture(scope="session")
 def engine(live_content: LiveContent) -> Engine:
     return Engine(live_content)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test against a real SQLite file and a fresh database on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        yield sqlite_url(str(tmp_path / "test.db"))
+    else:
+        with fresh_postgres() as url:
+            yield url
 
 
 @pytest.fixture

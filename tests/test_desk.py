@@ -1,4 +1,5 @@
-"""The operators' desk over a real SQLite file: queue order, targets and breaches, silence, ratings."""
+"""The operators' desk over a real SQLite file and a real PostgreSQL server: queue order, targets and
+breaches, silence, ratings."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ class Clock:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, content_copy: Path) -> Runtime:
-    return web_runtime(tmp_path, always_open(content_copy))
+def runtime(tmp_path: Path, content_copy: Path, database_url: str) -> Runtime:
+    return web_runtime(tmp_path, always_open(content_copy), database_url)
 
 
 def say(runtime: Runtime, chat: str, text: str, at: datetime, payload: str | None = None) -> list[str]:
@@ -189,7 +190,7 @@ def test_an_older_database_is_refused_with_a_clear_message(tmp_path: Path) -> No
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE handoffs (id INTEGER PRIMARY KEY, conversation_id INTEGER, reason TEXT)")
-    with pytest.raises(SchemaError, match=r"older tonebot and lacks handoffs\."):
+    with pytest.raises(SchemaError, match=r"holds tables but no migration record"):
         connect(f"sqlite:///{path}")
 
 

@@ -1,4 +1,5 @@
-"""Storage on a real SQLite file: everything said both ways, details, handoffs, tasks, duplicates."""
+"""Storage on a real SQLite file and a real PostgreSQL server: everything said both ways, details,
+handoffs, tasks, duplicates."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from storage.models import ChannelIdentity, Conversation, DetailRecord, HandoffR
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
-def service_on(path: Path, engine: Engine) -> tuple[ConversationService, SqlStore]:
-    store = SqlStore(connect(sqlite_url(str(path))))
+def service_on(url: str, engine: Engine) -> tuple[ConversationService, SqlStore]:
+    store = SqlStore(connect(url))
     return ConversationService(engine, store), store
 
 
@@ -35,8 +36,8 @@ def test_sqlite_file_runs_in_wal_mode(tmp_path: Path) -> None:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
-def test_a_dialog_is_stored_in_full(tmp_path: Path, engine: Engine) -> None:
-    service, store = service_on(tmp_path / "t.db", engine)
+def test_a_dialog_is_stored_in_full(database_url: str, engine: Engine) -> None:
+    service, store = service_on(database_url, engine)
     lines = ["перезвоните мне", "8 913 123 45 67", "ой, номер другой: 8 913 000 11 22", "завтра после 18"]
     for number, line in enumerate(lines):
         service.handle(message(line, number))
@@ -59,8 +60,8 @@ def test_a_dialog_is_stored_in_full(tmp_path: Path, engine: Engine) -> None:
     assert [t.kind for t in tasks] == ["callback"]
 
 
-def test_handoff_is_stored_with_reason_and_category(tmp_path: Path, engine: Engine) -> None:
-    service, store = service_on(tmp_path / "t.db", engine)
+def test_handoff_is_stored_with_reason_and_category(database_url: str, engine: Engine) -> None:
+    service, store = service_on(database_url, engine)
     service.handle(message("нет интернета, договор 1234567", 0))
     service.handle(message("позовите оператора", 1))
     with Session(store.engine) as session:
@@ -70,16 +71,16 @@ def test_handoff_is_stored_with_reason_and_category(tmp_path: Path, engine: Engi
     assert conversation.status == "handed_off"
 
 
-def test_a_message_seen_twice_is_processed_once(tmp_path: Path, engine: Engine) -> None:
-    service, store = service_on(tmp_path / "t.db", engine)
+def test_a_message_seen_twice_is_processed_once(database_url: str, engine: Engine) -> None:
+    service, store = service_on(database_url, engine)
     first = service.handle(message("не работает интернет", 0))
     again = service.handle(message("не работает интернет", 0))
     assert first.replies and not again.replies
     assert len(store.messages(1)) == 2
 
 
-def test_chats_are_kept_apart(tmp_path: Path, engine: Engine) -> None:
-    service, store = service_on(tmp_path / "t.db", engine)
+def test_chats_are_kept_apart(database_url: str, engine: Engine) -> None:
+    service, store = service_on(database_url, engine)
     service.handle(message("не работает интернет", 0, chat="1"))
     service.handle(message("привет", 1, chat="2"))
     service.handle(message("7654321", 2, chat="1"))
@@ -87,8 +88,8 @@ def test_chats_are_kept_apart(tmp_path: Path, engine: Engine) -> None:
     assert store.details(2) == {}
 
 
-def test_huge_message_is_stored_whole_and_answered(tmp_path: Path, engine: Engine) -> None:
-    service, store = service_on(tmp_path / "t.db", engine)
+def test_huge_message_is_stored_whole_and_answered(database_url: str, engine: Engine) -> None:
+    service, store = service_on(database_url, engine)
     huge = "интернет " * 12_000
     turn = service.handle(message(huge, 0))
     assert turn.replies

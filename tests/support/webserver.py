@@ -36,9 +36,9 @@ def always_open(content_dir: Path) -> Path:
     return content_dir
 
 
-def web_runtime(tmp_path: Path, content_dir: Path) -> Runtime:
-    """A runtime on a fresh SQLite file in tmp_path."""
-    return build_runtime(Settings(sqlite_url(str(tmp_path / "web.db")), content_dir))
+def web_runtime(tmp_path: Path, content_dir: Path, database_url: str | None = None) -> Runtime:
+    """A runtime on the given database, or on a fresh SQLite file in tmp_path."""
+    return build_runtime(Settings(database_url or sqlite_url(str(tmp_path / "web.db")), content_dir))
 
 
 def add_operator(runtime: Runtime, name: str, password: str, display_name: str = "") -> None:
