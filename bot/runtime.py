@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from bot.settings import Settings
 from dialogs.content import LiveContent
 from dialogs.engine import Engine
-from dialogs.locks import ChatLocks
 from dialogs.service import ConversationService
 from operators.desk import OperatorDesk
 from storage import SqlStore, connect
 from storage.desk import DeskStore
+from storage.locks import chat_locks_for
 
 
 @dataclass(slots=True)
@@ -31,7 +31,7 @@ def build_runtime(settings: Settings) -> Runtime:
     content = LiveContent(settings.content_dir)
     engine = Engine(content)
     store = SqlStore(connect(settings.database_url))
-    locks = ChatLocks()
+    locks = chat_locks_for(store.engine)
     service = ConversationService(engine, store, locks)
     desk_store = DeskStore(store)
     desk = OperatorDesk(engine, desk_store, locks, on_change=service.changed)

@@ -5,9 +5,17 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
 STRIPES = 256
+
+
+class ChatLock(Protocol):
+    """Whatever serialises the work on one chat: in-process locks, or a database lock across workers."""
+
+    def hold(self, channel: str, chat_id: str) -> AbstractContextManager[None]:
+        """Hold the chat while the block runs."""
 
 
 class ChatLocks:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -34,6 +35,21 @@ class IncomingMessage:
     # A shared contact's phone number, or the payload of a pressed button.
     contact_phone: str | None = None
     button_payload: str | None = None
+
+    def to_json(self) -> str:
+        """The message as JSON, to be stored and run again by any worker."""
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        data["attachment"] = self.attachment.value if self.attachment else None
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> IncomingMessage:
+        """Rebuild a message stored with to_json."""
+        data = json.loads(text)
+        data["at"] = datetime.fromisoformat(data["at"])
+        data["attachment"] = AttachmentKind(data["attachment"]) if data.get("attachment") else None
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,18 +10,38 @@ from typing import Protocol
 
 from dialogs.engine import Engine, Turn
 from dialogs.events import Event
-from dialogs.locks import ChatLocks
+from dialogs.locks import ChatLock, ChatLocks
 from dialogs.messages import IncomingMessage, Reply
 from dialogs.state import ConversationState
 
 log = logging.getLogger(__name__)
 
 
+class ReceivedMessage(Protocol):
+    """A stored incoming message, as the store hands it back."""
+
+    @property
+    def conversation_id(self) -> int: ...
+    @property
+    def state(self) -> ConversationState: ...
+    @property
+    def message_id(self) -> int: ...
+
+
 class ConversationStore(Protocol):
     """What the service needs from storage."""
 
-    def receive(self, message: IncomingMessage) -> tuple[int, ConversationState] | None:
-        """Store an incoming message; its conversation id and state, or None for a duplicate."""
+    def receive(self, message: IncomingMessage) -> ReceivedMessage | None:
+        """Store an incoming message; its conversation and state, or None when it was handled before."""
+
+    def accept(self, message: IncomingMessage) -> bool:
+        """Store an incoming message to be handled later; False when already stored."""
+
+    def unhandled(self, channel: str, chat_id: str) -> list[tuple[int, int, IncomingMessage]]:
+        """A chat's stored messages still waiting for their turn, oldest first."""
+
+    def state_of(self, conversation_id: int) -> ConversationState:
+        """A conversation's current state."""
 
     def save_turn(
         self,
@@ -30,42 +50,86 @@ class ConversationStore(Protocol):
         replies: Sequence[Reply],
         events: Sequence[Event],
         at: datetime,
+        *,
+        handled: int | None = None,
+        outbox: bool = False,
     ) -> None:
         """Store the state, replies and events of a turn atomically."""
+
+
+def _in_utc(message: IncomingMessage) -> IncomingMessage:
+    if message.at.tzinfo is None:
+        return replace(message, at=message.at.replace(tzinfo=UTC))
+    if message.at.utcoffset():
+        # Stored times are UTC (SQLite keeps no zone); the engine converts to local time itself.
+        return replace(message, at=message.at.astimezone(UTC))
+    return message
 
 
 class ConversationService:
     """Serves client messages through the engine with everything stored."""
 
-    def __init__(self, engine: Engine, store: ConversationStore, locks: ChatLocks | None = None) -> None:
+    def __init__(self, engine: Engine, store: ConversationStore, locks: ChatLock | None = None) -> None:
         self.engine = engine
         self.store = store
-        self.locks = locks or ChatLocks()
+        self.locks: ChatLock = locks or ChatLocks()
         # Called after every stored turn (live pages wake up and look for what changed).
         self.listeners: list[Callable[[], None]] = []
 
     def handle(self, message: IncomingMessage) -> Turn:
         """Process one message; a duplicate gives an empty turn, an engine failure a polite apology."""
-        if message.at.tzinfo is None:
-            message = replace(message, at=message.at.replace(tzinfo=UTC))
-        elif message.at.utcoffset():
-            # Stored times are UTC (SQLite keeps no zone); the engine converts to local time itself.
-            message = replace(message, at=message.at.astimezone(UTC))
+        message = _in_utc(message)
         # Held from reading the state to saving it, so an operator's action cannot be overwritten.
         with self.locks.hold(message.channel, message.chat_id):
             received = self.store.receive(message)
             if received is None:
                 return Turn()
-            conversation_id, state = received
-            try:
-                turn = self.engine.handle(state, message)
-            except Exception:
-                # The client gets an apology, never a traceback; the message is already stored.
-                log.exception("engine failed on conversation %s", conversation_id)
-                turn = self.engine.apologise(state)
-            self.store.save_turn(conversation_id, state, turn.replies, turn.events, message.at)
+            turn = self._run(received.conversation_id, received.state, message)
+            self.store.save_turn(
+                received.conversation_id,
+                received.state,
+                turn.replies,
+                turn.events,
+                message.at,
+                handled=received.message_id,
+            )
         self.changed()
         return turn
+
+    def accept(self, message: IncomingMessage) -> bool:
+        """Store a message for `process_pending` (in this worker or another); False for a duplicate."""
+        message = _in_utc(message)
+        with self.locks.hold(message.channel, message.chat_id):
+            return self.store.accept(message)
+
+    def process_pending(self, channel: str, chat_id: str) -> int:
+        """Run every stored, unhandled message of a chat in arrival order; the replies go to the outbox.
+        Returns how many were handled (0 when another worker got there first)."""
+        with self.locks.hold(channel, chat_id):
+            waiting = self.store.unhandled(channel, chat_id)
+            for message_id, conversation_id, message in waiting:
+                state = self.store.state_of(conversation_id)
+                turn = self._run(conversation_id, state, message)
+                self.store.save_turn(
+                    conversation_id,
+                    state,
+                    turn.replies,
+                    turn.events,
+                    message.at,
+                    handled=message_id,
+                    outbox=True,
+                )
+        if waiting:
+            self.changed()
+        return len(waiting)
+
+    def _run(self, conversation_id: int, state: ConversationState, message: IncomingMessage) -> Turn:
+        try:
+            return self.engine.handle(state, message)
+        except Exception:
+            # The client gets an apology, never a traceback; the message is already stored.
+            log.exception("engine failed on conversation %s", conversation_id)
+            return self.engine.apologise(state)
 
     def changed(self) -> None:
         """Tell listeners that something was stored; a failing listener never fails the turn."""

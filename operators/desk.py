@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dialogs.engine import Engine, Turn
-from dialogs.locks import ChatLocks
+from dialogs.locks import ChatLock
 from dialogs.messages import Reply
 from dialogs.state import ConversationState
 from storage.desk import ACTIVE_HANDOFF, ConversationView, DeskChange, DeskConflict, DeskStore, as_utc
@@ -53,7 +53,7 @@ class OperatorDesk:
         self,
         engine: Engine,
         store: DeskStore,
-        locks: ChatLocks,
+        locks: ChatLock,
         *,
         clock: Callable[[], datetime] = _now,
         on_change: Callable[[], None] = lambda: None,

@@ -10,6 +10,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +57,15 @@ messages, details, handoffs, tasks = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A stored incoming message with its conversation and that conversation's state."""
+
+    conversation_id: int
+    state: ConversationState
+    message_id: int
+
+
 def buttons_json(reply: Reply) -> str:
     """A reply's buttons as stored with the message."""
     return json.dumps([{"text": b.text, "payload": b.payload} for b in reply.buttons], ensure_ascii=False)
@@ -87,38 +97,34 @@ class SqlStore:
         )
         return client_id
 
-    def receive(self, message: IncomingMessage) -> tuple[int, ConversationState] | None:
-        """Store an incoming message in its open conversation; None when this message was seen before."""
+    def receive(self, message: IncomingMessage) -> Received | None:
+        """Store an incoming message in its open conversation (unhandled until its turn is saved); None
+        when it was handled before. A copy stored but never handled (a worker died) is handed out again."""
         with self._write_lock, self.engine.begin() as connection:
-            row = connection.execute(
-                select(conversations.c.id, conversations.c.state_json)
-                .where(
-                    conversations.c.channel == message.channel,
-                    conversations.c.chat_id == message.chat_id,
-                    conversations.c.status.in_(OPEN_STATUSES),
-                )
-                .order_by(conversations.c.id.desc())
-                .limit(1)
-            ).first()
-            if row is None:
-                client_id = self._client_for(connection, message.channel, message.user_id, message.at)
-                conversation_id = _new_id(
-                    connection.execute(
-                        insert(conversations).values(
-                            client_id=client_id,
-                            channel=message.channel,
-                            chat_id=message.chat_id,
-                            status="bot",
-                            persona="neutral",
-                            state_json="{}",
-                            created_at=message.at,
-                            updated_at=message.at,
-                        )
+            conversation_id, state_json = self._open_conversation(connection, message)
+            seen = None
+            if message.message_id:
+                seen = connection.execute(
+                    select(messages.c.id, messages.c.handled).where(
+                        messages.c.conversation_id == conversation_id,
+                        messages.c.direction == "in",
+                        messages.c.external_id == message.message_id,
                     )
-                )
-                state_json = "{}"
+                ).first()
+            if seen is not None:
+                if seen.handled:
+                    return None
+                message_id = int(seen.id)
             else:
-                conversation_id, state_json = int(row.id), row.state_json
+                message_id = self._insert_incoming(connection, conversation_id, message)
+        return Received(
+            conversation_id, ConversationState.from_dict(json.loads(state_json or "{}")), message_id
+        )
+
+    def accept(self, message: IncomingMessage) -> bool:
+        """Store an incoming message for any worker to handle later; False when it is already stored."""
+        with self._write_lock, self.engine.begin() as connection:
+            conversation_id, _ = self._open_conversation(connection, message)
             if (
                 message.message_id
                 and connection.execute(
@@ -129,7 +135,85 @@ class SqlStore:
                     )
                 ).first()
             ):
-                return None
+                return False
+            self._insert_incoming(connection, conversation_id, message)
+            return True
+
+    def unhandled(self, channel: str, chat_id: str) -> list[tuple[int, int, IncomingMessage]]:
+        """Stored messages of a chat still waiting for their turn, in the order they arrived:
+        (message row id, conversation id, message)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(messages.c.id, messages.c.conversation_id, messages.c.raw_json)
+                .join(conversations, conversations.c.id == messages.c.conversation_id)
+                .where(
+                    conversations.c.channel == channel,
+                    conversations.c.chat_id == chat_id,
+                    messages.c.direction == "in",
+                    messages.c.handled.is_(False),
+                )
+                .order_by(messages.c.id)
+            )
+            return [(int(r.id), int(r.conversation_id), IncomingMessage.from_json(r.raw_json)) for r in rows]
+
+    def state_of(self, conversation_id: int) -> ConversationState:
+        """A conversation's current state."""
+        with self.engine.connect() as connection:
+            state_json = connection.execute(
+                select(conversations.c.state_json).where(conversations.c.id == conversation_id)
+            ).scalar_one()
+        return ConversationState.from_dict(json.loads(state_json or "{}"))
+
+    def chats_waiting(self, received_before: datetime, limit: int = 100) -> list[tuple[str, str]]:
+        """Chats with a message stored before `received_before` and still not handled: their worker died
+        or is stuck, so another takes over."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(conversations.c.channel, conversations.c.chat_id)
+                .join(messages, messages.c.conversation_id == conversations.c.id)
+                .where(
+                    messages.c.direction == "in",
+                    messages.c.handled.is_(False),
+                    messages.c.at < received_before,
+                )
+                .distinct()
+                .limit(limit)
+            )
+            return [(str(r.channel), str(r.chat_id)) for r in rows]
+
+    def _open_conversation(self, connection: Connection, message: IncomingMessage) -> tuple[int, str]:
+        row = connection.execute(
+            select(conversations.c.id, conversations.c.state_json)
+            .where(
+                conversations.c.channel == message.channel,
+                conversations.c.chat_id == message.chat_id,
+                conversations.c.status.in_(OPEN_STATUSES),
+            )
+            .order_by(conversations.c.id.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            return int(row.id), str(row.state_json)
+        client_id = self._client_for(connection, message.channel, message.user_id, message.at)
+        conversation_id = _new_id(
+            connection.execute(
+                insert(conversations).values(
+                    client_id=client_id,
+                    channel=message.channel,
+                    chat_id=message.chat_id,
+                    status="bot",
+                    persona="neutral",
+                    state_json="{}",
+                    created_at=message.at,
+                    updated_at=message.at,
+                )
+            )
+        )
+        return conversation_id, "{}"
+
+    @staticmethod
+    def _insert_incoming(connection: Connection, conversation_id: int, message: IncomingMessage) -> int:
+        return _new_id(
             connection.execute(
                 insert(messages).values(
                     conversation_id=conversation_id,
@@ -139,10 +223,12 @@ class SqlStore:
                     external_id=message.message_id,
                     buttons_json="[]",
                     author="client",
+                    handled=False,
+                    raw_json=message.to_json(),
                     at=message.at,
                 )
             )
-        return conversation_id, ConversationState.from_dict(json.loads(state_json or "{}"))
+        )
 
     def save_turn(
         self,
@@ -151,8 +237,14 @@ class SqlStore:
         replies: Sequence[Reply],
         events: Sequence[Event],
         at: datetime,
+        *,
+        handled: int | None = None,
+        outbox: bool = False,
     ) -> None:
-        """Store the state after a turn, the bot's replies and what the turn changed, atomically."""
+        """Store the state after a turn, the bot's replies and what the turn changed, atomically.
+
+        `handled` is the incoming message's row, marked handled in the same transaction; with `outbox`
+        the replies wait there for an adapter (workers) instead of being sent by the caller."""
         values: dict[str, Any] = {
             "state_json": json.dumps(state.to_dict(), ensure_ascii=False),
             "persona": state.persona,
@@ -178,7 +270,7 @@ class SqlStore:
                             "external_id": "",
                             "buttons_json": buttons_json(reply),
                             "author": "bot",
-                            "delivery": "",
+                            "delivery": "pending" if outbox else "",
                             "at": at,
                         }
                         for reply in replies
@@ -186,6 +278,8 @@ class SqlStore:
                 )
             for event in events:
                 self._store_event(connection, conversation_id, event, at)
+            if handled is not None:
+                connection.execute(update(messages).where(messages.c.id == handled).values(handled=True))
 
     @staticmethod
     def _store_event(connection: Connection, conversation_id: int, event: Event, at: datetime) -> None:
