@@ -180,6 +180,50 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.runtime import build_runtime
+    from bot.settings import environment
+    from bot.telegram.runner import TelegramConfigError, TelegramSettings, make_bot
+    from bot.telegram.workers import WEBHOOK_PATH, run_worker
+
+    try:
+        telegram = TelegramSettings.from_env(environment())
+    except TelegramConfigError as exc:
+        print(f"tonebot: {exc}", file=sys.stderr)
+        return 2
+    if not telegram.webhook_secret:
+        print(
+            "tonebot: set TELEGRAM_WEBHOOK_SECRET (the same for every worker) so that only Telegram can post "
+            "updates",
+            file=sys.stderr,
+        )
+        return 2
+    runtime = build_runtime(_settings(args))
+    bot = make_bot(telegram)
+    if args.webhook_url:
+        url = args.webhook_url.rstrip("/")
+        url = url if url.endswith(WEBHOOK_PATH) else url + WEBHOOK_PATH
+
+        async def register() -> None:
+            await bot.set_webhook(url, secret_token=telegram.webhook_secret, drop_pending_updates=False)
+            await bot.session.close()
+
+        asyncio.run(register())
+        bot = make_bot(telegram)
+    run_worker(
+        runtime,
+        bot,
+        telegram.webhook_secret,
+        args.host,
+        args.port,
+        threads=args.threads,
+        stale_claim_s=args.stale_claim_s,
+    )
+    return 0
+
+
 def _db(args: argparse.Namespace) -> int:
     from storage.database import connect
     from storage.schema import current_revision, head_revision, upgrade
@@ -279,6 +323,21 @@ def _parser() -> argparse.ArgumentParser:
         else:
             command.set_defaults(display_name=None, role="operator")
     operators.set_defaults(handler=_operators)
+
+    worker = commands.add_parser(
+        "worker", help="one of several Telegram webhook workers sharing PostgreSQL (see Deployment)"
+    )
+    worker.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    worker.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
+    worker.add_argument("--threads", type=int, default=2, help="threads for storage and the engine")
+    worker.add_argument("--webhook-url", help="register this public URL with Telegram at start")
+    worker.add_argument(
+        "--stale-claim-s",
+        type=float,
+        default=60.0,
+        help="replies a worker claimed but did not send within this time are resent by others (default 60)",
+    )
+    worker.set_defaults(handler=_worker)
 
     db = commands.add_parser("db", help="the database schema (DATABASE_URL)")
     db_commands = db.add_subparsers(dest="db_command", required=True)

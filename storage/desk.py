@@ -407,6 +407,18 @@ class DeskStore:
             )
             return int(changed.rowcount or 0)
 
+    def record_send(self, message_id: int, status: str, still_claimed: Sequence[int], now: datetime) -> None:
+        """One claimed message was sent (or refused); the rest of the claim is renewed, so other workers
+        see this worker alive however long the batch takes under rate limits."""
+        with self.store._write_lock, self.engine.begin() as connection:
+            connection.execute(update(messages).where(messages.c.id == message_id).values(delivery=status))
+            if still_claimed:
+                connection.execute(
+                    update(messages)
+                    .where(messages.c.id.in_(still_claimed), messages.c.delivery == "sending")
+                    .values(claimed_at=now)
+                )
+
     def mark_delivery(self, message_ids: Sequence[int], status: str) -> None:
         """Record that messages were sent (or could not be)."""
         if not message_ids:

@@ -7,6 +7,7 @@ thread: storage is synchronous) and sends the replies, throttled and retried unt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -30,9 +31,9 @@ HANDLE_ATTEMPTS = 4
 TYPING_AFTER_S = 0.3
 CHANNEL = "telegram"
 OUTBOX_POLL_S = 0.5
-# A claimed message not sent within this time belongs to a worker that died (sends are retried for
-# a while, so this is generous).
-STALE_CLAIM_S = 300.0
+# A claimed message not sent within this time belongs to a worker that died; a live worker retrying
+# one send for longer than this may see it sent twice.
+STALE_CLAIM_S = 60.0
 RELEASE_EVERY_S = 30.0
 
 
@@ -61,6 +62,7 @@ class TelegramGateway:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.delivered = 0
+        self._outbox_wake: asyncio.Event | None = None
 
     def _first_time(self, key: str) -> bool:
         if key in self._seen:
@@ -129,6 +131,7 @@ class TelegramGateway:
         """Forever: send what operators wrote (and what their actions said) to Telegram chats."""
         loop = asyncio.get_running_loop()
         last_release = float("-inf")
+        self._outbox_wake = wake = asyncio.Event()
         while True:
             try:
                 if loop.time() - last_release >= min(stale_claim_s, RELEASE_EVERY_S):
@@ -139,17 +142,31 @@ class TelegramGateway:
                 await self.deliver_pending(store)
             except Exception:
                 log.exception("delivering the outbox failed; will retry")
-            await asyncio.sleep(poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), poll_s)
+            wake.clear()
+
+    def wake_outbox(self) -> None:
+        """Look at the outbox now instead of at the next poll (replies were just stored)."""
+        if self._outbox_wake is not None:
+            self._outbox_wake.set()
+
+    async def answer_callback(self, callback_id: str) -> None:
+        """Stop the client's button spinner; failures only logged."""
+        await self._safely(self.outbound.answer_callback(callback_id), "answer callback")
 
     async def deliver_pending(self, store: DeskStore) -> int:
         """Send the messages waiting in the outbox for Telegram chats; how many were handled."""
         loop = asyncio.get_running_loop()
         rows = await loop.run_in_executor(self._executor, store.claim_pending, CHANNEL, datetime.now(UTC))
-        for row in rows:
+        for index, row in enumerate(rows):
             buttons = tuple(Button(b["text"], b["payload"]) for b in json.loads(row.buttons_json or "[]"))
             accepted = await self._deliver(row.chat_id, Reply(row.text, buttons))
             status = "sent" if accepted else "failed"
-            await loop.run_in_executor(self._executor, store.mark_delivery, [row.id], status)
+            rest = [later.id for later in rows[index + 1 :]]
+            await loop.run_in_executor(
+                self._executor, store.record_send, row.id, status, rest, datetime.now(UTC)
+            )
         return len(rows)
 
     async def _deliver(self, chat_id: str, reply: Reply) -> bool:
