@@ -111,10 +111,12 @@ async def cluster(
     stale_claim_s: float = 60.0,
     threads: int = 2,
     extra_args: Sequence[str] = (),
+    webhook_connections: int = 40,
 ) -> AsyncIterator[Cluster]:
     """Start the stand-in, `workers` worker processes and the proxy; stop them all afterwards."""
     content = content_always_open(work_dir)
-    async with BotApiStandin() as api:
+    # Telegram posts up to max_connections (default 40) updates at once; one chat's in order.
+    async with BotApiStandin(webhook_connections=webhook_connections) as api:
         ports = [free_port() for _ in range(workers)]
         env = {
             **os.environ,

@@ -185,6 +185,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     from bot.runtime import build_runtime
     from bot.settings import environment
+    from bot.telegram.limits import RateLimits
     from bot.telegram.runner import TelegramConfigError, TelegramSettings, make_bot
     from bot.telegram.workers import WEBHOOK_PATH, run_worker
 
@@ -220,6 +221,7 @@ def _worker(args: argparse.Namespace) -> int:
         args.port,
         threads=args.threads,
         stale_claim_s=args.stale_claim_s,
+        limits=RateLimits(per_chat_interval=args.chat_interval, global_per_second=args.send_rate),
     )
     return 0
 
@@ -329,13 +331,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     worker.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
-    worker.add_argument("--threads", type=int, default=2, help="threads for storage and the engine")
+    worker.add_argument(
+        "--threads", type=int, default=4, help="threads for storage and the engine (default 4)"
+    )
     worker.add_argument("--webhook-url", help="register this public URL with Telegram at start")
     worker.add_argument(
         "--stale-claim-s",
         type=float,
         default=60.0,
         help="replies a worker claimed but did not send within this time are resent by others (default 60)",
+    )
+    worker.add_argument(
+        "--send-rate",
+        type=float,
+        default=30.0,
+        help="messages a second this worker sends at most; Telegram allows about 30 for the whole bot, so "
+        "divide by the number of workers (default 30)",
+    )
+    worker.add_argument(
+        "--chat-interval", type=float, default=1.0, help="seconds between messages to one chat (default 1)"
     )
     worker.set_defaults(handler=_worker)
 

@@ -47,7 +47,8 @@ def connect(url: str, *, check: bool = True) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # No ping per checkout (a round trip each time); stale connections are recycled instead.
+        engine = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
     _OPEN_ENGINES.add(engine)
     if check:
         ensure_current(engine, create_if_empty=engine.dialect.name == "sqlite")

@@ -312,6 +312,7 @@ class BotApiStandin:
         webhook_max_attempts: int = 3,
         webhook_retry_delay: float = 0.05,
         webhook_timeout: float = 10.0,
+        webhook_connections: int = 1,
     ) -> None:
         """Configure the stand-in; nothing listens until :meth:`start`.
 
@@ -321,6 +322,8 @@ class BotApiStandin:
             does; off by default so a test may send to any chat id.
         :param webhook_max_attempts: POSTs per update before the stand-in gives it up.
         :param webhook_retry_delay: pause before retry n is ``n * webhook_retry_delay`` seconds.
+        :param webhook_connections: webhook POSTs in flight at once (Telegram's ``max_connections``, capped
+            by setWebhook's own value); one chat's updates still go one at a time, in order.
         """
         if not _TOKEN_SHAPE.match(token):
             raise ValueError(f"token {token!r} is not shaped like <digits>:<text>")
@@ -333,6 +336,7 @@ class BotApiStandin:
         self.webhook_max_attempts = webhook_max_attempts
         self.webhook_retry_delay = webhook_retry_delay
         self.webhook_timeout = webhook_timeout
+        self.webhook_connections = webhook_connections
 
         self.calls: list[ApiCall] = []
         """Every request with a known method, in arrival order, failed ones included (a long poll
@@ -1196,6 +1200,9 @@ class BotApiStandin:
     # ------------------------------------------------------------------ webhook delivery
 
     async def _webhook_worker(self) -> None:
+        if self.webhook_connections > 1:
+            await self._parallel_webhook_worker()
+            return
         # Telegram delivers a bot's updates one at a time in update_id order; so does the stand-in.
         while not self._closing and self._webhook is not None:
             batch = self._take_batch(1)
@@ -1208,6 +1215,53 @@ class BotApiStandin:
                 self.webhook_failed.append(update)
             if any(item is update for item in self._pending):
                 self._confirm(int(update["update_id"]) + 1)
+
+    async def _parallel_webhook_worker(self) -> None:
+        # Several POSTs at once (up to max_connections), but one chat's updates one at a time, in order.
+        in_flight: set[asyncio.Task[None]] = set()
+        taken: set[int] = set()
+        busy_chats: set[object] = set()
+
+        async def deliver_one(hook: _Webhook, update: JsonDict, chat: object) -> None:
+            try:
+                if not await self._deliver(hook, update):
+                    self.webhook_failed.append(update)
+            finally:
+                taken.discard(id(update))
+                busy_chats.discard(chat)
+                self._redeliver = [item for item in self._redeliver if item is not update]
+                if any(item is update for item in self._pending):
+                    self._pending = [item for item in self._pending if item is not update]
+                    update_id = int(update["update_id"])
+                    if update_id in self._duplicate_ids:
+                        self._duplicate_ids.discard(update_id)
+                        self._redeliver.append(update)
+                self._notify()
+
+        try:
+            while not self._closing and self._webhook is not None:
+                hook = self._webhook
+                limit = min(self.webhook_connections, hook.max_connections)
+                allowed = self._allowed_updates
+                self._pending = [update for update in self._pending if _is_allowed(update, allowed)]
+                started = False
+                for update in [*self._redeliver, *self._pending]:
+                    if len(in_flight) >= limit:
+                        break
+                    chat = _update_chat(update)
+                    if id(update) in taken or chat in busy_chats:
+                        continue
+                    taken.add(id(update))
+                    busy_chats.add(chat)
+                    task = asyncio.create_task(deliver_one(hook, update, chat))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                    started = True
+                if not started:
+                    await self._wait_for_change(0.5)
+        finally:
+            for task in list(in_flight):
+                task.cancel()
 
     async def _deliver(self, hook: _Webhook, update: JsonDict) -> bool:
         headers = {"Content-Type": "application/json"}
@@ -1329,6 +1383,18 @@ def _default_user_id(chat_id: int) -> int:
     if chat_id < 0:
         raise ValueError("user_id is required for a group chat")
     return chat_id
+
+
+def _update_chat(update: JsonDict) -> object:
+    """The chat an update belongs to (a message's, or a pressed button's message's); the update id for
+    updates without a chat."""
+    for key in ("message", "edited_message", "channel_post", "edited_channel_post"):
+        if isinstance(update.get(key), dict):
+            return update[key].get("chat", {}).get("id")
+    query = update.get("callback_query")
+    if isinstance(query, dict) and isinstance(query.get("message"), dict):
+        return query["message"].get("chat", {}).get("id")
+    return ("update", update.get("update_id"))
 
 
 def _is_allowed(update: JsonDict, allowed: list[str]) -> bool:
