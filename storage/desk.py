@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Row
 
 from dialogs.messages import Reply
 from dialogs.state import ConversationState
+from storage.locks import lock_key
 from storage.models import Operator, OperatorAction, OperatorSession
 from storage.repository import (
     SqlStore,
@@ -358,6 +359,12 @@ class DeskStore:
             .where(messages.c.delivery == "sending", conversations.c.channel == channel)
         )
         with self.store._write_lock, self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Claims of one channel queue up: otherwise two workers could both see a chat idle and
+                # claim its consecutive messages apart, sending them out of order.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("outbox", channel)}
+                )
             candidates = [
                 row.id
                 for row in connection.execute(
