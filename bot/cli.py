@@ -134,7 +134,11 @@ def _web(args: argparse.Namespace) -> int:
     from bot.telegram.runner import TelegramSettings
 
     runtime = build_runtime(_settings(args))
-    telegram = _telegram_if_configured()
+    # Only on request: beside webhook workers, long polling would fight them for the bot's updates.
+    telegram = _telegram_if_configured() if args.telegram else None
+    if args.telegram and telegram is None:
+        print("tonebot: --telegram needs TELEGRAM_BOT_TOKEN", file=sys.stderr)
+        return 2
     assert telegram is None or isinstance(telegram, TelegramSettings)
 
     def ready(url: str) -> None:

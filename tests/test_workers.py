@@ -126,6 +126,8 @@ async def test_kill_9_of_a_worker_mid_burst_loses_nothing(tmp_path: Path) -> Non
             group.kill(1)
             await eventually(settled(group, expected), 180, "the others finishing the work")
             duplicates = check_each_chat(group, url, chats)
+            print(f"kill -9 drill: {expected} messages, {duplicates} replies delivered twice, "
+                  f"{group.balancer.failovers} POSTs moved to another worker")  # fmt: skip
             # A reply sent by the killed worker just before it could record the send goes out again.
             assert duplicates <= 1, duplicates
             assert not group.api.webhook_failed, "every update was taken by some worker"
