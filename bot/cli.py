@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.logmask import install_masking
 from bot.settings import Settings
 from dialogs.yamlfile import ContentError
 from storage.database import SchemaError, sqlite_url
@@ -372,8 +373,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tonebot` console command."""
     args = _parser().parse_args(argv)
+    install_masking()
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
         result: int = args.handler(args)

@@ -32,6 +32,8 @@ async def serve(
         port=port,
         log_level="warning",
         access_log=False,
+        # Records go to the root logger, whose set-up masks personal data.
+        log_config=None,
         # Live pages hold streams open; waiting for them would make Ctrl+C slow.
         timeout_graceful_shutdown=2,
         lifespan="on",

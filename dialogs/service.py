@@ -93,6 +93,16 @@ class ConversationService:
                 message.at,
                 handled=received.message_id,
             )
+        if log.isEnabledFor(logging.DEBUG):
+            # For `-v` debugging; personal data in it is masked by the process's log set-up.
+            log.debug(
+                "%s:%s heard %r, details %s, replied %r",
+                message.channel,
+                message.chat_id,
+                message.text[:300],
+                {name: d.value for name, d in received.state.details.items()},
+                [reply.text[:300] for reply in turn.replies],
+            )
         self.changed()
         return turn
 
