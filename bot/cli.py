@@ -6,10 +6,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bot.logmask import install_masking
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from dialogs.yamlfile import ContentError
 from storage.database import SchemaError, sqlite_url
 
@@ -20,9 +21,9 @@ DEMO_OPERATOR = "anna"
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
     if getattr(args, "db", None):
-        settings = Settings(sqlite_url(args.db), settings.content_dir)
+        settings = replace(settings, database_url=sqlite_url(args.db))
     if getattr(args, "content", None):
-        settings = Settings(settings.database_url, Path(args.content))
+        settings = replace(settings, content_dir=Path(args.content))
     return settings
 
 
@@ -231,6 +232,47 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clients(args: argparse.Namespace) -> int:
+    import getpass
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from bot.runtime import build_runtime
+
+    runtime = build_runtime(_settings(args))
+    who = f"cli:{getpass.getuser()}"
+    now = datetime.now(UTC)
+    if args.clients_command == "export":
+        data = runtime.client_data.export(args.id, who, now)
+        if data is None:
+            print(f"tonebot: there is no client {args.id}", file=sys.stderr)
+            return 1
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+        if args.out:
+            Path(args.out).write_text(text + "\n", encoding="utf-8")
+            print(f"client {args.id} written to {args.out}")
+        else:
+            print(text)
+        return 0
+    if args.clients_command == "forget":
+        if not args.yes:
+            print(f"tonebot: this erases client {args.id} for good; add --yes to do it", file=sys.stderr)
+            return 2
+        erased = runtime.client_data.forget(args.id, who, now)
+        if erased is None:
+            print(f"tonebot: there is no client {args.id}", file=sys.stderr)
+            return 1
+        print(f"client {args.id} forgotten: {erased.describe()}")
+        return 0
+    days = args.days if args.days is not None else runtime.retention_days
+    if days <= 0:
+        print("tonebot: give --days N or set TONEBOT_RETENTION_DAYS", file=sys.stderr)
+        return 2
+    erased = runtime.client_data.purge(now - timedelta(days=days), who, now)
+    print(f"older than {days} days: {erased.describe()}")
+    return 0
+
+
 def _db(args: argparse.Namespace) -> int:
     from storage.database import connect
     from storage.schema import current_revision, head_revision, upgrade
@@ -358,6 +400,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(handler=_worker)
 
+    clients = commands.add_parser("clients", help="a client's data: export, forget; retention purge")
+    client_commands = clients.add_subparsers(dest="clients_command", required=True)
+    export = client_commands.add_parser("export", help="everything stored about one client, as JSON")
+    export.add_argument("id", type=int, help="the client's number (shown in the console)")
+    export.add_argument("--out", help="write to this file instead of standard output")
+    forget = client_commands.add_parser("forget", help="erase a client's messages, details and identities")
+    forget.add_argument("id", type=int)
+    forget.add_argument("--yes", action="store_true", help="confirm: the data cannot be brought back")
+    purge = client_commands.add_parser("purge", help="delete conversations older than the retention period")
+    purge.add_argument("--days", type=int, help="instead of TONEBOT_RETENTION_DAYS")
+    for command in (export, forget, purge):
+        command.add_argument("--db", help="SQLite file (default: DATABASE_URL or tonebot.db)")
+    clients.set_defaults(handler=_clients)
+
     db = commands.add_parser("db", help="the database schema (DATABASE_URL)")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     for verb, help_text in (
@@ -384,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for issue in exc.issues:
             print(f"  {issue}", file=sys.stderr)
         return 2
-    except SchemaError as exc:
+    except (SchemaError, SettingsError) as exc:
         print(f"tonebot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from operators.desk import OperatorDesk
 from storage import SqlStore, connect
 from storage.desk import DeskStore
 from storage.locks import chat_locks_for
+from storage.privacy import ClientData
 
 
 @dataclass(slots=True)
@@ -24,6 +25,8 @@ class Runtime:
     service: ConversationService
     desk_store: DeskStore
     desk: OperatorDesk
+    client_data: ClientData
+    retention_days: int = 0
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -35,4 +38,6 @@ def build_runtime(settings: Settings) -> Runtime:
     service = ConversationService(engine, store, locks)
     desk_store = DeskStore(store)
     desk = OperatorDesk(engine, desk_store, locks, on_change=service.changed)
-    return Runtime(content, engine, store, service, desk_store, desk)
+    return Runtime(
+        content, engine, store, service, desk_store, desk, ClientData(store), settings.retention_days
+    )

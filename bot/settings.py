@@ -28,18 +28,28 @@ def environment() -> dict[str, str]:
     return {**_dotenv(Path(".env")), **os.environ}
 
 
+class SettingsError(ValueError):
+    """A setting has a value tonebot cannot use; the message says which and what is expected."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Where data and content live."""
 
     database_url: str
     content_dir: Path
+    # Conversations with no activity for this many days are deleted by a scheduled job; 0 keeps them.
+    retention_days: int = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Settings from environment variables, falling back to `.env` in the working directory."""
         env = environment() if environ is None else environ
+        retention = env.get("TONEBOT_RETENTION_DAYS", "0").strip() or "0"
+        if not retention.isdigit():
+            raise SettingsError(f"TONEBOT_RETENTION_DAYS must be a whole number of days, got {retention!r}")
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             content_dir=Path(env.get("TONEBOT_CONTENT_DIR") or DEFAULT_CONTENT_DIR),
+            retention_days=int(retention),
         )

@@ -303,6 +303,14 @@ class DeskStore:
             handoffs=conversation_handoffs,
         )
 
+    def was_handed_off(self, conversation_id: int) -> bool:
+        """Whether people were ever asked to answer this conversation."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(handoffs.c.id).where(handoffs.c.conversation_id == conversation_id).limit(1)
+            ).first()
+        return found is not None
+
     def apply(self, change: DeskChange) -> list[int]:
         """Store what an operator action did, atomically: state, messages to send, handoff, audit line."""
         with self.store._write_lock, self.engine.begin() as connection:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -24,6 +24,7 @@ from web.webchat import WebChat
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 BREACH_CHECK_S = 10.0
+RETENTION_EVERY_S = 3600.0
 
 
 def create_app(runtime: Runtime, *, secure_cookies: bool = False) -> FastAPI:
@@ -31,18 +32,19 @@ def create_app(runtime: Runtime, *, secure_cookies: bool = False) -> FastAPI:
     hub = ChangeHub()
     pages = Pages(runtime.content.get().scenarios.company.timezone)
     guard = Guard(runtime.desk_store, secure_cookies=secure_cookies)
-    console = Console(runtime.desk, runtime.desk_store, guard, pages, hub)
+    console = Console(runtime.desk, runtime.desk_store, guard, pages, hub, runtime.client_data)
     chat = WebChat(runtime.service, runtime.desk_store, pages, hub)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
         runtime.service.listeners.append(hub.notify)
-        breaches = asyncio.create_task(_record_breaches(runtime))
+        jobs = [asyncio.create_task(_record_breaches(runtime)), asyncio.create_task(_retention(runtime))]
         try:
             yield
         finally:
-            breaches.cancel()
+            for job in jobs:
+                job.cancel()
             runtime.service.listeners.remove(hub.notify)
 
     app = FastAPI(title="tonebot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -67,6 +69,20 @@ def create_app(runtime: Runtime, *, secure_cookies: bool = False) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+async def _retention(runtime: Runtime) -> None:
+    """Delete conversations older than the retention period, hourly (no-op when it is not set)."""
+    while runtime.retention_days > 0:
+        try:
+            now = datetime.now(UTC)
+            cutoff = now - timedelta(days=runtime.retention_days)
+            erased = await run_in_threadpool(runtime.client_data.purge, cutoff, "retention", now)
+            if erased.conversations:
+                log.info("retention: %s", erased.describe())
+        except Exception:
+            log.exception("the retention job failed; will retry")
+        await asyncio.sleep(RETENTION_EVERY_S)
 
 
 async def _record_breaches(runtime: Runtime) -> None:

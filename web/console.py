@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from operators.desk import DeskError, OperatorDesk
 from storage.desk import DeskConflict, DeskStore
+from storage.privacy import ClientData
 from web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Guard, SignedIn, same
 from web.live import ChangeHub
 from web.render import Pages
@@ -62,13 +63,23 @@ class Console:
     """Routes of the console over the desk; one instance per app."""
 
     def __init__(
-        self, desk: OperatorDesk, store: DeskStore, guard: Guard, pages: Pages, hub: ChangeHub
+        self,
+        desk: OperatorDesk,
+        store: DeskStore,
+        guard: Guard,
+        pages: Pages,
+        hub: ChangeHub,
+        client_data: ClientData,
     ) -> None:
         self.desk, self.store, self.guard, self.pages, self.hub = desk, store, guard, pages, hub
+        self.client_data = client_data
         self.router = APIRouter(prefix="/console")
         self._routes()
 
     # --- helpers ------------------------------------------------------------------------------------
+    def _may_see(self, who: SignedIn, conversation_id: int) -> bool:
+        """Operators see conversations handed to people; admins see any."""
+        return who.role == "admin" or self.store.was_handed_off(conversation_id)
 
     def _categories(self) -> dict[str, str]:
         return {name: c.title for name, c in self.desk.engine.live.get().scenarios.categories.items()}
@@ -230,8 +241,32 @@ class Console:
             context["who"] = who
             return pages.render(request, "queue_rows.html", context)
 
+        @router.get("/clients/{client_id}/export")
+        async def export_client(request: Request, who: Who, client_id: int) -> Response:
+            if who.role != "admin":
+                return pages.render(
+                    request,
+                    "error.html",
+                    {"message": "Выгрузка данных клиента — только для администраторов."},
+                    403,
+                )
+            data = await run_in_threadpool(self.client_data.export, client_id, who.name, _now())
+            if data is None:
+                return pages.render(request, "error.html", {"message": "Такого клиента нет."}, 404)
+            return JSONResponse(
+                data,
+                headers={
+                    "Content-Disposition": f'attachment; filename="client-{client_id}.json"',
+                    "Cache-Control": "no-store",
+                },
+            )
+
         @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
         async def conversation(request: Request, who: Who, conversation_id: int) -> Response:
+            if not await run_in_threadpool(self._may_see, who, conversation_id):
+                return pages.render(
+                    request, "error.html", {"message": "Этот разговор не передавали людям."}, 403
+                )
             try:
                 context = await run_in_threadpool(
                     self._conversation_context, who, conversation_id, record=True
@@ -243,6 +278,10 @@ class Console:
 
         @router.get("/conversations/{conversation_id}/live", response_class=HTMLResponse)
         async def conversation_live(request: Request, who: Who, conversation_id: int) -> Response:
+            if not await run_in_threadpool(self._may_see, who, conversation_id):
+                return pages.render(
+                    request, "error.html", {"message": "Этот разговор не передавали людям."}, 403
+                )
             try:
                 context = await run_in_threadpool(
                     self._conversation_context, who, conversation_id, record=False

@@ -1,0 +1,192 @@
+"""A client's rights over their data (152-FZ, GDPR): everything we hold, exported; erased on request;
+and conversations deleted once the retention period is over."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.engine import Connection
+
+from storage.desk import actions, as_utc
+from storage.repository import (
+    SqlStore,
+    clients,
+    conversations,
+    details,
+    handoffs,
+    identities,
+    messages,
+    tasks,
+)
+
+
+def _rows(connection: Connection, table: Table, *where: Any) -> list[dict[str, Any]]:
+    found = connection.execute(select(table).where(*where).order_by(table.c.id))
+    return [_plain(dict(row._mapping)) for row in found]
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    plain = {}
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            value = (as_utc(value) or value).isoformat()
+        elif key.endswith("_json") and isinstance(value, str) and value:
+            key, value = key.removesuffix("_json"), json.loads(value)
+        plain[key] = value
+    return plain
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """What forgetting a client (or purging old conversations) removed."""
+
+    clients: int = 0
+    identities: int = 0
+    conversations: int = 0
+    messages: int = 0
+    details: int = 0
+    handoffs: int = 0
+    tasks: int = 0
+
+    def describe(self) -> str:
+        """`3 conversations, 40 messages, ...` for the audit trail and the command line."""
+        counts = (
+            ("clients", self.clients),
+            ("identities", self.identities),
+            ("conversations", self.conversations),
+            ("messages", self.messages),
+            ("details", self.details),
+            ("handoffs", self.handoffs),
+            ("tasks", self.tasks),
+        )
+        return ", ".join(f"{count} {name}" for name, count in counts)
+
+
+class ClientData:
+    """Export, erasure and retention over the conversation store."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    def export(self, client_id: int, by: str, at: datetime) -> dict[str, Any] | None:
+        """Everything stored about one client, JSON-ready; the export itself is recorded. None if unknown."""
+        with self.store._write_lock, self.engine.begin() as connection:
+            client = _rows(connection, clients, clients.c.id == client_id)
+            if not client:
+                return None
+            own = select(conversations.c.id).where(conversations.c.client_id == client_id)
+            data = {
+                "client": client[0],
+                "identities": _rows(connection, identities, identities.c.client_id == client_id),
+                "conversations": _rows(connection, conversations, conversations.c.client_id == client_id),
+                "messages": _rows(connection, messages, messages.c.conversation_id.in_(own)),
+                "details": _rows(connection, details, details.c.client_id == client_id),
+                "handoffs": _rows(connection, handoffs, handoffs.c.conversation_id.in_(own)),
+                "tasks": _rows(connection, tasks, tasks.c.conversation_id.in_(own)),
+                "operator_actions": _rows(connection, actions, actions.c.conversation_id.in_(own)),
+                "exported_at": at.isoformat(),
+            }
+            _audit(connection, by, "export", None, f"client {client_id}", at)
+        return data
+
+    def forget(self, client_id: int, by: str, at: datetime) -> Erased | None:
+        """Erase a client: messages, details, identities, conversations, handoffs, tasks. The audit trail
+        keeps that it was done, by whom and when (and no personal data). None if unknown."""
+        with self.store._write_lock, self.engine.begin() as connection:
+            if connection.execute(select(clients.c.id).where(clients.c.id == client_id)).first() is None:
+                return None
+            own = [
+                int(row.id)
+                for row in connection.execute(
+                    select(conversations.c.id).where(conversations.c.client_id == client_id)
+                )
+            ]
+            erased = _erase_conversations(connection, own)
+            gone_details = connection.execute(
+                delete(details).where(details.c.client_id == client_id)
+            ).rowcount
+            gone_identities = connection.execute(
+                delete(identities).where(identities.c.client_id == client_id)
+            ).rowcount
+            connection.execute(delete(clients).where(clients.c.id == client_id))
+            erased = Erased(
+                clients=1,
+                identities=int(gone_identities or 0),
+                conversations=erased.conversations,
+                messages=erased.messages,
+                details=erased.details + int(gone_details or 0),
+                handoffs=erased.handoffs,
+                tasks=erased.tasks,
+            )
+            _audit(connection, by, "forget", None, f"client {client_id}: {erased.describe()}", at)
+        return erased
+
+    def purge(self, older_than: datetime, by: str, at: datetime) -> Erased:
+        """Delete conversations without activity since `older_than`, then clients left with none."""
+        with self.store._write_lock, self.engine.begin() as connection:
+            old = [
+                int(row.id)
+                for row in connection.execute(
+                    select(conversations.c.id).where(conversations.c.updated_at < older_than)
+                )
+            ]
+            erased = _erase_conversations(connection, old)
+            orphans = select(clients.c.id).where(
+                ~clients.c.id.in_(select(conversations.c.client_id).distinct())
+            )
+            orphan_ids = [int(row.id) for row in connection.execute(orphans)]
+            gone_details = gone_identities = 0
+            if orphan_ids:
+                gone_details = connection.execute(
+                    delete(details).where(details.c.client_id.in_(orphan_ids))
+                ).rowcount
+                gone_identities = connection.execute(
+                    delete(identities).where(identities.c.client_id.in_(orphan_ids))
+                ).rowcount
+                connection.execute(delete(clients).where(clients.c.id.in_(orphan_ids)))
+            erased = Erased(
+                clients=len(orphan_ids),
+                identities=int(gone_identities or 0),
+                conversations=erased.conversations,
+                messages=erased.messages,
+                details=erased.details + int(gone_details or 0),
+                handoffs=erased.handoffs,
+                tasks=erased.tasks,
+            )
+            if erased.conversations:
+                _audit(
+                    connection, by, "purge", None, f"older than {older_than.date()}: {erased.describe()}", at
+                )
+        return erased
+
+
+def _erase_conversations(connection: Connection, ids: Sequence[int]) -> Erased:
+    if not ids:
+        return Erased()
+    gone = {
+        name: int(connection.execute(delete(table).where(table.c.conversation_id.in_(ids))).rowcount or 0)
+        for name, table in (
+            ("messages", messages),
+            ("details", details),
+            ("handoffs", handoffs),
+            ("tasks", tasks),
+        )
+    }
+    count = connection.execute(delete(conversations).where(conversations.c.id.in_(ids))).rowcount
+    return Erased(conversations=int(count or 0), **gone)
+
+
+def _audit(
+    connection: Connection, by: str, action: str, conversation_id: int | None, detail: str, at: datetime
+) -> None:
+    connection.execute(
+        insert(actions).values(
+            operator=by, action=action, conversation_id=conversation_id, detail=detail, at=at
+        )
+    )
