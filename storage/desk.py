@@ -303,6 +303,14 @@ class DeskStore:
             handoffs=conversation_handoffs,
         )
 
+    def exists(self, conversation_id: int) -> bool:
+        """Whether there is such a conversation."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(conversations.c.id).where(conversations.c.id == conversation_id)
+            ).first()
+        return found is not None
+
     def was_handed_off(self, conversation_id: int) -> bool:
         """Whether people were ever asked to answer this conversation."""
         with self.engine.connect() as connection:

@@ -78,8 +78,12 @@ class Console:
 
     # --- helpers ------------------------------------------------------------------------------------
     def _may_see(self, who: SignedIn, conversation_id: int) -> bool:
-        """Operators see conversations handed to people; admins see any."""
-        return who.role == "admin" or self.store.was_handed_off(conversation_id)
+        """Operators see conversations handed to people; admins see any (an unknown one is a 404 later)."""
+        return (
+            who.role == "admin"
+            or self.store.was_handed_off(conversation_id)
+            or not self.store.exists(conversation_id)
+        )
 
     def _categories(self) -> dict[str, str]:
         return {name: c.title for name, c in self.desk.engine.live.get().scenarios.categories.items()}
