@@ -6,6 +6,7 @@ Pure and platform-free: no I/O, no clock (time comes with the message), no messe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,10 @@ from personas.classifier import Verdict
 
 MAX_DETAIL_FAILURES = 3
 NOT_UNDERSTOOD_BEFORE_OFFER = 2
+# Flood control: a client may send this many messages at once, and one more per FLOOD_REFILL_S;
+# faster than that the bot stops answering each one (they are still stored) and asks, once, to slow down.
+FLOOD_BURST = 8
+FLOOD_REFILL_S = 1.0
 # Past this many misunderstandings in a row the bot stops trying and hands the conversation over.
 NOT_UNDERSTOOD_BEFORE_HANDOFF = 3
 DEFAULT_CATEGORY = "general"
@@ -175,6 +180,8 @@ class _Run:
     def go(self) -> None:
         state = self.state
         state.turns += 1
+        if self._flooding():
+            return
         if self.message.contact_phone and not self.text:
             self.text = self.message.contact_phone
         pressed = self.payload is not None
@@ -238,6 +245,27 @@ class _Run:
             self._cancel()
             return
         self._understand()
+
+    def _flooding(self) -> bool:
+        """Take a token for this message; without one, the message goes unanswered (once: a request to
+        slow down). Time comes with the message, so every worker sees the same bucket."""
+        state, now = self.state, self.message.at
+        last = datetime.fromisoformat(state.flood_at) if state.flood_at else None
+        tokens = float(FLOOD_BURST) if state.flood_tokens < 0 or last is None else state.flood_tokens
+        if last is not None:
+            tokens = min(float(FLOOD_BURST), tokens + max(0.0, (now - last).total_seconds()) / FLOOD_REFILL_S)
+        state.flood_at = now.isoformat()
+        if tokens >= 1.0:
+            state.flood_tokens = tokens - 1.0
+            if state.flood_tokens >= FLOOD_BURST / 2:
+                state.flood_warned = False
+            return False
+        state.flood_tokens = tokens
+        self.turn.explain["flood"] = True
+        if not state.flood_warned:
+            state.flood_warned = True
+            self.say("flood")
+        return True
 
     def _rated(self, score_text: str) -> None:
         self.state.awaiting = None

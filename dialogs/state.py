@@ -46,6 +46,10 @@ class ConversationState:
     operator: str = ""
     # An operator closed the conversation and the client has not rated the help yet.
     rating_due: bool = False
+    # Flood control: messages the client may still send at once, as of `flood_at` (ISO time).
+    flood_tokens: float = -1.0
+    flood_at: str = ""
+    flood_warned: bool = False
     # Why the client reads as their persona, newest last: operators see these beside the label.
     persona_cues: list[str] = field(default_factory=list)
     used_phrases: list[str] = field(default_factory=list)
