@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
 CHECK_INTERVAL_S = 0.25
 TEAMS_FILE = "teams.yaml"
+DELETED = (
+    "file deleted; the last good version keeps serving; restore it, or restart tonebot to run without it"
+)
 T = TypeVar("T")
 
 
@@ -119,6 +122,7 @@ class LiveContent:
         self.directory = directory
         self._lemmatizer = lemmatizer
         self._snapshot = _snapshot(directory)
+        self._good_snapshot = self._snapshot
         self._current = load_content(directory, lemmatizer)
         self._checked = time.monotonic()
         self._lock = threading.Lock()
@@ -139,9 +143,15 @@ class LiveContent:
             snapshot = _snapshot(self.directory)
             if snapshot == self._snapshot:
                 return False
+            serving = {entry[0] for entry in self._good_snapshot}
             self._snapshot = snapshot
             try:
+                gone = sorted(serving - {entry[0] for entry in snapshot})
+                if gone:
+                    # A vanished file is far more often an accident (a bad sync, a stray rm) than a plan.
+                    raise ContentError([ContentIssue(path, 1, 1, DELETED) for path in gone])
                 self._current = load_content(self.directory, self._lemmatizer)
+                self._good_snapshot = snapshot
             except ContentError as exc:
                 self.last_error = exc
                 log.error("content change rejected, the last good version keeps serving:\n%s", exc)

@@ -55,3 +55,20 @@ def test_answer_moment_missing_from_guides_is_located(content_copy: Path) -> Non
         assert f"{path}:{index + 1}:" in str(exc) and "answer.balanse" in str(exc)
     else:
         raise AssertionError("a missing answer moment must stop loading")
+
+
+def test_a_deleted_guide_or_scenario_file_is_an_error_not_a_quiet_loss(content_copy: Path) -> None:
+    content = LiveContent(content_copy)
+    talker = content_copy / "guides" / "talker.yaml"
+    kept = talker.read_text(encoding="utf-8")
+    talker.unlink()
+    content.reload_if_changed()
+    assert content.last_error is not None and "talker.yaml" in str(content.last_error)
+    assert "talker" in content.get().guides.guides
+    talker.write_text(kept, encoding="utf-8")
+    content.reload_if_changed()
+    assert content.last_error is None
+    (content_copy / "scenarios" / "provider.yaml").unlink()
+    content.reload_if_changed()
+    assert content.last_error is not None and "provider.yaml" in str(content.last_error)
+    assert content.get().scenarios.scenario("no_internet") is not None
