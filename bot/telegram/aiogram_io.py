@@ -8,6 +8,7 @@ from typing import Any
 from aiogram import Router
 from aiogram.enums import ChatAction
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -44,6 +45,9 @@ class AiogramOutbound(BotMethodsOutbound):
             raise RetryLater(float(exc.retry_after)) from exc
         except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
             raise TemporaryFailure(str(exc)) from exc
+        except ClientDecodeError as exc:
+            # Not JSON: the HTML error page of a proxy in front of the Bot API (502/504) — try again later.
+            raise TemporaryFailure(f"undecodable answer: {str(exc).splitlines()[0]}") from exc
         except TelegramAPIError as exc:
             raise Rejected(str(exc)) from exc
 

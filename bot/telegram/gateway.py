@@ -26,7 +26,8 @@ from storage.desk import DeskStore
 
 log = logging.getLogger(__name__)
 SEEN_UPDATES_KEPT = 10_000
-MAX_BACKOFF_S = 30.0
+# A failing Telegram is retried at least this often: after an outage, replies flow within seconds.
+MAX_BACKOFF_S = 10.0
 HANDLE_ATTEMPTS = 4
 TYPING_AFTER_S = 0.3
 CHANNEL = "telegram"
@@ -48,11 +49,13 @@ class TelegramGateway:
         *,
         handle_attempts: int = HANDLE_ATTEMPTS,
         retry_base_s: float = 0.2,
+        max_retry_s: float = 5.0,
         handler_threads: int = 1,
     ) -> None:
         self.service = service
         self.handle_attempts = handle_attempts
         self.retry_base_s = retry_base_s
+        self.max_retry_s = max_retry_s
         # The service is CPU-bound Python over a single-writer SQLite file: more threads only fight over
         # the GIL and the write lock (measured: 58 ms a message with 6 threads, 3 ms with one).
         self._executor = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix="tonebot")
@@ -112,18 +115,21 @@ class TelegramGateway:
             await self._deliver(message.chat_id, reply)
 
     async def _turn(self, message: IncomingMessage) -> Turn:
-        for attempt in range(1, self.handle_attempts + 1):
+        """Handle a message, however long storage is away: the client hears an apology once, the message
+        waits here (and the chat's later ones behind it, in order) until it can be stored and answered."""
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 loop = asyncio.get_running_loop()
-                turn = await loop.run_in_executor(self._executor, self.service.handle, message)
-                break
+                return await loop.run_in_executor(self._executor, self.service.handle, message)
             except Exception:
-                # Storage may be busy or briefly away; the message is retried, then apologised for.
+                # Storage may be busy, read-only or unreachable: nothing is dropped, the message is retried.
                 log.exception("handling a message in chat %s failed (attempt %d)", message.chat_id, attempt)
-                await asyncio.sleep(min(MAX_BACKOFF_S, self.retry_base_s * 2**attempt))
-        else:
-            turn = self.service.apology()
-        return turn
+            if attempt == self.handle_attempts:
+                for reply in self.service.apology().replies:
+                    await self._deliver(message.chat_id, reply)
+            await asyncio.sleep(min(self.max_retry_s, self.retry_base_s * 2**attempt))
 
     async def deliver_outbox(
         self, store: DeskStore, *, poll_s: float = OUTBOX_POLL_S, stale_claim_s: float = STALE_CLAIM_S
@@ -198,6 +204,14 @@ class TelegramGateway:
             except Rejected as exc:
                 log.error("Telegram rejected a reply to chat %s for good: %s", chat_id, exc)
                 return False
+            except Exception:
+                # Whatever else went wrong, the reply is not dropped: it waits and is tried again.
+                attempt += 1
+                delay = min(MAX_BACKOFF_S, 0.2 * 2**attempt)
+                log.exception(
+                    "sending to chat %s failed unexpectedly; retry %d in %.1f s", chat_id, attempt, delay
+                )
+                await asyncio.sleep(delay)
 
     @staticmethod
     async def _safely(call: Awaitable[None], what: str) -> None:

@@ -368,6 +368,7 @@ class BotApiStandin:
         self._blocked: set[int] = set()
 
         self._faults: list[_Fault] = []
+        self._outages: list[tuple[float, str | None, int]] = []
         self._flood: _FloodLimit | None = None
         self._method_latency: dict[str, float] = {}
         self._webhook: _Webhook | None = None
@@ -756,6 +757,11 @@ class BotApiStandin:
         key = None if method is None else method.lower()
         self._faults.append(_Fault(key, status, retry_after, times, description, as_html))
 
+    def fail_for(self, seconds: float, method: str | None = None, status: int = 502) -> None:
+        """An outage: for ``seconds`` every call of ``method`` (None: of any) fails with ``status``."""
+        key = None if method is None else method.lower()
+        self._outages.append((time.monotonic() + seconds, key, status))
+
     def set_latency(self, seconds: float, method: str | None = None) -> None:
         """Delay every answer (or only ``method``'s) by ``seconds``."""
         if method is None:
@@ -805,6 +811,11 @@ class BotApiStandin:
         if delay > 0:
             await asyncio.sleep(delay)
         try:
+            outage = next(
+                (o for o in self._outages if o[0] > time.monotonic() and o[1] in (None, name.lower())), None
+            )
+            if outage is not None:
+                raise _Fault(name, outage[2], 1, 1, None, outage[2] in (502, 504)).error()
             fault = self._take_fault(name)
             if fault is not None:
                 raise fault.error()
