@@ -13,7 +13,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from bot.runtime import Runtime
+from storage.database import dispose_all
 from tests.support.browser import chromium
+from tests.support.databases import fresh_postgres, read_only
 from tests.support.webserver import add_operator, always_open, serving, web_runtime
 from web.console import PERSONA_TITLES
 
@@ -120,3 +122,26 @@ def test_the_queue_shows_a_new_handoff_without_a_reload(runtime: Runtime) -> Non
         assert operator.locator("#queue-rows img").count() == 0
         expect(client.locator(".bubble.mine")).to_have_text("<img src=x onerror=alert(1)> позовите человека")
         assert client.locator(".messages img").count() == 0
+
+
+def test_web_chat_keeps_a_message_while_the_database_is_read_only(tmp_path: Path, content_copy: Path) -> None:
+    with fresh_postgres() as url:
+        runtime = web_runtime(tmp_path, always_open(content_copy), url)
+        with serving(runtime) as base, chromium() as browser:
+            client = browser.new_page()
+            client.set_default_timeout(TIMEOUT_MS)
+            client.goto(f"{base}/chat")
+            client.fill("#chat-input", "не работает интернет")
+            client.press("#chat-input", "Enter")
+            expect(client.locator(".bubble.theirs").last).to_contain_text("договор")
+            read_only(url, True)
+            client.fill("#chat-input", "договор 7654321")
+            client.press("#chat-input", "Enter")
+            expect(client.locator("#chat-error")).to_contain_text("сбой")
+            expect(client.locator(".bubble.mine")).to_have_count(1)
+            read_only(url, False)
+            expect(client.locator(".bubble.mine")).to_have_count(2, timeout=20_000)
+            expect(client.locator(".bubble.mine").last).to_have_text("договор 7654321")
+            expect(client.locator(".bubble.theirs").last).to_contain_text("лампочки", timeout=20_000)
+            expect(client.locator("#chat-error")).to_be_hidden()
+        dispose_all()

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, select
 
 from dialogs.engine import Engine
 from dialogs.service import ConversationService
@@ -18,30 +17,12 @@ from storage import SqlStore, connect
 from storage.locks import chat_locks_for
 from storage.repository import messages
 from tests.support.botapi import BotApiStandin
-from tests.support.databases import ADMIN_URL, fresh_postgres
+from tests.support.databases import fresh_postgres, read_only
 from tests.test_telegram_standin import FAST, aiogram_polling
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 CHAT = 9001
 OUTAGE_S = 60.0
-
-
-def read_only(url: str, on: bool) -> None:
-    """Switch a database to read-only (or back) and cut its connections, as a failover would."""
-    name = make_url(url).database
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(
-            text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
-        )
-        connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :n AND pid <> pg_backend_pid()"
-            ),
-            {"n": name},
-        )
-    admin.dispose()
 
 
 @contextmanager

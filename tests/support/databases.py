@@ -49,3 +49,20 @@ def fresh_postgres(*, migrate: bool = True) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def read_only(url: str, on: bool) -> None:
+    """Switch a test database to read-only (or back) and cut its connections, as a failover would."""
+    name = make_url(url).database
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        switch = "on" if on else "off"
+        connection.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {switch}'))
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"
+            ),
+            {"n": name},
+        )
+    admin.dispose()

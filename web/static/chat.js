@@ -21,8 +21,12 @@
     errorBox.hidden = !text;
   }
 
+  // A message the server could not take (503: storage away) keeps its id and is sent again until it is
+  // taken: the server stores one copy however many times it arrives.
+  var RETRY_MS = 3000;
+
   function send(body) {
-    body.id = newId();
+    if (!body.id) body.id = newId();
     return fetch("/chat/api/messages", {
       method: "POST",
       credentials: "same-origin",
@@ -30,6 +34,12 @@
       body: JSON.stringify(body)
     }).then(function (response) {
       if (response.ok) { showError(""); return true; }
+      if (response.status === 503) {
+        response.json().then(function (data) { showError(data.error || ""); }, function () {});
+        return new Promise(function (resolve) { setTimeout(resolve, RETRY_MS); }).then(function () {
+          return send(body);
+        });
+      }
       return response.json().then(
         function (data) { showError(data.error || "Не получилось отправить. Попробуйте ещё раз."); return false; },
         function () { showError("Не получилось отправить. Попробуйте ещё раз."); return false; }
