@@ -162,3 +162,18 @@ def test_only_admins_export_and_operators_see_only_handed_off_conversations(runt
     trail = [(row.operator, row.action) for row in runtime.desk_store.audit(ids["handed"])]
     assert ("anna", "view") in trail and ("root", "view") in trail
     assert count(runtime, actions, actions.c.action == "export", actions.c.operator == "root") == 1
+
+
+def test_the_retention_job_runs_in_the_serving_app(runtime: Runtime) -> None:
+    import time
+
+    say(runtime, "old", "договор 7654321, не работает интернет", 0, at=datetime.now(UTC) - timedelta(days=40))
+    say(runtime, "new", "договор 2222222, не работает интернет", 0, at=datetime.now(UTC))
+    runtime.retention_days = 30
+    with serving(runtime):
+        deadline = time.monotonic() + 10
+        while count(runtime, conversations, conversations.c.chat_id == "old") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert count(runtime, conversations, conversations.c.chat_id == "old") == 0
+    assert count(runtime, conversations, conversations.c.chat_id == "new") == 1
+    assert count(runtime, actions, actions.c.action == "purge", actions.c.operator == "retention") == 1
