@@ -82,7 +82,7 @@ def run_chat(
     for line in _lines(stdin, interactive, stdout):
         text, payload = line, None
         choice = line.strip()
-        if choice.isdigit() and 1 <= int(choice) <= len(buttons):
+        if choice.isascii() and choice.isdigit() and 1 <= int(choice) <= len(buttons):
             text, payload = buttons[int(choice) - 1].text, buttons[int(choice) - 1].payload
         message = IncomingMessage(
             channel=CHANNEL,

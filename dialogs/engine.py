@@ -84,6 +84,10 @@ class _Say:
     def button(self, moment: str, payload: str) -> Button:
         return Button(self.text(moment), payload)
 
+    def empty(self) -> bool:
+        """Whether nothing has been said in this turn yet."""
+        return not any(parts for parts, _ in self.blocks)
+
     def new_block(self) -> None:
         if self.blocks[-1][0]:
             self.blocks.append(([], ()))
@@ -183,11 +187,12 @@ class _Run:
         if self._flooding():
             return
         if self.message.contact_phone and not self.text:
-            self.text = self.message.contact_phone
+            # Cleaned like typed text: a contact or payload may carry control or bidi characters too.
+            self.text = clean(self.message.contact_phone[:MAX_ANALYSED_CHARS]).strip()
         pressed = self.payload is not None
         if pressed and not self.text:
             # A pressed button carries only its payload; the rules below read it from there.
-            self.text = self.payload or ""
+            self.text = clean((self.payload or "")[:MAX_ANALYSED_CHARS]).strip()
         if not self.text:
             self._no_text()
             return
@@ -200,7 +205,7 @@ class _Run:
         if state.awaiting == AWAIT_RATING and state.rating_due and typed in {str(n) for n in RATING_SCALE}:
             self._rated(typed)
             return
-        if self.text.split()[0].lower() == START_COMMAND and not state.handed_off:
+        if self.text.split()[0].lower() == START_COMMAND and not state.handed_off:  # text is not blank here
             self.say("greeting", company=self.book.company.name)
             return
         if not pressed:
@@ -270,7 +275,8 @@ class _Run:
     def _rated(self, score_text: str) -> None:
         self.state.awaiting = None
         self.state.rating_due = False
-        if not score_text.isdigit() or int(score_text) not in RATING_SCALE:
+        # Only the ASCII digits of the scale: "²" or "①" pass isdigit() yet are no rating.
+        if score_text not in {str(n) for n in RATING_SCALE}:
             return
         score = int(score_text)
         self.turn.events.append(RatingGiven(score))
@@ -362,6 +368,11 @@ class _Run:
             if active:
                 active.failures = 0
             self._continue_active()
+            if self.say.empty() and collected:
+                # A detail on its own ("договор 1234567"), with no request yet: take it and ask what is up.
+                spec = self.book.details[collected[0]]
+                self.say("detail_noted", detail=spec.title, value=state.details[collected[0]].display)
+                self.say("ask_request")
             return
         if active and self.control.is_resolved(self.text):
             self.say("solved")

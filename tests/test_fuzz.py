@@ -18,9 +18,12 @@ Properties checked after every message:
 - details shown back as written are the client's own words, verbatim;
 - the state survives JSON (as storage keeps it) unchanged, and the next turn runs on the reloaded copy.
 
-Bugs the fuzz found are pinned by the explicit `test_known_bug_*` tests at the end, which fail until they
-are fixed. The fuzz steps around exactly those inputs (see `_known_bug`) so it keeps guarding everything
-else; set DODGE_KNOWN_BUGS = False to let it find them again.
+The 100,000 engine messages run as 4,000 conversations of 25, half in this process and half in a spawned
+worker (about 70 s on two cores); the service test adds 3,000 messages on SQLite (about 10 s).
+
+Bugs this suite found (crashes on blank or odd payloads, digit-like answers, 29 February, a detail given
+out of the blue left unanswered, uncleaned payload text) are fixed; the `test_regression_*` tests at the end
+pin each one with its input.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -50,11 +53,11 @@ from dialogs.content import DEFAULT_CONTENT_DIR, LiveContent
 from dialogs.details.base import DetailKind
 from dialogs.details.choice import choice_payload
 from dialogs.engine import Engine, Turn
-from dialogs.events import DetailCollected, HandoffRequested, RatingGiven, TaskCreated
+from dialogs.events import HandoffRequested, RatingGiven, TaskCreated
 from dialogs.messages import AttachmentKind, Button, IncomingMessage
 from dialogs.service import ConversationService
 from dialogs.state import ConversationState
-from dialogs.text import MAX_ANALYSED_CHARS, clean, fold
+from dialogs.text import MAX_ANALYSED_CHARS, clean
 from personas.guides import PLACEHOLDER_RE, fill
 from storage import SqlStore, connect
 from storage.database import sqlite_url
@@ -71,7 +74,6 @@ SERVICE_MESSAGES_PER_CONVERSATION = 25
 LONG_MESSAGE_CHARS = 100_000
 FUZZ_SEED = 20261123
 
-DODGE_KNOWN_BUGS = True
 
 # --- what clients write ------------------------------------------------------------------------------
 
@@ -379,6 +381,7 @@ PAYLOAD_GARBAGE = [
 
 CONTACTS = [
     " ",
+    "+7 913 123-45-67\u202e",
     "+79131234567",
     "79131234567",
     "+7 913 000-11-22",
@@ -501,6 +504,12 @@ def _control_characters() -> re.Pattern[str]:
 # Characters no reply may carry: replies are guide text and client words after `clean`.
 FORBIDDEN_RE = _control_characters()
 
+
+def controls(text: str) -> list[str]:
+    """The control, bidi, zero-width and other invisible characters in a text."""
+    return FORBIDDEN_RE.findall(text)
+
+
 # --- helpers -------------------------------------------------------------------------------------------
 
 
@@ -508,26 +517,10 @@ def effective_text(message: IncomingMessage) -> str:
     """What the engine reads as the message's text (see `_Run.go`)."""
     text = clean((message.text or "")[:MAX_ANALYSED_CHARS]).strip()
     if message.contact_phone and not text:
-        text = message.contact_phone
+        text = clean(message.contact_phone[:MAX_ANALYSED_CHARS]).strip()
     if message.button_payload is not None and not text:
-        text = message.button_payload
+        text = clean(message.button_payload[:MAX_ANALYSED_CHARS]).strip()
     return text
-
-
-def _known_bug(message: IncomingMessage) -> str | None:
-    """The pinned bug this message would trip, if any (the name of its explicit test below)."""
-    text = effective_text(message)
-    if text and not text.split():
-        return "test_known_bug_blank_payload_or_contact_crashes_the_engine"
-    payload = message.button_payload or ""
-    if payload.startswith("rate:"):
-        score = payload.removeprefix("rate:")
-        if score.isdigit() and (not score.isdecimal() or len(score) > 4000):
-            return "test_known_bug_rating_payload_that_is_not_a_plain_number_crashes_the_engine"
-    stripped = fold(text).strip(" .)")
-    if stripped.isdigit() and not stripped.isdecimal():
-        return "test_known_bug_digit_like_answer_to_a_choice_crashes_the_engine"
-    return None
 
 
 def numbers_in(text: str) -> str:
@@ -634,8 +627,7 @@ class Chat:
     def operator(self, action: Callable[[ConversationState], Turn], what: str) -> None:
         try:
             turn = action(self.state)
-            self.check_replies(turn)
-            self.roundtrip()
+            self.check_replies(turn)  # the next message's turn stores and reloads the state
         except Exception as exc:
             raise AssertionError(f"{exc!r} on operator {what}\nafter:\n{self.story()}") from exc
         self.stats[f"operator:{what}"] += 1
@@ -651,7 +643,7 @@ class Chat:
         for reply in turn.replies:
             text = reply.text
             assert isinstance(text, str) and text.strip(), reply
-            assert not FORBIDDEN_RE.search(text), ("control or invisible characters in a reply", text)
+            assert not controls(text), ("control or invisible characters in a reply", text, controls(text))
             for placeholder in PLACEHOLDER_RE.finditer(text):
                 assert placeholder.group() in seen, ("unfilled placeholder", placeholder.group(), text)
             for brace in "{}":
@@ -683,14 +675,11 @@ class Chat:
             start = text.find(name, start + 1)
 
     def check_answered(self, message: IncomingMessage, with_operator: bool, idle: bool, turn: Turn) -> None:
-        """Every message gets an answer, unless a person has the chat or an old rating button was pressed."""
-        if turn.replies or with_operator or self.state.with_operator:
+        """Every message gets an answer, unless a person has the chat, an old rating button was pressed or
+        the client floods (the engine asks once to slow down, then stays quiet)."""
+        if turn.replies or with_operator or self.state.with_operator or turn.explain.get("flood"):
             return
         if (message.button_payload or "").startswith("rate:"):
-            return
-        volunteered = any(isinstance(e, DetailCollected) for e in turn.events)
-        if DODGE_KNOWN_BUGS and volunteered and idle and self.state.active is None:
-            self.stats["dodged:test_known_bug_a_detail_given_out_of_the_blue_gets_no_answer"] += 1
             return
         raise AssertionError("no reply at all")
 
@@ -762,7 +751,8 @@ RANDOM_RANGES = [
     (0x10000, 0x10FFFF),
 ]
 CLOCK_ZONES = [UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-5))]
-GAPS = [1, 5, 30, 90, 600, 3600, 86_400, 3 * 86_400]
+# Seconds between messages: bursts (flood control), typing speed, pauses, days.
+GAPS = [0, 0.2, 1, 5, 30, 90, 600, 3600, 86_400, 3 * 86_400]
 
 
 def _random_text(rng: random.Random, size: int) -> str:
@@ -897,12 +887,23 @@ def next_message(kind: str, rng: random.Random, chat: Chat) -> IncomingMessage:
             valid = ["human", "no_human", "solved", "not_solved", *(f"rate:{n}" for n in range(1, 6))]
             payload = rng.choice(valid + chat.knowledge.choice_buttons)
     elif kind == "payload":
-        payload = rng.choice(PAYLOAD_GARBAGE) if rng.random() < 0.6 else _random_text(rng, rng.randint(0, 64))
+        # Payloads come back from the client: the web chat takes any, Telegram callback data can be forged.
+        answer = answer_to(rng, chat) if rng.random() < 0.5 else None
+        if answer is not None:
+            payload = _mutate(rng, answer, chat.stats)
+        else:
+            payload = (
+                rng.choice(PAYLOAD_GARBAGE) if rng.random() < 0.6 else _random_text(rng, rng.randint(0, 64))
+            )
     elif kind == "attachment":
         attachment = rng.choice(list(AttachmentKind))
     elif kind == "contact":
         attachment = AttachmentKind.CONTACT
-        contact = rng.choice(CONTACTS) if rng.random() < 0.7 else _random_text(rng, rng.randint(0, 20))
+        answer = answer_to(rng, chat) if rng.random() < 0.1 else None
+        if answer is not None:
+            contact = _mutate(rng, answer, chat.stats)
+        else:
+            contact = rng.choice(CONTACTS) if rng.random() < 0.7 else _random_text(rng, rng.randint(0, 20))
     elif kind == "caption":
         attachment = rng.choice(list(AttachmentKind))
         text = client_text(rng, chat.stats)
@@ -923,12 +924,8 @@ def next_message(kind: str, rng: random.Random, chat: Chat) -> IncomingMessage:
 
 
 def hostile_message(kind: str, rng: random.Random, chat: Chat) -> IncomingMessage:
-    """The next message, stepping around the pinned bugs while DODGE_KNOWN_BUGS is on."""
-    message = next_message(kind, rng, chat)
-    while DODGE_KNOWN_BUGS and (bug := _known_bug(message)):
-        chat.stats[f"dodged:{bug}"] += 1
-        message = next_message(kind, rng, chat)
-    return message
+    """The next message of a kind."""
+    return next_message(kind, rng, chat)
 
 
 def operator_step(rng: random.Random, chat: Chat) -> None:
@@ -953,12 +950,13 @@ Drawn = tuple[datetime, str, list[tuple[str, int]]]
 
 
 def conversations(messages: int) -> st.SearchStrategy[Drawn]:
-    """A start (non-leap years only: the leap-day bug has its own test), a channel and message plans."""
+    """A start, a channel and message plans. Starts stay in 2026-2027 while the leap-day bug is dodged."""
+    days = 1200
     start = st.builds(
         lambda minutes, zone: (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)).astimezone(
             zone
         ),
-        st.integers(0, 500 * 24 * 60),
+        st.integers(0, days * 24 * 60),
         st.sampled_from(CLOCK_ZONES),
     )
     plan = st.tuples(st.sampled_from(MESSAGE_KINDS), st.integers(0, 2**32 - 1))
@@ -975,7 +973,14 @@ def fuzz_settings(examples: int) -> settings:
         deadline=None,
         database=None,
         derandomize=False,  # deterministic through @seed, one seed per share of the run
-        suppress_health_check=list(HealthCheck),
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+        # Shrinking a conversation of 25 messages takes minutes, past the suite's timeout; a failure names
+        # the message that failed and every message before it (add Phase.shrink here to minimise it).
+        phases=[Phase.generate],
     )
 
 
@@ -1047,7 +1052,8 @@ def test_engine_survives_100k_hostile_messages(engine: Engine, live_content: Liv
 def test_service_stores_every_hostile_message(
     engine: Engine, live_content: LiveContent, tmp_path: Path
 ) -> None:
-    """A few thousand hostile messages through the service: each stored once, verbatim, and answered.
+    """A few thousand hostile messages through the service on SQLite: nothing escapes, the engine never
+    fails, every message but a duplicate is stored once and verbatim, replies hold the engine's properties.
 
     Python strings can hold lone surrogates (json.loads('"\\ud800"') makes one) and SQLite cannot store
     them; the shipped adapters never pass one on (the web chat's JSON parser rejects them, Telegram sends
@@ -1067,6 +1073,7 @@ def test_service_stores_every_hostile_message(
         chat = Chat(engine, knowledge, clock=start, channel=channel)
         stored: list[IncomingMessage] = []
         ids: list[str] = []
+        conversation_id = 0
         for kind, number in plans:
             rng = random.Random(number)
             message = replace(hostile_message(kind, rng, chat), chat_id=chat_id, user_id="u" + chat_id)
@@ -1089,10 +1096,12 @@ def test_service_stores_every_hostile_message(
                 assert not turn.replies and not turn.events, "a duplicate is handled once"
                 continue
             stored.append(message)
-            chat.state = store.state_of(_conversation_of(store, chat_id))
+            conversation_id = conversation_id or _conversation_of(store, chat_id)
+            chat.state = store.state_of(conversation_id)
             chat.check_replies(turn)
             chat.check_details()
         rows = [m for m in store.messages(_conversation_of(store, chat_id)) if m.direction == "in"]
+        assert conversation_id in (0, _conversation_of(store, chat_id)), "one conversation per chat"
         assert len(rows) == len(stored)
         for row, message in zip(rows, stored, strict=True):
             assert row.text == (message.text or message.contact_phone or message.button_payload or "")
@@ -1134,29 +1143,29 @@ def test_fill_inserts_values_verbatim(name: str, pieces: list[str]) -> None:
 @pytest.mark.parametrize(
     "blank", [{"payload": " "}, {"payload": "\n"}, {"contact_phone": " "}, {"contact_phone": "\t"}]
 )
-def test_known_bug_blank_payload_or_contact_crashes_the_engine(dialog: Dialog, blank: dict[str, str]) -> None:
+def test_regression_a_blank_payload_or_contact_is_answered(dialog: Dialog, blank: dict[str, str]) -> None:
     """A whitespace-only button payload (the web chat accepts `{"text": "", "payload": " "}`; Telegram
     callback data can be forged) or shared contact number becomes the message text, which is not empty
-    but has no words: `self.text.split()[0]` in `_Run.go` (dialogs/engine.py:196) raises IndexError."""
+    but has no words: `self.text.split()[0]` in `_Run.go` (dialogs/engine.py) raises IndexError."""
     turn = dialog.send(**blank)  # type: ignore[arg-type]
     assert turn.replies
 
 
 @pytest.mark.parametrize("score", ["²", "፩", "①", "1" * 5000])
-def test_known_bug_rating_payload_that_is_not_a_plain_number_crashes_the_engine(
+def test_regression_a_rating_payload_that_is_not_a_plain_number_is_ignored(
     dialog: Dialog, score: str
 ) -> None:
-    """`_rated` (dialogs/engine.py:245) checks `str.isdigit()`, which is true for superscripts and other
+    """`_Run._rated` (dialogs/engine.py) checks `str.isdigit()`, which is true for superscripts and other
     digit-like characters that `int()` rejects, and for numbers longer than int()'s 4300-digit limit:
     ValueError. Payloads are never cleaned, so "rate:²" reaches it as sent."""
     dialog.engine.operator_closed(dialog.state)
     turn = dialog.send(payload="rate:" + score)
-    assert not [e for e in turn.events if isinstance(e, RatingGiven)]
+    assert all(e.score in range(1, 6) for e in turn.events if isinstance(e, RatingGiven))
 
 
-def test_known_bug_digit_like_answer_to_a_choice_crashes_the_engine(dialog: Dialog) -> None:
+def test_regression_a_digit_like_answer_to_a_choice_is_read_as_text(dialog: Dialog) -> None:
     """Asked what the router shows, the client answers "፩" (Ethiopic digit one; NFKC keeps it): in
-    ChoiceFinder.find (dialogs/details/choice.py:40) `stripped.isdigit()` is true but `int(stripped)`
+    ChoiceFinder.find (dialogs/details/choice.py) `stripped.isdigit()` is true but `int(stripped)`
     raises ValueError."""
     dialog.send("не работает интернет, договор 1234567")
     assert dialog.state.active and dialog.state.active.asked == "router_lights"
@@ -1164,9 +1173,9 @@ def test_known_bug_digit_like_answer_to_a_choice_crashes_the_engine(dialog: Dial
     assert turn.replies
 
 
-def test_known_bug_leap_day_date_crashes_the_engine(dialog: Dialog) -> None:
+def test_regression_a_leap_day_date_is_handled(dialog: Dialog) -> None:
     """In a leap year after 1 March, "29.02" means next year's 29 February, which does not exist:
-    `result.replace(year=today.year + 1)` in `_make_date` (dialogs/details/when.py:98) raises ValueError
+    `result.replace(year=today.year + 1)` in `_make_date` (dialogs/details/when.py) raises ValueError
     (only `date(...)` above it is guarded)."""
     dialog.clock = datetime(2028, 3, 6, 3, 0, tzinfo=UTC)
     dialog.send("перезвоните мне")
@@ -1176,10 +1185,24 @@ def test_known_bug_leap_day_date_crashes_the_engine(dialog: Dialog) -> None:
 
 
 @pytest.mark.parametrize("text", ["договор 1234567", "89131234567", "ivan@mail.ru", "ул. Ленина, 5, кв. 12"])
-def test_known_bug_a_detail_given_out_of_the_blue_gets_no_answer(dialog: Dialog, text: str) -> None:
+def test_regression_a_detail_given_out_of_the_blue_is_answered(dialog: Dialog, text: str) -> None:
     """A first message that is only a contract number, a phone, an email or an address gets no reply at
     all: `_understand` collects the detail and calls `_continue_active`, which says nothing when no request
     is active (dialogs/engine.py, `if collected or new:` branch). Every other message gets an answer."""
     turn = dialog.send(text)
     assert dialog.state.details
     assert turn.replies, "every message gets an answer"
+
+
+def test_regression_payload_or_contact_read_as_text_is_cleaned(dialog: Dialog) -> None:
+    """A message with no text is read from its button payload or shared contact (`_Run.go` in
+    dialogs/engine.py), which skip `clean()` (dialogs/text.py), the step that drops control, bidi and
+    zero-width characters from typed text. A forged payload answering the question asked (the web chat
+    takes any payload up to 128 characters) is stored as the detail and echoed back: the bot's own reply
+    carries a right-to-left override and an ANSI escape."""
+    dialog.send("перезвоните мне")
+    dialog.send("89131234567")
+    turn = dialog.send(payload="завтра после 18\u202e\x1b[31m")
+    assert dialog.state.details["callback_time"].display.startswith("завтра после 18")
+    assert controls(dialog.last_text) == [], dialog.last_text
+    assert turn.replies

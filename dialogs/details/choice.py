@@ -37,7 +37,8 @@ class ChoiceFinder:
             if payload == choice_payload(self.name, option.id):
                 return Found(self.name, option.id, option.label)
         stripped = fold(text).strip(" .)")
-        if asked and stripped.isdigit() and 1 <= int(stripped) <= len(self.options):
+        # ASCII digits only: "፩" or "²" pass isdigit() but int() refuses them.
+        if asked and stripped.isascii() and stripped.isdigit() and 1 <= int(stripped) <= len(self.options):
             option = self.options[int(stripped) - 1]
             return Found(self.name, option.id, option.label)
         norm = self._norm(text)

@@ -95,7 +95,10 @@ def _make_date(day: int, month: int, year: str | None, today: date) -> date | st
     except ValueError:
         return "invalid"
     if year is None and result < today - timedelta(days=1):
-        result = result.replace(year=today.year + 1)
+        try:
+            result = result.replace(year=today.year + 1)
+        except ValueError:  # 29 February, with no 29 February next year
+            return "invalid"
     return result
 
 
