@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from dialogs.details.base import DetailSpec
 from dialogs.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
@@ -46,22 +46,25 @@ class Scenario(BaseModel):
     done: DoneSpec = Field(default_factory=DoneSpec)
 
 
+def known_zone(value: str) -> str:
+    """A time zone name the zone database knows; ValueError says what is expected."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}; expected a name like Europe/Moscow") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(known_zone)]
+
+
 class Company(BaseModel):
     """The company the bot speaks for."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = ""
-    timezone: str = Field(default="Europe/Moscow", description="Where 'завтра в 10' is meant.")
+    timezone: TimeZoneName = Field(default="Europe/Moscow", description="Where 'завтра в 10' is meant.")
     hotlines: list[str] = Field(default_factory=list, description="Our own numbers: never a client's phone.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; expected a name like Europe/Moscow") from exc
-        return value
 
 
 class Category(BaseModel):

@@ -10,10 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dialogs.scenarios import TimeZoneName
 from dialogs.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -84,18 +85,9 @@ class Team(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     title: str = ""
-    timezone: str = "Europe/Moscow"
+    timezone: TimeZoneName = "Europe/Moscow"
     hours: dict[str, str] = Field(default_factory=lambda: {"mon-sun": "24h"})
     categories: dict[str, CategoryStaff] = Field(default_factory=dict)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; expected a name like Europe/Moscow") from exc
-        return value
 
     @field_validator("hours")
     @classmethod
