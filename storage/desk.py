@@ -155,7 +155,7 @@ class DeskStore:
     ) -> None:
         """Add a line to the audit trail."""
         with self.store._write_lock, self.engine.begin() as connection:
-            _record(connection, operator, action, conversation_id, detail, at)
+            record_action(connection, operator, action, conversation_id, detail, at)
 
     def audit(self, conversation_id: int) -> list[Row[Any]]:
         """The audit trail of one conversation, oldest first."""
@@ -359,7 +359,7 @@ class DeskStore:
                 if not updated.rowcount:
                     # Another operator got there first; the whole action is rolled back.
                     raise DeskConflict("this conversation was changed by someone else; reload the page")
-            _record(
+            record_action(
                 connection, change.operator, change.action, change.conversation_id, change.note, change.at
             )
             return ids
@@ -442,13 +442,6 @@ class DeskStore:
                     .values(claimed_at=now)
                 )
 
-    def mark_delivery(self, message_ids: Sequence[int], status: str) -> None:
-        """Record that messages were sent (or could not be)."""
-        if not message_ids:
-            return
-        with self.store._write_lock, self.engine.begin() as connection:
-            connection.execute(update(messages).where(messages.c.id.in_(message_ids)).values(delivery=status))
-
     def chat_messages(self, channel: str, chat_id: str, after_id: int, limit: int = 200) -> list[Row[Any]]:
         """Messages of one chat (all its conversations) after a message id, for a web page's stream."""
         with self.engine.connect() as connection:
@@ -505,9 +498,10 @@ def _same_person(connection: Connection, client_id: int) -> list[int]:
     return sorted({client_id, *(int(row.client_id) for row in linked)})
 
 
-def _record(
+def record_action(
     connection: Connection, operator: str, action: str, conversation_id: int | None, detail: str, at: datetime
 ) -> None:
+    """Add a line to the audit trail, inside the caller's transaction."""
     connection.execute(
         insert(actions).values(
             operator=operator, action=action, conversation_id=conversation_id, detail=detail, at=at

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Connection
 
-from storage.desk import actions, as_utc
+from storage.desk import actions, as_utc, record_action
 from storage.repository import (
     SqlStore,
     clients,
@@ -53,6 +53,9 @@ class Erased:
     handoffs: int = 0
     tasks: int = 0
 
+    def __add__(self, other: Erased) -> Erased:
+        return Erased(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
     def describe(self) -> str:
         """`3 conversations, 40 messages, ...` for the audit trail and the command line."""
         counts = (
@@ -92,7 +95,7 @@ class ClientData:
                 "operator_actions": _rows(connection, actions, actions.c.conversation_id.in_(own)),
                 "exported_at": at.isoformat(),
             }
-            _audit(connection, by, "export", None, f"client {client_id}", at)
+            record_action(connection, by, "export", None, f"client {client_id}", at)
         return data
 
     def forget(self, client_id: int, by: str, at: datetime) -> Erased | None:
@@ -101,69 +104,37 @@ class ClientData:
         with self.store._write_lock, self.engine.begin() as connection:
             if connection.execute(select(clients.c.id).where(clients.c.id == client_id)).first() is None:
                 return None
-            own = [
-                int(row.id)
-                for row in connection.execute(
-                    select(conversations.c.id).where(conversations.c.client_id == client_id)
-                )
-            ]
-            erased = _erase_conversations(connection, own)
-            gone_details = connection.execute(
-                delete(details).where(details.c.client_id == client_id)
-            ).rowcount
-            gone_identities = connection.execute(
-                delete(identities).where(identities.c.client_id == client_id)
-            ).rowcount
-            connection.execute(delete(clients).where(clients.c.id == client_id))
-            erased = Erased(
-                clients=1,
-                identities=int(gone_identities or 0),
-                conversations=erased.conversations,
-                messages=erased.messages,
-                details=erased.details + int(gone_details or 0),
-                handoffs=erased.handoffs,
-                tasks=erased.tasks,
-            )
-            _audit(connection, by, "forget", None, f"client {client_id}: {erased.describe()}", at)
+            erased = _erase_clients(connection, [client_id])
+            record_action(connection, by, "forget", None, f"client {client_id}: {erased.describe()}", at)
         return erased
 
     def purge(self, older_than: datetime, by: str, at: datetime) -> Erased:
         """Delete conversations without activity since `older_than`, then clients left with none."""
         with self.store._write_lock, self.engine.begin() as connection:
-            old = [
-                int(row.id)
-                for row in connection.execute(
-                    select(conversations.c.id).where(conversations.c.updated_at < older_than)
-                )
-            ]
-            erased = _erase_conversations(connection, old)
+            old = select(conversations.c.id).where(conversations.c.updated_at < older_than)
+            erased = _erase_conversations(connection, [int(row.id) for row in connection.execute(old)])
             orphans = select(clients.c.id).where(
                 ~clients.c.id.in_(select(conversations.c.client_id).distinct())
             )
-            orphan_ids = [int(row.id) for row in connection.execute(orphans)]
-            gone_details = gone_identities = 0
-            if orphan_ids:
-                gone_details = connection.execute(
-                    delete(details).where(details.c.client_id.in_(orphan_ids))
-                ).rowcount
-                gone_identities = connection.execute(
-                    delete(identities).where(identities.c.client_id.in_(orphan_ids))
-                ).rowcount
-                connection.execute(delete(clients).where(clients.c.id.in_(orphan_ids)))
-            erased = Erased(
-                clients=len(orphan_ids),
-                identities=int(gone_identities or 0),
-                conversations=erased.conversations,
-                messages=erased.messages,
-                details=erased.details + int(gone_details or 0),
-                handoffs=erased.handoffs,
-                tasks=erased.tasks,
-            )
+            erased += _erase_clients(connection, [int(row.id) for row in connection.execute(orphans)])
             if erased.conversations:
-                _audit(
-                    connection, by, "purge", None, f"older than {older_than.date()}: {erased.describe()}", at
-                )
+                detail = f"older than {older_than.date()}: {erased.describe()}"
+                record_action(connection, by, "purge", None, detail, at)
         return erased
+
+
+def _erase_clients(connection: Connection, ids: Sequence[int]) -> Erased:
+    """Clients with everything of theirs: conversations (and what hangs on them), details, identities."""
+    if not ids:
+        return Erased()
+    own = select(conversations.c.id).where(conversations.c.client_id.in_(ids))
+    erased = _erase_conversations(connection, [int(row.id) for row in connection.execute(own)])
+    gone_details = connection.execute(delete(details).where(details.c.client_id.in_(ids))).rowcount
+    gone_identities = connection.execute(delete(identities).where(identities.c.client_id.in_(ids))).rowcount
+    gone_clients = connection.execute(delete(clients).where(clients.c.id.in_(ids))).rowcount
+    return erased + Erased(
+        clients=int(gone_clients or 0), identities=int(gone_identities or 0), details=int(gone_details or 0)
+    )
 
 
 def _erase_conversations(connection: Connection, ids: Sequence[int]) -> Erased:
@@ -180,13 +151,3 @@ def _erase_conversations(connection: Connection, ids: Sequence[int]) -> Erased:
     }
     count = connection.execute(delete(conversations).where(conversations.c.id.in_(ids))).rowcount
     return Erased(conversations=int(count or 0), **gone)
-
-
-def _audit(
-    connection: Connection, by: str, action: str, conversation_id: int | None, detail: str, at: datetime
-) -> None:
-    connection.execute(
-        insert(actions).values(
-            operator=by, action=action, conversation_id=conversation_id, detail=detail, at=at
-        )
-    )
