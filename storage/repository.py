@@ -102,15 +102,7 @@ class SqlStore:
         when it was handled before. A copy stored but never handled (a worker died) is handed out again."""
         with self._write_lock, self.engine.begin() as connection:
             conversation_id, state_json = self._open_conversation(connection, message)
-            seen = None
-            if message.message_id:
-                seen = connection.execute(
-                    select(messages.c.id, messages.c.handled).where(
-                        messages.c.conversation_id == conversation_id,
-                        messages.c.direction == "in",
-                        messages.c.external_id == message.message_id,
-                    )
-                ).first()
+            seen = self._stored_copy(connection, conversation_id, message)
             if seen is not None:
                 if seen.handled:
                     return None
@@ -125,16 +117,7 @@ class SqlStore:
         """Store an incoming message for any worker to handle later; False when it is already stored."""
         with self._write_lock, self.engine.begin() as connection:
             conversation_id, _ = self._open_conversation(connection, message)
-            if (
-                message.message_id
-                and connection.execute(
-                    select(messages.c.id).where(
-                        messages.c.conversation_id == conversation_id,
-                        messages.c.direction == "in",
-                        messages.c.external_id == message.message_id,
-                    )
-                ).first()
-            ):
+            if self._stored_copy(connection, conversation_id, message) is not None:
                 return False
             self._insert_incoming(connection, conversation_id, message)
             return True
@@ -210,6 +193,19 @@ class SqlStore:
             )
         )
         return conversation_id, "{}"
+
+    @staticmethod
+    def _stored_copy(connection: Connection, conversation_id: int, message: IncomingMessage) -> Any:
+        """The row of this message if it was stored before (same message id in the conversation)."""
+        if not message.message_id:
+            return None
+        return connection.execute(
+            select(messages.c.id, messages.c.handled).where(
+                messages.c.conversation_id == conversation_id,
+                messages.c.direction == "in",
+                messages.c.external_id == message.message_id,
+            )
+        ).first()
 
     @staticmethod
     def _insert_incoming(connection: Connection, conversation_id: int, message: IncomingMessage) -> int:
