@@ -20,6 +20,7 @@ from dialogs.matcher import Match
 from dialogs.messages import Button, IncomingMessage, Reply
 from dialogs.scenarios import Scenario
 from dialogs.state import ConversationState, DetailValue, PendingRequest
+from dialogs.teams import HandoffPlan
 from dialogs.text import MAX_ANALYSED_CHARS, clean
 from personas.classifier import Verdict
 
@@ -288,8 +289,7 @@ class _Run:
         category = scenario.category if scenario and scenario.category else DEFAULT_CATEGORY
         title = self.book.categories[category].title if category in self.book.categories else category
         self.say("escalation", category=title)
-        self._handoff("escalation", category=category, priority="high", announce=False)
-        self._say_when(category)
+        self._say_when(self._handoff("escalation", category=category, priority="high", announce=False))
 
     def _no_text(self) -> None:
         kind = self.message.attachment
@@ -525,7 +525,8 @@ class _Run:
         note: str = "",
         priority: str = "normal",
         announce: bool = True,
-    ) -> None:
+    ) -> HandoffPlan:
+        """Hand the conversation to people; returns when they will answer."""
         if scenario is None and self.state.active:
             scenario = self.book.scenario(self.state.active.scenario_id)
         category = category or (scenario.category if scenario and scenario.category else DEFAULT_CATEGORY)
@@ -542,11 +543,11 @@ class _Run:
         if announce:
             self.say.new_block()
             self.say("handoff", category=title)
-            self._say_when(category)
+            self._say_when(plan)
+        return plan
 
-    def _say_when(self, category: str) -> None:
+    def _say_when(self, plan: HandoffPlan) -> None:
         """When a person will answer: within the target, or when the team opens."""
-        plan = self.content.teams.plan(category, self.message.channel, self.message.at)
         if plan.open_now:
             self.say("handoff_wait", wait=plan.wait)
         elif plan.opening:

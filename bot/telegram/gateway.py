@@ -78,7 +78,7 @@ class TelegramGateway:
     async def submit(self, message: IncomingMessage, *, callback_id: str | None = None) -> None:
         """Queue a message for its chat; a duplicate (a retried or replayed update) is dropped."""
         if callback_id:
-            await self._safely(self.outbound.answer_callback(callback_id), "answer callback")
+            await self.answer_callback(callback_id)
         if not self._first_time(f"{message.chat_id}:{message.message_id}"):
             return
         queue = self._queues.setdefault(message.chat_id, asyncio.Queue())
