@@ -8,11 +8,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.logmask import install_masking
 from bot.settings import Settings, SettingsError
 from dialogs.yamlfile import ContentError
 from storage.database import SchemaError, sqlite_url
+
+if TYPE_CHECKING:  # the Telegram stack is imported only by the commands that use it
+    from bot.telegram.runner import TelegramSettings
 
 # The demo's operator: the responsible person of several categories in the shipped teams file.
 DEMO_OPERATOR = "anna"
@@ -55,14 +59,10 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from bot.runtime import build_runtime
-    from bot.settings import environment
-    from bot.telegram.runner import TelegramConfigError, TelegramSettings, run_polling, run_webhook
+    from bot.telegram.runner import run_polling, run_webhook
 
-    try:
-        telegram = TelegramSettings.from_env(environment())
-    except TelegramConfigError as exc:
-        print(f"tonebot: {exc}", file=sys.stderr)
-        return 2
+    telegram = _telegram(required=True)
+    assert telegram is not None
     runtime = build_runtime(_settings(args))
     if args.webhook_url:
         run_webhook(runtime.service, telegram, args.webhook_url, args.host, args.port, runtime.desk_store)
@@ -115,17 +115,16 @@ def _operators(args: argparse.Namespace) -> int:
     return 0
 
 
-def _telegram_if_configured() -> object:
+def _telegram(*, required: bool) -> TelegramSettings | None:
+    """Telegram settings from the environment and `.env`; None when optional and no token is set. A bad
+    value raises TelegramConfigError, which `main` reports with what to set (exit 2)."""
     from bot.settings import environment
-    from bot.telegram.runner import TelegramConfigError, TelegramSettings
+    from bot.telegram.runner import TelegramSettings
 
     env = environment()
-    if not env.get("TELEGRAM_BOT_TOKEN"):
+    if not required and not env.get("TELEGRAM_BOT_TOKEN"):
         return None
-    try:
-        return TelegramSettings.from_env(env)
-    except TelegramConfigError as exc:
-        raise SystemExit(f"tonebot: {exc}") from exc
+    return TelegramSettings.from_env(env)
 
 
 def _web(args: argparse.Namespace) -> int:
@@ -133,15 +132,13 @@ def _web(args: argparse.Namespace) -> int:
 
     from bot.runtime import build_runtime
     from bot.serve import serve
-    from bot.telegram.runner import TelegramSettings
 
     runtime = build_runtime(_settings(args))
     # Only on request: beside webhook workers, long polling would fight them for the bot's updates.
-    telegram = _telegram_if_configured() if args.telegram else None
+    telegram = _telegram(required=False) if args.telegram else None
     if args.telegram and telegram is None:
         print("tonebot: --telegram needs TELEGRAM_BOT_TOKEN", file=sys.stderr)
         return 2
-    assert telegram is None or isinstance(telegram, TelegramSettings)
 
     def ready(url: str) -> None:
         print(f"web chat:         {url}/chat", flush=True)
@@ -159,12 +156,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     from bot.runtime import build_runtime
     from bot.serve import serve
-    from bot.telegram.runner import TelegramSettings
     from operators.passwords import hash_password, new_password
 
     runtime = build_runtime(_settings(args))
-    telegram = _telegram_if_configured()
-    assert telegram is None or isinstance(telegram, TelegramSettings)
+    telegram = _telegram(required=False)
     password = new_password()
     if not runtime.desk_store.set_password(DEMO_OPERATOR, hash_password(password)):
         runtime.desk_store.add_operator(
@@ -190,16 +185,12 @@ def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
     from bot.runtime import build_runtime
-    from bot.settings import environment
     from bot.telegram.limits import RateLimits
-    from bot.telegram.runner import TelegramConfigError, TelegramSettings, make_bot
+    from bot.telegram.runner import make_bot
     from bot.telegram.workers import WEBHOOK_PATH, run_worker
 
-    try:
-        telegram = TelegramSettings.from_env(environment())
-    except TelegramConfigError as exc:
-        print(f"tonebot: {exc}", file=sys.stderr)
-        return 2
+    telegram = _telegram(required=True)
+    assert telegram is not None
     if not telegram.webhook_secret:
         print(
             "tonebot: set TELEGRAM_WEBHOOK_SECRET (the same for every worker) so that only Telegram can post "
@@ -353,6 +344,9 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     web.add_argument(
         "--secure-cookies", action="store_true", help="send cookies only over HTTPS (behind TLS)"
+    )
+    web.add_argument(
+        "--telegram", action="store_true", help="answer Telegram too, by long polling (one-process set-ups)"
     )
     web.set_defaults(handler=_web)
 

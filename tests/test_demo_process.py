@@ -102,3 +102,16 @@ def test_operators_add_and_password(tmp_path: Path) -> None:
     assert generated.returncode == 0 and re.search(r"password: \S{8,}", generated.stdout)
     missing = run("password", "nobody", "--generate")
     assert missing.returncode == 1 and "no operator 'nobody'" in missing.stderr
+
+
+def test_web_answers_telegram_only_on_request(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "web", "--telegram", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "--telegram needs TELEGRAM_BOT_TOKEN" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -15,6 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
+from bot.settings import SettingsError
 from bot.telegram.aiogram_io import AiogramOutbound, tonebot_router
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.limits import RateLimits
@@ -26,7 +27,7 @@ TOKEN_RE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
 WEBHOOK_PATH = "/telegram/webhook"
 
 
-class TelegramConfigError(Exception):
+class TelegramConfigError(SettingsError):
     """A Telegram setting is missing or malformed; the message says what to set."""
 
 
