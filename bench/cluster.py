@@ -24,11 +24,9 @@ from sqlalchemy import create_engine, text
 from dialogs.content import DEFAULT_CONTENT_DIR
 from tests.support.balancer import Balancer
 from tests.support.botapi import BotApiStandin
+from tests.support.webserver import always_open
 
 SECRET = "cluster-secret-0123456789"
-ALWAYS_OPEN = "teams:\n  desk:\n    hours: {mon-sun: 24h}\n    categories:\n" + "".join(
-    f"      {c}: {{responsible: anna}}\n" for c in ("tech", "billing", "sales", "general")
-)
 
 
 def free_port() -> int:
@@ -42,8 +40,7 @@ def content_always_open(directory: Path) -> Path:
     """A copy of the shipped content whose teams work around the clock."""
     target = directory / "content"
     shutil.copytree(DEFAULT_CONTENT_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    (target / "teams.yaml").write_text(ALWAYS_OPEN, encoding="utf-8")
-    return target
+    return always_open(target)
 
 
 @dataclass

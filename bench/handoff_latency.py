@@ -19,26 +19,21 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
+from bench.cluster import content_always_open
 from bot.runtime import build_runtime
 from bot.settings import Settings
-from dialogs.content import DEFAULT_CONTENT_DIR
 from operators.passwords import hash_password
 from storage.database import sqlite_url
 from web.app import create_app
 from web.background import serving_in_thread
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
-ALWAYS_OPEN = "teams:\n  desk:\n    hours: {mon-sun: 24h}\n    categories:\n" + "".join(
-    f"      {c}: {{responsible: anna}}\n" for c in ("tech", "billing", "sales", "general")
-)
 
 
 def measure(handoffs: int, chromium: str) -> dict[str, float]:
     """Milliseconds from a client's request for a person to the row in the operator's open queue page."""
     work = Path(tempfile.mkdtemp(prefix="tonebot-latency-"))
-    content = work / "content"
-    shutil.copytree(DEFAULT_CONTENT_DIR, content, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    (content / "teams.yaml").write_text(ALWAYS_OPEN, encoding="utf-8")
+    content = content_always_open(work)
     runtime = build_runtime(Settings(sqlite_url(str(work / "latency.db")), content))
     runtime.desk_store.add_operator(
         "anna", hash_password("bench-password"), "Анна", "operator", datetime.now(UTC)
