@@ -15,7 +15,15 @@ from dialogs.engine import Engine, Turn
 from dialogs.locks import ChatLock
 from dialogs.messages import Reply
 from dialogs.state import ConversationState
-from storage.desk import ACTIVE_HANDOFF, ConversationView, DeskChange, DeskConflict, DeskStore, as_utc
+from storage.desk import (
+    ACTIVE_HANDOFF,
+    ConversationView,
+    CurrentState,
+    DeskChange,
+    DeskConflict,
+    DeskStore,
+    as_utc,
+)
 
 MAX_REPLY_CHARS = 4000
 # Channels whose page reads new messages itself; the others have an adapter drain "pending" ones.
@@ -102,8 +110,7 @@ class OperatorDesk:
             raise DeskError("the reply is empty")
         if len(text) > MAX_REPLY_CHARS:
             raise DeskError(f"the reply is longer than {MAX_REPLY_CHARS} characters; split it")
-        view = self._view(conversation_id)
-        handoff = view.handoff
+        handoff = self._current(conversation_id).handoff
         if handoff is None or handoff.status not in ACTIVE_HANDOFF:
             raise DeskError("this conversation is with the bot; take it from the queue first")
         if handoff.status == "waiting":
@@ -168,8 +175,8 @@ class OperatorDesk:
         )
 
     # --- plumbing -----------------------------------------------------------------------------------
-    def _view(self, conversation_id: int) -> ConversationView:
-        found = self.store.conversation(conversation_id)
+    def _current(self, conversation_id: int) -> CurrentState:
+        found = self.store.current(conversation_id)
         if found is None:
             raise DeskError("no such conversation")
         return found
@@ -187,11 +194,10 @@ class OperatorDesk:
         stamp: str = "",
         note: str = "",
     ) -> None:
-        view = self._view(conversation_id)
-        conversation = view.conversation
+        conversation = self._current(conversation_id).conversation
         with self.locks.hold(conversation.channel, conversation.chat_id):
             # Read again under the lock: a client message may have changed the state meanwhile.
-            view = self._view(conversation_id)
+            view = self._current(conversation_id)
             if view.handoff is None or view.handoff.status not in handoff_when:
                 raise DeskConflict("this conversation is no longer in that state; reload the page")
             now = self.clock()

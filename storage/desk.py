@@ -64,6 +64,15 @@ class QueueItem:
 
 
 @dataclass(slots=True)
+class CurrentState:
+    """A conversation as an operator action reads it."""
+
+    conversation: Row[Any]
+    state: ConversationState
+    handoff: Row[Any] | None
+
+
+@dataclass(slots=True)
 class ConversationView:
     """Everything an operator sees about one conversation and its client."""
 
@@ -254,6 +263,24 @@ class DeskStore:
         return int(row[0]), int(row[1]), int(row[2])
 
     # --- one conversation ---------------------------------------------------------------------------
+    def current(self, conversation_id: int) -> CurrentState | None:
+        """What an operator action needs: the conversation row, its state and its latest handoff (none of
+        the history the conversation page shows)."""
+        with self.engine.connect() as connection:
+            conversation = connection.execute(
+                select(conversations).where(conversations.c.id == conversation_id)
+            ).first()
+            if conversation is None:
+                return None
+            handoff = connection.execute(
+                select(handoffs)
+                .where(handoffs.c.conversation_id == conversation_id)
+                .order_by(handoffs.c.id.desc())
+                .limit(1)
+            ).first()
+        state = ConversationState.from_dict(json.loads(conversation.state_json or "{}"))
+        return CurrentState(conversation, state, handoff)
+
     def conversation(self, conversation_id: int) -> ConversationView | None:
         """The conversation, its client's whole history across channels, details and handoffs."""
         with self.engine.connect() as connection:

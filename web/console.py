@@ -112,6 +112,7 @@ class Console:
             view = found
         content = self.desk.engine.live.get()
         category = view.handoff.category if view.handoff else ""
+        categories = self._categories()
         staff = content.teams.staff(category) if category else None
         history = []
         # A pressed button is stored as its payload ("rate:2"); operators read the label the client saw.
@@ -129,8 +130,8 @@ class Console:
             "history": history,
             "cues": cues,
             "suggestions": self.desk.suggestions(view, who.display_name),
-            "categories": self._categories(),
-            "category_title": self._categories().get(category, category),
+            "categories": categories,
+            "category_title": categories.get(category, category),
             "staff": staff,
             "personas": PERSONA_TITLES,
             "reasons": REASON_TITLES,
