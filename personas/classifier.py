@@ -108,16 +108,17 @@ class PersonaClassifier:
         padded = f" {folded} "
         spaced = _spaced(folded)
         lemma_list = self.lemmatizer.lemmas(text)
-        lemmas = set(lemma_list)
+        # In the order the words came, so cues (and float sums of their weights) do not vary by run.
+        lemmas = dict.fromkeys(lemma_list)
         cues: list[Cue] = []
         for label in LABELS:
             words = self._words[label]
-            for lemma in lemmas & words.keys():
+            for lemma in (lemma for lemma in lemmas if lemma in words):
                 count = lemma_list.count(lemma)
                 cues.append(
                     Cue(label, f"word «{lemma}»" + (" ×2" if count > 1 else ""), words[lemma] * min(2, count))
                 )
-        openings = {word[:3] for word in spaced.split()}
+        openings = dict.fromkeys(word[:3] for word in spaced.split())
         candidates = [e for key in openings for e in self._phrase_index.get(key, ())] + self._punctuated
         cues += [
             Cue(label, f"phrase «{p.strip()}»", wt) for label, p, wt in candidates if _has(p, padded, spaced)
