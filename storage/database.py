@@ -51,7 +51,9 @@ def connect(url: str, *, check: bool = True) -> Engine:
         engine = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
     _OPEN_ENGINES.add(engine)
     if check:
-        ensure_current(engine, create_if_empty=engine.dialect.name == "sqlite")
+        # The embedded file belongs to this one process: it is migrated as needed. A shared server is not.
+        embedded = engine.dialect.name == "sqlite"
+        ensure_current(engine, create_if_empty=embedded, upgrade_if_behind=embedded)
     return engine
 
 
