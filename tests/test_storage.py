@@ -162,3 +162,30 @@ def test_an_sqlite_file_of_the_first_schema_is_migrated_on_open(tmp_path: Path, 
             )
         ).all()
     assert "ix_messages_external" in str(plan)
+
+
+def _wal_frames(path: Path) -> tuple[int, int]:
+    """(frames in the log, frames copied into the file), read from the WAL index as sqlite.org/walformat
+    documents it: mxFrame at byte 16 of the header, nBackfill at byte 96."""
+    import struct
+
+    shm = Path(f"{path}-shm").read_bytes()
+    return struct.unpack_from("=I", shm, 16)[0], struct.unpack_from("=I", shm, 96)[0]
+
+
+def test_sqlite_checkpoints_run_beside_the_turns(tmp_path: Path, engine: Engine) -> None:
+    """Commits do not checkpoint (a checkpoint syncs the disk twice); a thread of the store does."""
+    import time
+
+    path = tmp_path / "ck.db"
+    service, store = service_on(sqlite_url(str(path)), engine)
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+    for number in range(40):
+        service.handle(message("не работает интернет" if number % 2 else "договор 1234567", number))
+    deadline = time.monotonic() + 10
+    frames, copied = _wal_frames(path)
+    while copied < frames and time.monotonic() < deadline:
+        time.sleep(0.05)
+        frames, copied = _wal_frames(path)
+    assert frames > 0 and copied == frames, (frames, copied)
