@@ -1,4 +1,4 @@
-"""Engine speed and memory: a realistic mix of client messages through the full engine path.
+"""Engine speed: a realistic mix of client messages through the full engine path.
 
 The mix comes from the labelled sets in tests/data (every persona, details given and corrected, handoffs,
 small talk), replayed as many concurrent conversations.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import resource
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -105,29 +104,12 @@ def rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def rss_with_conversations(active: int) -> float:
-    """RSS after `active` conversations each got a message and keep their state in memory."""
-    engine = Engine(LiveContent())
-    states: dict[str, ConversationState] = {}
-    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    for index in range(active):
-        chat = str(index)
-        message = IncomingMessage("bench", chat, chat, "не работает интернет, договор 1234567", start, "1")
-        engine.handle(states.setdefault(chat, ConversationState()), message)
-    return rss_mb()
-
-
-def median(values: list[float]) -> float:
-    """The median, rounded."""
-    return round(statistics.median(values), 1)
-
-
 def main() -> None:
-    """`python -m bench.engine [--messages N] [--json]`: engine speed with and without SQLite, and RSS."""
+    """`python -m bench.engine [--messages N] [--json]`: engine speed with and without SQLite."""
     import argparse
 
     parser = argparse.ArgumentParser(description="engine speed and memory")
-    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--messages", type=int, default=6000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     persisted = run_engine(args.messages, persist=True)
@@ -139,7 +121,7 @@ def main() -> None:
         "engine_p99_us": persisted.p99_us,
         "engine_nopersist_msgs_per_s": in_memory.msgs_per_s,
         "engine_nopersist_p50_us": in_memory.p50_us,
-        "rss_mb_1k": rss_with_conversations(1000),
+        "engine_nopersist_p99_us": in_memory.p99_us,
     }
     if args.json:
         print(json.dumps(result))

@@ -282,6 +282,19 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    # The benchmarks live in the repository beside the package (with the test stand-ins they drive).
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "bench" / "suite.py").is_file():
+        print("tonebot: `tonebot bench` runs from a clone of the tonebot repository", file=sys.stderr)
+        return 2
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    from bench.suite import main as run_benchmarks
+
+    return run_benchmarks([*(["--quick"] if args.quick else []), *(["--json"] if args.json else [])])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tonebot", description="A customer-service bot that speaks in your tone."
@@ -417,6 +430,11 @@ def _parser() -> argparse.ArgumentParser:
         command = db_commands.add_parser(verb, help=help_text)
         command.add_argument("--db", help="SQLite file (default: DATABASE_URL or tonebot.db)")
     db.set_defaults(handler=_db)
+
+    bench = commands.add_parser("bench", help="measure speed and memory (from a clone of the repository)")
+    bench.add_argument("--quick", action="store_true", help="small sizes: a smoke run, noisier figures")
+    bench.add_argument("--json", action="store_true", help="end with the figures as one JSON object")
+    bench.set_defaults(handler=_bench)
     return parser
 
 

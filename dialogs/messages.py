@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -38,9 +38,17 @@ class IncomingMessage:
 
     def to_json(self) -> str:
         """The message as JSON, to be stored and run again by any worker."""
-        data = asdict(self)
-        data["at"] = self.at.isoformat()
-        data["attachment"] = self.attachment.value if self.attachment else None
+        data = {
+            "channel": self.channel,
+            "chat_id": self.chat_id,
+            "user_id": self.user_id,
+            "text": self.text,
+            "at": self.at.isoformat(),
+            "message_id": self.message_id,
+            "attachment": self.attachment.value if self.attachment else None,
+            "contact_phone": self.contact_phone,
+            "button_payload": self.button_payload,
+        }
         return json.dumps(data, ensure_ascii=False)
 
     @classmethod

@@ -31,6 +31,11 @@ class ReceivedMessage(Protocol):
 class ConversationStore(Protocol):
     """What the service needs from storage."""
 
+    def run_turn(
+        self, message: IncomingMessage, run: Callable[[int, ConversationState], Turn]
+    ) -> Turn | None:
+        """Store a message, run its turn and store the turn, atomically; None when handled before."""
+
     def receive(self, message: IncomingMessage) -> ReceivedMessage | None:
         """Store an incoming message; its conversation and state, or None when it was handled before."""
 
@@ -81,18 +86,12 @@ class ConversationService:
         message = _in_utc(message)
         # Held from reading the state to saving it, so an operator's action cannot be overwritten.
         with self.locks.hold(message.channel, message.chat_id):
-            received = self.store.receive(message)
-            if received is None:
-                return Turn()
-            turn = self._run(received.conversation_id, received.state, message)
-            self.store.save_turn(
-                received.conversation_id,
-                received.state,
-                turn.replies,
-                turn.events,
-                message.at,
-                handled=received.message_id,
+            # One transaction stores the message, the turn and its replies: all of it or none of it.
+            turn = self.store.run_turn(
+                message, lambda conversation_id, state: self._run(conversation_id, state, message)
             )
+            if turn is None:
+                return Turn()
         if log.isEnabledFor(logging.DEBUG):
             # For `-v` debugging; personal data in it is masked by the process's log set-up.
             log.debug(
@@ -100,7 +99,7 @@ class ConversationService:
                 message.channel,
                 message.chat_id,
                 message.text[:300],
-                {name: d.value for name, d in received.state.details.items()},
+                turn.explain.get("details"),
                 [reply.text[:300] for reply in turn.replies],
             )
         self.changed()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
+
 USED_PHRASES_KEPT = 300
 RECENT_MESSAGES_KEPT = 30
 PERSONA_CUES_KEPT = 8
@@ -76,8 +78,45 @@ class ConversationState:
         del self.recent[:-RECENT_MESSAGES_KEPT]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form (a deep copy)."""
         return asdict(self)
+
+    def to_json(self) -> str:
+        """The state as stored: the to_dict() form, built without copying (it is dumped at once)."""
+        active = self.active
+        # orjson: a state is written on every turn, and the standard encoder costs three times as much.
+        return orjson.dumps(
+            {
+                "persona": self.persona,
+                "details": {
+                    name: {"value": d.value, "raw": d.raw, "display": d.display}
+                    for name, d in self.details.items()
+                },
+                "active": None if active is None else _request(active),
+                "suspended": [_request(p) for p in self.suspended],
+                "awaiting": self.awaiting,
+                "awaiting_scenario": self.awaiting_scenario,
+                "not_understood": self.not_understood,
+                "handed_off": self.handed_off,
+                "handoff_reason": self.handoff_reason,
+                "with_operator": self.with_operator,
+                "operator": self.operator,
+                "rating_due": self.rating_due,
+                "flood_tokens": self.flood_tokens,
+                "flood_at": self.flood_at,
+                "flood_warned": self.flood_warned,
+                "persona_cues": self.persona_cues,
+                "used_phrases": self.used_phrases,
+                "recent": self.recent,
+                "turns": self.turns,
+                "persona_memory": self.persona_memory,
+            }
+        ).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> ConversationState:
+        """Rebuild a state stored with to_json() (or to_dict() dumped as JSON)."""
+        return cls.from_dict(orjson.loads(text or "{}"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConversationState:
@@ -88,3 +127,7 @@ class ConversationState:
         known["suspended"] = [PendingRequest(**p) for p in data.get("suspended", [])]
         known["recent"] = [(text, at) for text, at in data.get("recent", [])]
         return cls(**known)
+
+
+def _request(pending: PendingRequest) -> dict[str, Any]:
+    return {"scenario_id": pending.scenario_id, "asked": pending.asked, "failures": pending.failures}

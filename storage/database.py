@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
 from storage import models  # noqa: F401  (registers the tables)
+from storage.checkpoints import start_checkpoints
 from storage.schema import SchemaError, ensure_current
 
 __all__ = ["SchemaError", "connect", "dispose_all", "sqlite_url"]
@@ -27,6 +28,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Checkpoints run on a thread of their own (storage/checkpoints.py), not inside a client's commit.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
@@ -46,12 +49,18 @@ def connect(url: str, *, check: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
+        path = engine.url.database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # Stops with the engine (disposing only empties its pool; the engine may be used again).
+            start_checkpoints(engine, path)
     else:
         # No ping per checkout (a round trip each time); stale connections are recycled instead.
         engine = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
     _OPEN_ENGINES.add(engine)
     if check:
-        ensure_current(engine, create_if_empty=engine.dialect.name == "sqlite")
+        # The embedded file belongs to this one process: it is migrated as needed. A shared server is not.
+        embedded = engine.dialect.name == "sqlite"
+        ensure_current(engine, create_if_empty=embedded, upgrade_if_behind=embedded)
     return engine
 
 

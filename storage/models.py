@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # Every moment is stored in UTC with its zone (timestamptz on PostgreSQL); SQLite keeps the text.
@@ -51,7 +51,35 @@ class MessageRecord(SQLModel, table=True):
     """Every message, both directions."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_external", "conversation_id", "direction", "external_id"),)
+    # Partial indexes: every message is written once and most are never looked up by these columns, so
+    # only the few rows a query looks for (incoming ids, unhandled messages, the outbox) are indexed.
+    __table_args__ = (
+        Index(
+            "ix_messages_external",
+            "conversation_id",
+            "external_id",
+            sqlite_where=text("direction = 'in'"),
+            postgresql_where=text("direction = 'in'"),
+        ),
+        Index(
+            "ix_messages_unhandled",
+            "conversation_id",
+            sqlite_where=text("handled IS 0"),
+            postgresql_where=text("handled IS false"),
+        ),
+        Index(
+            "ix_messages_pending",
+            "conversation_id",
+            sqlite_where=text("delivery = 'pending'"),
+            postgresql_where=text("delivery = 'pending'"),
+        ),
+        Index(
+            "ix_messages_sending",
+            "conversation_id",
+            sqlite_where=text("delivery = 'sending'"),
+            postgresql_where=text("delivery = 'sending'"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", index=True)
     direction: str  # in | out
@@ -63,12 +91,12 @@ class MessageRecord(SQLModel, table=True):
     author: str = ""
     # "" when the adapter that received the client's message sent it back at once; "pending" when an
     # adapter must still deliver it (operator replies, rating requests), then "sent".
-    delivery: str = Field(default="", index=True)
+    delivery: str = ""
     # When a worker claimed it for sending; a claim older than a few minutes is a dead worker's.
     claimed_at: datetime | None = Field(default=None, sa_type=Moment)
     # Incoming messages: False until a turn for it is stored, so a worker that died mid-way leaves it
     # for another; `raw_json` keeps the whole platform-free message to run it again.
-    handled: bool = Field(default=True, index=True)
+    handled: bool = True
     raw_json: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     at: datetime = Field(sa_type=Moment)
 

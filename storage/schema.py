@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -52,11 +54,12 @@ def _is_empty(engine: Engine) -> bool:
     return not inspect(engine).get_table_names()
 
 
-def ensure_current(engine: Engine, *, create_if_empty: bool) -> None:
+def ensure_current(engine: Engine, *, create_if_empty: bool, upgrade_if_behind: bool = False) -> None:
     """Return when the schema is the one this tonebot needs; otherwise SchemaError with what to do.
 
-    An empty database is migrated when `create_if_empty` (the embedded SQLite default, so `make run`
-    needs no set-up); a shared server is migrated on purpose with `tonebot db upgrade`.
+    An empty database is migrated when `create_if_empty`, one at an older revision when
+    `upgrade_if_behind` (the embedded SQLite default, so `make run` needs no set-up, before or after an
+    update); a shared server is migrated on purpose with `tonebot db upgrade`.
     """
     shown = engine.url.render_as_string(hide_password=True)
     if _is_empty(engine):
@@ -80,6 +83,10 @@ def ensure_current(engine: Engine, *, create_if_empty: bool) -> None:
             f"the database at {shown} is at schema revision {current}, newer than this tonebot knows "
             f"({head}); upgrade tonebot, or use a database of this version"
         )
+    if upgrade_if_behind:
+        log.warning("migrating %s from schema revision %s to %s", shown, current, head)
+        upgrade(engine)
+        return
     raise SchemaError(
         f"the database at {shown} is at schema revision {current}; this tonebot needs {head}: "
         "run `tonebot db upgrade` (back the database up first)"

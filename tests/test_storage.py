@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 from dialogs.engine import Engine
@@ -95,3 +95,97 @@ def test_huge_message_is_stored_whole_and_answered(database_url: str, engine: En
     assert turn.replies
     stored = store.messages(1)
     assert stored[0].text == huge
+
+
+def test_a_turn_that_cannot_be_stored_leaves_nothing_and_runs_again(
+    database_url: str, engine: Engine
+) -> None:
+    """Message, turn and replies are one transaction: a failure stores none of them, a retry all."""
+    service, store = service_on(database_url, engine)
+    service.handle(message("не работает интернет", 0))
+    broken = SqlStore(store.engine)
+    real_write = broken.writer.write_turn
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise OSError("disk went away")
+
+    broken.writer.write_turn = failing  # type: ignore[method-assign]
+    flaky = ConversationService(engine, broken)
+    try:
+        flaky.handle(message("договор 1234567", 1))
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failure was swallowed")
+    stored = store.messages(1)
+    assert [m.text for m in stored if m.direction == "in"] == ["не работает интернет"]
+    broken.writer.write_turn = real_write  # type: ignore[method-assign]
+    turn = flaky.handle(message("договор 1234567", 1))
+    assert turn.replies
+    assert [m.text for m in store.messages(1) if m.direction == "in"] == [
+        "не работает интернет",
+        "договор 1234567",
+    ]
+    assert store.details(1) == {"contract": "1234567"}
+    # Delivered again (a retried update), it is not run twice.
+    assert flaky.handle(message("договор 1234567", 1)).replies == []
+
+
+def test_a_message_stored_for_later_is_run_once_by_handle(database_url: str, engine: Engine) -> None:
+    service, store = service_on(database_url, engine)
+    assert store.accept(message("позовите оператора", 0))
+    turn = service.handle(message("позовите оператора", 0))
+    assert turn.replies
+    assert [m.direction for m in store.messages(1)].count("in") == 1
+    assert store.unhandled("telegram", "42") == []
+
+
+def test_an_sqlite_file_of_the_first_schema_is_migrated_on_open(tmp_path: Path, engine: Engine) -> None:
+    from storage.schema import current_revision, head_revision, upgrade
+
+    path = tmp_path / "old.db"
+    old = create_engine(sqlite_url(str(path)))
+    upgrade(old, "0001")
+    with old.begin() as connection:
+        connection.execute(
+            text("INSERT INTO clients (created_at, display_name) VALUES ('2026-11-23 09:00:00.000000', '');")
+        )
+    old.dispose()
+    service, store = service_on(sqlite_url(str(path)), engine)
+    assert current_revision(store.engine) == head_revision()
+    service.handle(message("не работает интернет", 0))
+    with store.engine.connect() as connection:
+        plan = connection.execute(
+            text(
+                "EXPLAIN QUERY PLAN SELECT id FROM messages "
+                "WHERE conversation_id = 1 AND direction = 'in' AND external_id = '0'"
+            )
+        ).all()
+    assert "ix_messages_external" in str(plan)
+
+
+def _wal_frames(path: Path) -> tuple[int, int]:
+    """(frames in the log, frames copied into the file), read from the WAL index as sqlite.org/walformat
+    documents it: mxFrame at byte 16 of the header, nBackfill at byte 96."""
+    import struct
+
+    shm = Path(f"{path}-shm").read_bytes()
+    return struct.unpack_from("=I", shm, 16)[0], struct.unpack_from("=I", shm, 96)[0]
+
+
+def test_sqlite_checkpoints_run_beside_the_turns(tmp_path: Path, engine: Engine) -> None:
+    """Commits do not checkpoint (a checkpoint syncs the disk twice); a thread of the store does."""
+    import time
+
+    path = tmp_path / "ck.db"
+    service, store = service_on(sqlite_url(str(path)), engine)
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+    for number in range(40):
+        service.handle(message("не работает интернет" if number % 2 else "договор 1234567", number))
+    deadline = time.monotonic() + 10
+    frames, copied = _wal_frames(path)
+    while copied < frames and time.monotonic() < deadline:
+        time.sleep(0.05)
+        frames, copied = _wal_frames(path)
+    assert frames > 0 and copied == frames, (frames, copied)

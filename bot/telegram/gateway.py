@@ -66,6 +66,7 @@ class TelegramGateway:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.delivered = 0
         self._outbox_wake: asyncio.Event | None = None
+        self._typing: set[asyncio.Task[None]] = set()
 
     def _first_time(self, key: str) -> bool:
         if key in self._seen:
@@ -99,14 +100,15 @@ class TelegramGateway:
             else:
                 self._workers[chat_id] = asyncio.create_task(self._work(chat_id))
 
-    async def _show_typing_later(self, chat_id: str) -> None:
-        await asyncio.sleep(TYPING_AFTER_S)
-        await self._safely(self.outbound.typing(chat_id), "typing")
+    def _show_typing(self, chat_id: str) -> None:
+        task = asyncio.create_task(self._safely(self.outbound.typing(chat_id), "typing"))
+        self._typing.add(task)
+        task.add_done_callback(self._typing.discard)
 
     async def _handle(self, message: IncomingMessage) -> None:
         # "typing…" only when an answer takes a noticeable moment: a quick reply needs no indicator, and
-        # skipping it halves the calls to Telegram.
-        typing = asyncio.create_task(self._show_typing_later(message.chat_id))
+        # skipping it halves the calls to Telegram. A timer, not a task: most turns end before it fires.
+        typing = asyncio.get_running_loop().call_later(TYPING_AFTER_S, self._show_typing, message.chat_id)
         try:
             turn = await self._turn(message)
         finally:

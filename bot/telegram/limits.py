@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 
 
@@ -21,7 +22,9 @@ class Throttle:
     def __init__(self, limits: RateLimits) -> None:
         self.limits = limits
         self._last_in_chat: dict[str, float] = {}
-        self._global_slots: list[float] = []
+        # Send times of the last second, oldest first: a busy bot sends thousands a second when limits are
+        # lifted, so the window is trimmed from the left rather than rebuilt on every send.
+        self._global_slots: deque[float] = deque()
         self._lock = asyncio.Lock()
 
     async def wait(self, chat_id: str) -> None:
@@ -30,8 +33,9 @@ class Throttle:
             async with self._lock:
                 now = time.monotonic()
                 chat_ready = self._last_in_chat.get(chat_id, 0.0) + self.limits.per_chat_interval
-                window = [t for t in self._global_slots if t > now - 1.0]
-                self._global_slots = window
+                window = self._global_slots
+                while window and window[0] <= now - 1.0:
+                    window.popleft()
                 global_ready = window[0] + 1.0 if len(window) >= self.limits.global_per_second else now
                 ready = max(chat_ready, global_ready)
                 if ready <= now:
