@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,8 @@ from personas.signals import load_signals
 
 log = logging.getLogger(__name__)
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
-CHECK_INTERVAL_S = 0.25
+# How often the watcher thread looks at the files: a saved edit serves within this plus one load.
+CHECK_INTERVAL_S = 0.1
 TEAMS_FILE = "teams.yaml"
 DELETED = (
     "file deleted; the last good version keeps serving; restore it, or restart tonebot to run without it"
@@ -104,7 +107,10 @@ def load_content(directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer |
     )
 
 
-def _snapshot(directory: Path) -> tuple[tuple[str, float, int], ...]:
+Snapshot = tuple[tuple[str, float, int], ...]
+
+
+def _snapshot(directory: Path) -> Snapshot:
     entries = []
     for path in sorted(directory.rglob("*.yaml")):
         try:
@@ -115,8 +121,79 @@ def _snapshot(directory: Path) -> tuple[tuple[str, float, int], ...]:
     return tuple(entries)
 
 
+class _Watcher:
+    """One daemon thread per process that looks at the files of every LiveContent, off the request path.
+
+    It holds instances weakly (a dropped LiveContent stops being watched) and ends when none is left; a
+    forked child starts its own on its next `get()`, since threads do not survive a fork.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.watched: weakref.WeakSet[LiveContent] = weakref.WeakSet()
+        self.thread: threading.Thread | None = None
+        # Bumped in a forked child: instances made before the fork re-register on their next look.
+        self.epoch = 0
+
+    def watch(self, live: LiveContent) -> None:
+        """Watch an instance (again, after a fork) and make sure the thread runs."""
+        with self.lock:
+            if live._epoch != self.epoch:
+                # A thread of the parent may have held it at the fork, and no such thread runs here.
+                live._lock = threading.Lock()
+                live._epoch = self.epoch
+            self.watched.add(live)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="tonebot-content-watcher", daemon=True)
+                self.thread.start()
+
+    def unwatch(self, live: LiveContent) -> None:
+        """Stop watching an instance."""
+        with self.lock:
+            self.watched.discard(live)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(CHECK_INTERVAL_S)
+            with self.lock:
+                if self.thread is not threading.current_thread():
+                    return  # replaced in a forked child
+                targets = list(self.watched)
+                if not targets:
+                    self.thread = None
+                    return
+            # Instances over one directory (tests make many) share one look at its files per round.
+            seen: dict[Path, Snapshot] = {}
+            for live in targets:
+                try:
+                    if live.directory not in seen:
+                        seen[live.directory] = _snapshot(live.directory)
+                    live._reload_if_changed(seen[live.directory])
+                except Exception:
+                    # Whatever happens, the thread keeps watching and the last good version keeps serving.
+                    log.exception(
+                        "content check of %s failed; the last good version keeps serving", live.directory
+                    )
+            del targets, live
+
+    def forked(self) -> None:
+        """In a forked child: the parent's thread and any lock it held are gone."""
+        self.lock = threading.Lock()
+        self.thread = None
+        self.epoch += 1
+
+
+_WATCHER = _Watcher()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHER.forked)
+
+
 class LiveContent:
-    """Content that reloads itself when a file changes; a broken edit keeps the last good version."""
+    """Content that reloads itself when a file changes; a broken edit keeps the last good version.
+
+    A background thread looks at the files every CHECK_INTERVAL_S and swaps in a fully built Content, so
+    `get()` (called on every turn) never reads, stats or parses a file.
+    """
 
     def __init__(self, directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer | None = None) -> None:
         self.directory = directory
@@ -124,23 +201,30 @@ class LiveContent:
         self._snapshot = _snapshot(directory)
         self._good_snapshot = self._snapshot
         self._current = load_content(directory, lemmatizer)
-        self._checked = time.monotonic()
         self._lock = threading.Lock()
+        self._epoch = _WATCHER.epoch
         self.last_error: ContentError | None = None
         self.generation = 1
+        _WATCHER.watch(self)
 
     def get(self) -> Content:
-        """The current content, reloaded first if files changed since the last look."""
-        now = time.monotonic()
-        if now - self._checked >= CHECK_INTERVAL_S:
-            self._checked = now
-            self.reload_if_changed()
+        """The current content (the watcher thread swaps in a new version when files change)."""
+        if self._epoch != _WATCHER.epoch:
+            _WATCHER.watch(self)
         return self._current
+
+    def close(self) -> None:
+        """Stop watching the files; `get()` keeps returning the version loaded last."""
+        _WATCHER.unwatch(self)
 
     def reload_if_changed(self) -> bool:
         """Reload when files changed; True when a new version is now serving."""
+        if self._epoch != _WATCHER.epoch:
+            _WATCHER.watch(self)
+        return self._reload_if_changed(_snapshot(self.directory))
+
+    def _reload_if_changed(self, snapshot: Snapshot) -> bool:
         with self._lock:
-            snapshot = _snapshot(self.directory)
             if snapshot == self._snapshot:
                 return False
             serving = {entry[0] for entry in self._good_snapshot}
@@ -150,12 +234,14 @@ class LiveContent:
                 if gone:
                     # A vanished file is far more often an accident (a bad sync, a stray rm) than a plan.
                     raise ContentError([ContentIssue(path, 1, 1, DELETED) for path in gone])
-                self._current = load_content(self.directory, self._lemmatizer)
-                self._good_snapshot = snapshot
+                content = load_content(self.directory, self._lemmatizer)
             except ContentError as exc:
                 self.last_error = exc
                 log.error("content change rejected, the last good version keeps serving:\n%s", exc)
                 return False
+            # One reference swap: a turn sees the old version or the new one, whole.
+            self._current = content
+            self._good_snapshot = snapshot
             self.last_error = None
             self.generation += 1
             log.info("content reloaded from %s (generation %d)", self.directory, self.generation)
