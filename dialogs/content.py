@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from dialogs.control import ControlWords
 from dialogs.details import DetailExtractor
@@ -70,9 +70,55 @@ def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssu
     return issues
 
 
-def _collect(issues: list[ContentIssue], loader: Callable[[Path], T], path: Path) -> T | None:
+Snapshot = tuple[tuple[str, float, int], ...]
+
+
+class _Reuse:
+    """What the last load built, with the files (path, mtime, size) or the parts it was built from.
+
+    A reload reuses a part whose files are unchanged and an object whose parts are the same objects, so a
+    saved guide re-reads the guides alone. Only what was built without error is kept.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[str, tuple[Snapshot, Any]] = {}
+        self._built: dict[str, tuple[tuple[object, ...], Any]] = {}
+
+    def part(self, name: str, files: Snapshot, make: Callable[[], T]) -> T:
+        """The part loaded from these files, loaded again only if they changed."""
+        kept = self._parts.get(name)
+        if kept is not None and kept[0] == files:
+            return cast(T, kept[1])
+        value = make()
+        self._parts[name] = (files, value)
+        return value
+
+    def built(self, name: str, parts: tuple[object, ...], make: Callable[[], T]) -> T:
+        """The object built from these very part objects, built again only if one is new."""
+        kept = self._built.get(name)
+        if kept is not None and all(a is b for a, b in zip(kept[0], parts, strict=True)):
+            return cast(T, kept[1])
+        value = make()
+        self._built[name] = (parts, value)
+        return value
+
+
+def _under(snapshot: Snapshot, path: Path) -> Snapshot:
+    inside = str(path) + os.sep
+    return tuple(entry for entry in snapshot if entry[0] == str(path) or entry[0].startswith(inside))
+
+
+def _collect(
+    issues: list[ContentIssue],
+    loader: Callable[[Path], T],
+    path: Path,
+    reuse: _Reuse | None,
+    snapshot: Snapshot,
+) -> T | None:
     try:
-        return loader(path)
+        if reuse is None:
+            return loader(path)
+        return reuse.part(path.name, _under(snapshot, path), lambda: loader(path))
     except ContentError as exc:
         issues.extend(exc.issues)
         return None
@@ -80,34 +126,47 @@ def _collect(issues: list[ContentIssue], loader: Callable[[Path], T], path: Path
 
 def load_content(directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer | None = None) -> Content:
     """Load scenarios, lexicons and guides from a content directory; ContentError on any problem."""
+    return _load(directory, lemmatizer)
+
+
+def _load(
+    directory: Path, lemmatizer: Lemmatizer | None, reuse: _Reuse | None = None, snapshot: Snapshot = ()
+) -> Content:
     lemmatizer = lemmatizer or shared_lemmatizer()
     issues: list[ContentIssue] = []
-    scenarios = _collect(issues, load_scenarios, directory / "scenarios")
-    lexicons = _collect(issues, load_lexicons, directory / "lexicons")
-    guides = _collect(issues, load_guides, directory / "guides")
-    signals = _collect(issues, load_signals, directory / "personas")
-    teams = _collect(issues, load_teams, directory / TEAMS_FILE)
+    scenarios = _collect(issues, load_scenarios, directory / "scenarios", reuse, snapshot)
+    lexicons = _collect(issues, load_lexicons, directory / "lexicons", reuse, snapshot)
+    guides = _collect(issues, load_guides, directory / "guides", reuse, snapshot)
+    signals = _collect(issues, load_signals, directory / "personas", reuse, snapshot)
+    teams = _collect(issues, load_teams, directory / TEAMS_FILE, reuse, snapshot)
     if scenarios is None or lexicons is None or guides is None or signals is None or teams is None:
         raise ContentError(issues)
     issues = _cross_check(scenarios, guides)
     issues += check_categories(teams, set(scenarios.categories), directory / TEAMS_FILE)
     if issues:
         raise ContentError(issues)
-    normaliser = TermNormaliser(lexicons.matching, lemmatizer)
+    reuse = reuse or _Reuse()
     return Content(
         scenarios=scenarios,
         lexicons=lexicons,
         guides=guides,
-        matcher=IntentMatcher(scenarios.scenarios, normaliser),
-        extractor=DetailExtractor(scenarios.details, scenarios.company.hotlines, lemmatizer),
-        human_requests=HumanRequestDetector(lexicons.handoff, lemmatizer),
-        personas=PersonaClassifier(signals, lemmatizer),
-        control=ControlWords(lexicons.control),
+        matcher=reuse.built(
+            "matcher",
+            (scenarios, lexicons),
+            lambda: IntentMatcher(scenarios.scenarios, TermNormaliser(lexicons.matching, lemmatizer)),
+        ),
+        extractor=reuse.built(
+            "extractor",
+            (scenarios,),
+            lambda: DetailExtractor(scenarios.details, scenarios.company.hotlines, lemmatizer),
+        ),
+        human_requests=reuse.built(
+            "human_requests", (lexicons,), lambda: HumanRequestDetector(lexicons.handoff, lemmatizer)
+        ),
+        personas=reuse.built("personas", (signals,), lambda: PersonaClassifier(signals, lemmatizer)),
+        control=reuse.built("control", (lexicons,), lambda: ControlWords(lexicons.control)),
         teams=teams,
     )
-
-
-Snapshot = tuple[tuple[str, float, int], ...]
 
 
 def _snapshot(directory: Path) -> Snapshot:
@@ -200,7 +259,8 @@ class LiveContent:
         self._lemmatizer = lemmatizer
         self._snapshot = _snapshot(directory)
         self._good_snapshot = self._snapshot
-        self._current = load_content(directory, lemmatizer)
+        self._reuse = _Reuse()
+        self._current = _load(directory, lemmatizer, self._reuse, self._snapshot)
         self._lock = threading.Lock()
         self._epoch = _WATCHER.epoch
         self.last_error: ContentError | None = None
@@ -234,7 +294,7 @@ class LiveContent:
                 if gone:
                     # A vanished file is far more often an accident (a bad sync, a stray rm) than a plan.
                     raise ContentError([ContentIssue(path, 1, 1, DELETED) for path in gone])
-                content = load_content(self.directory, self._lemmatizer)
+                content = _load(self.directory, self._lemmatizer, self._reuse, snapshot)
             except ContentError as exc:
                 self.last_error = exc
                 log.error("content change rejected, the last good version keeps serving:\n%s", exc)
