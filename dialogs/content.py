@@ -215,19 +215,19 @@ class _Watcher:
         while True:
             time.sleep(CHECK_INTERVAL_S)
             with self.lock:
-                if self.thread is not threading.current_thread():
-                    return  # replaced in a forked child
                 targets = list(self.watched)
                 if not targets:
                     self.thread = None
                     return
-            # Instances over one directory (tests make many) share one look at its files per round.
+            # Instances over one directory (tests make many) share one look at its files per round; it only
+            # tells which to check: each reload looks again under its own lock.
             seen: dict[Path, Snapshot] = {}
             for live in targets:
                 try:
                     if live.directory not in seen:
                         seen[live.directory] = _snapshot(live.directory)
-                    live._reload_if_changed(seen[live.directory])
+                    if seen[live.directory] != live._snapshot:
+                        live.reload_if_changed()
                 except Exception:
                     # Whatever happens, the thread keeps watching and the last good version keeps serving.
                     log.exception(
@@ -239,6 +239,8 @@ class _Watcher:
         """In a forked child: the parent's thread and any lock it held are gone."""
         self.lock = threading.Lock()
         self.thread = None
+        # Instances come back one by one when used, each with a fresh lock (see `watch`).
+        self.watched = weakref.WeakSet()
         self.epoch += 1
 
 
@@ -281,10 +283,9 @@ class LiveContent:
         """Reload when files changed; True when a new version is now serving."""
         if self._epoch != _WATCHER.epoch:
             _WATCHER.watch(self)
-        return self._reload_if_changed(_snapshot(self.directory))
-
-    def _reload_if_changed(self, snapshot: Snapshot) -> bool:
         with self._lock:
+            # Looked at under the lock, so no reload works from an older look than the last one's.
+            snapshot = _snapshot(self.directory)
             if snapshot == self._snapshot:
                 return False
             serving = {entry[0] for entry in self._good_snapshot}

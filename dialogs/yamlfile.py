@@ -111,6 +111,10 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader, path: str) -> Any:
         mapping.marks, mapping.start = {}, node.start_mark
         for key_node, value_node in node.value:
             key = _convert(key_node, loader, path)
+            if isinstance(key, MarkedDict | MarkedList):
+                mark = key_node.start_mark
+                message = "a key must be a single value, not a list or a mapping"
+                raise ContentError([ContentIssue(path, mark.line + 1, mark.column + 1, message)])
             if key in mapping:
                 mark = key_node.start_mark
                 raise ContentError(
@@ -153,6 +157,10 @@ def load_yaml(path: Path) -> Any:
         raise ContentError([ContentIssue(shown, line, column, f"YAML syntax: {problem}")]) from exc
     except yaml.YAMLError as exc:
         raise ContentError([ContentIssue(shown, 1, 1, f"YAML: {exc}")]) from exc
+    except RecursionError as exc:
+        raise ContentError(
+            [ContentIssue(shown, 1, 1, "YAML: nested too deeply, or an alias holds itself")]
+        ) from exc
 
 
 def _parse(loader: Any, shown: str, *, check: bool = False) -> Any:
