@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from itertools import combinations, zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
 _STRAY_BRACE = re.compile(r"[{}]")
 _EMOJI_RE = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\U0001f000-\U0001f2ff]")
 CATALOGUE_FILE = "moments.yaml"
+# Moments with at most this many placeholders have their fitting variants listed for every subset at load.
+_SUBSETS_LISTED = 6
 
 
 class MomentInfo(BaseModel):
@@ -78,17 +81,88 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
+def _as_format(template: str) -> str:
+    """The template for str.format_map: its placeholders as fields, every other brace doubled."""
+    parts = PLACEHOLDER_RE.split(template)
+    escaped = (part.replace("{", "{{").replace("}", "}}") for part in parts[::2])
+    fields = ("{" + name + "}" for name in parts[1::2])
+    return "".join(piece for pair in zip_longest(escaped, fields, fillvalue="") for piece in pair)
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    """One phrasing prepared at load: its key, the placeholders it needs, how to fill it."""
+
+    key: str
+    needs: frozenset[str]
+    # Filled by format_map only when every placeholder has a value, so it inserts exactly what `fill` does.
+    pattern: str
+    # A phrasing without placeholders is the same reply every time.
+    fixed: Rendered | None
+
+
+class _Phrasings:
+    """One guide's phrasings of one moment, with the variants that fit each set of given placeholders."""
+
+    __slots__ = ("_fits", "keys", "needs", "source", "suffix", "uniform", "variants")
+
+    def __init__(self, source: str, moment: str, templates: list[str]) -> None:
+        self.source = source
+        self.suffix = f"|{moment}".encode()
+        variants = []
+        for template in templates:
+            key = _variant_key(source, moment, template)
+            needs = frozenset(PLACEHOLDER_RE.findall(template))
+            fixed = None if needs else Rendered(template, key, source)
+            variants.append(_Variant(key, needs, _as_format(template), fixed))
+        self.variants = tuple(variants)
+        self.keys = frozenset(v.key for v in variants)
+        self.needs = frozenset().union(*(v.needs for v in variants))
+        # Usually every variant needs the same placeholders: then they all fit or none does.
+        self.uniform = all(v.needs == self.needs for v in variants)
+        # A variant fits when the values cover its placeholders; only those of this moment matter, so the
+        # fitting variants are listed per subset of them (a moment has a few: 2**n subsets).
+        self._fits: dict[frozenset[str], tuple[_Variant, ...]] = {}
+        if len(self.needs) <= _SUBSETS_LISTED:
+            names = sorted(self.needs)
+            for size in range(len(names) + 1):
+                for subset in map(frozenset, combinations(names, size)):
+                    self._fits[subset] = tuple(v for v in self.variants if v.needs <= subset)
+
+    def fits(self, values: Mapping[str, str]) -> tuple[_Variant, ...]:
+        """The variants whose placeholders all have values, in the guide's order."""
+        if not self.needs:
+            return self.variants
+        if self.uniform:
+            return self.variants if values.keys() >= self.needs else ()
+        present = self.needs.intersection(values)
+        found = self._fits.get(present)
+        return tuple(v for v in self.variants if v.needs <= present) if found is None else found
+
+
 class GuideBook:
     """All guides, ready to phrase any moment for any persona."""
 
     def __init__(self, catalogue: Catalogue, guides: Mapping[str, GuideFile]) -> None:
         self.catalogue = catalogue
         self.guides = dict(guides)
-        self._placeholders = {
-            (persona, moment): [set(PLACEHOLDER_RE.findall(t)) for t in templates]
-            for persona, guide in guides.items()
+        phrasings = {
+            (persona, moment): _Phrasings(persona, moment, templates)
+            for persona, guide in self.guides.items()
             for moment, templates in guide.moments.items()
         }
+        # Where render looks, in order: the persona's own phrasings, then neutral's. A persona without a
+        # guide has no entry and goes to neutral's directly.
+        self._chains: dict[tuple[str, str], tuple[_Phrasings, ...]] = {}
+        for persona in self.guides:
+            for moment in {moment for _, moment in phrasings}:
+                chain = tuple(
+                    dict.fromkeys(
+                        found for source in (persona, NEUTRAL) if (found := phrasings.get((source, moment)))
+                    )
+                )
+                if chain:
+                    self._chains[(persona, moment)] = chain
 
     def has(self, moment: str) -> bool:
         """Whether the neutral guide phrases this moment (every moment must have a neutral phrasing)."""
@@ -108,23 +182,23 @@ class GuideBook:
         seed: str = "",
     ) -> Rendered:
         """Phrase a moment for a persona with an unused variant whose placeholders all have values."""
-        for source in (persona, NEUTRAL):
-            guide = self.guides.get(source)
-            if guide is None or moment not in guide.moments:
-                continue
-            templates = guide.moments[moment]
-            fits = [
-                (i, t)
-                for i, t in enumerate(templates)
-                if self._placeholders[(source, moment)][i] <= values.keys()
-            ]
+        chain = self._chains.get((persona, moment)) or self._chains.get((NEUTRAL, moment), ())
+        for phrasings in chain:
+            fits = phrasings.fits(values)
             if not fits:
                 continue
-            keys = [_variant_key(source, moment, t) for _, t in fits]
-            unused = [i for i, key in enumerate(keys) if key not in used] or list(range(len(fits)))
-            start = int(hashlib.blake2b(f"{seed}|{moment}".encode(), digest_size=2).hexdigest(), 16)
-            choice = unused[start % len(unused)]
-            return Rendered(fill(fits[choice][1], values), keys[choice], source)
+            unused = fits
+            if len(fits) > 1 and not phrasings.keys.isdisjoint(used):
+                unused = tuple(v for v in fits if v.key not in used) or fits
+            if len(unused) == 1:
+                # Any start picks the only one, so the seed's hash is not needed.
+                chosen = unused[0]
+            else:
+                digest = hashlib.blake2b(seed.encode() + phrasings.suffix, digest_size=2).digest()
+                chosen = unused[int.from_bytes(digest, "big") % len(unused)]
+            if chosen.fixed is not None:
+                return chosen.fixed
+            return Rendered(chosen.pattern.format_map(values), chosen.key, phrasings.source)
         raise KeyError(f"no phrasing for moment {moment!r} with values {sorted(values)}")
 
     def variants(self, moment: str, persona: str) -> list[str]:
