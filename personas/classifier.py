@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dialogs.text import Lemmatizer, fold
+from dialogs.text import Lemmatizer, Token, fold
 from personas.labels import NEUTRAL
 from personas.normalise import is_masked, letters_only, mask_pattern, word_forms, words_of
 from personas.signals import Signals
@@ -21,6 +21,8 @@ LABELS = ("aggressor", "unsure", "talker", "positive", "sysadmin")
 CALM_LABELS = ("unsure", "talker", "positive", "sysadmin")
 HISTORY_KEPT = 30
 CUES_SHOWN = 12
+# Words recur across messages; what one word says about rudeness is remembered, up to this many words.
+WORD_CACHE_SIZE = 50_000
 _IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2764]")
 _LATIN_WORD = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*\b")
@@ -33,11 +35,16 @@ _CAPS_WORD = re.compile(r"\b[А-ЯЁ]{5,}\b")
 _LETTERS = re.compile(r"[a-zа-яё]", re.IGNORECASE)
 
 
-def _has(phrase: str, padded: str, spaced: str) -> bool:
-    """A phrase of words must start at a word boundary; one with punctuation (")))", "p.s") is a substring."""
-    if _PUNCT.search(phrase.strip()):
-        return phrase in padded
-    return (" " + phrase.lstrip()) in spaced
+class _AnyOf:
+    """Whether any of some literal strings occurs in a text: one regex scan instead of a loop of `in`."""
+
+    __slots__ = ("_regex",)
+
+    def __init__(self, needles: list[str] | tuple[str, ...]) -> None:
+        self._regex = re.compile("|".join(re.escape(n) for n in needles)) if needles else None
+
+    def __call__(self, text: str) -> bool:
+        return self._regex is not None and self._regex.search(text) is not None
 
 
 def _spaced(folded: str) -> str:
@@ -90,46 +97,82 @@ class PersonaClassifier:
         self._not_warm = set(signals.positive.emoji.not_positive) if signals.positive.emoji else set()
         # Phrases indexed by the first three letters of their first word: a message only checks the
         # phrases whose opening it contains. Phrases with punctuation (")))", "p.s") are always checked.
-        self._phrase_index: dict[str, list[tuple[str, str, float]]] = {}
-        self._punctuated: list[tuple[str, str, float]] = []
+        # A phrase of words must start at a word boundary (looked for in `spaced` with a leading space); one
+        # with punctuation (")))", "p.s") is a substring of `padded`. Entries carry the needle.
+        self._phrase_index: dict[str, list[tuple[str, str, float, str]]] = {}
+        self._punctuated: list[tuple[str, str, float, str]] = []
         for label in LABELS:
             for phrase, weight in getattr(signals, label).phrases.items():
-                entry = (label, phrase, weight)
                 if _PUNCT.search(phrase.strip()):
-                    self._punctuated.append(entry)
+                    self._punctuated.append((label, phrase, weight, phrase))
                 else:
+                    entry = (label, phrase, weight, " " + phrase.lstrip())
                     self._phrase_index.setdefault(phrase.split()[0][:3], []).append(entry)
         self._words = {label: getattr(signals, label).words for label in LABELS}
+        # Lemma -> its word cues' (label, weight) in LABELS order: one lookup a lemma instead of five.
+        self._lemma_labels: dict[str, list[tuple[str, float]]] = {}
+        for label in LABELS:
+            for lemma, weight in self._words[label].items():
+                self._lemma_labels.setdefault(lemma, []).append((label, weight))
+        self._rude_words: dict[str, Cue | None] = {}
+        polite = signals.aggressor.politeness
+        decays = {label: getattr(signals, label).decay or signals.decay for label in LABELS}
+        # decay ** age for every age the history keeps, worked out once.
+        self._decay_powers = {label: [d**age for age in range(HISTORY_KEPT)] for label, d in decays.items()}
+        angry = signals.aggressor.angry_emoji
+        # Any single character of the listed emoji (a variation selector included), as `ch in emoji` reads.
+        self._angry_emoji = re.compile(f"[{re.escape(angry.emoji)}]") if angry and angry.emoji else None
+        self._polite = _AnyOf(polite.markers if polite else ())
+        mood = signals.aggressor.mood
+        self._urgent = _AnyOf([f" {u}" for u in mood.urgency] if mood else [])
+        self._again = _AnyOf([f" {a}" for a in mood.again] if mood else [])
+        self._addressed = _AnyOf([f" {w} " for w in ("вы", "вам", "вас", "ваш", "ваши", "вашего")])
+        self._requesting = _AnyOf([f" {r}" for r in mood.request_words] if mood else [])
+        self._threatening = _AnyOf(self._threats)
+        self._acting = _AnyOf(self._threat_actions)
+        self._leaves = _AnyOf(self._leaving)
+        sarcasm = signals.aggressor.sarcasm
+        self._troubled = _AnyOf(sarcasm.trouble if sarcasm else [])
+        self._praised = _AnyOf(sarcasm.praise if sarcasm else [])
 
     # --- cues of one message ----------------------------------------------------------------------
     def message_cues(self, text: str, gap_seconds: float | None) -> list[Cue]:
         """Every cue in one message; `gap_seconds` is the pause since the client's previous message."""
         folded = fold(text)
+        return self._message_cues(text, folded, _spaced(folded), gap_seconds)
+
+    def _message_cues(self, text: str, folded: str, spaced: str, gap_seconds: float | None) -> list[Cue]:
         padded = f" {folded} "
-        spaced = _spaced(folded)
-        lemma_list = self.lemmatizer.lemmas(text)
-        # In the order the words came, so cues (and float sums of their weights) do not vary by run.
-        lemmas = dict.fromkeys(lemma_list)
+        tokens = self.lemmatizer.tokens(text)
+        lemma_list = [t.lemma for t in tokens]
         cues: list[Cue] = []
-        for label in LABELS:
-            words = self._words[label]
-            for lemma in (lemma for lemma in lemmas if lemma in words):
+        # Grouped by label in LABELS order, lemmas in the order the words came, so cues (and float sums
+        # of their weights) do not vary by run.
+        by_label: dict[str, list[Cue]] = {}
+        for lemma in dict.fromkeys(lemma_list):
+            for label, weight in self._lemma_labels.get(lemma, ()):
                 count = lemma_list.count(lemma)
-                cues.append(
-                    Cue(label, f"word «{lemma}»" + (" ×2" if count > 1 else ""), words[lemma] * min(2, count))
+                by_label.setdefault(label, []).append(
+                    Cue(label, f"word «{lemma}»" + (" ×2" if count > 1 else ""), weight * min(2, count))
                 )
-        openings = dict.fromkeys(word[:3] for word in spaced.split())
-        candidates = [e for key in openings for e in self._phrase_index.get(key, ())] + self._punctuated
-        cues += [
-            Cue(label, f"phrase «{p.strip()}»", wt) for label, p, wt in candidates if _has(p, padded, spaced)
-        ]
+        for label in LABELS:
+            cues += by_label.get(label, ())
+        index = self._phrase_index
+        for opening in dict.fromkeys(word[:3] for word in spaced.split()):
+            for label, phrase, weight, needle in index.get(opening, ()):
+                if needle in spaced:
+                    cues.append(Cue(label, f"phrase «{phrase.strip()}»", weight))
+        for label, phrase, weight, needle in self._punctuated:
+            if needle in padded:
+                cues.append(Cue(label, f"phrase «{phrase.strip()}»", weight))
         cues += self._profanity(text)
         cues += self._style(text, folded, gap_seconds)
-        cues += self._mood(text, spaced)
+        polite = self._polite(spaced)
+        cues += self._mood(text, spaced, tokens, polite)
         quoted = self.signals.aggressor.quoted_words
         if quoted and _QUOTED.search(text) and any(c.label == "aggressor" for c in cues):
             cues.append(Cue("aggressor", "their words quoted back", quoted.weight))
-        return self._soften(self._cheerful(cues), spaced)
+        return self._soften(self._cheerful(cues), polite)
 
     @staticmethod
     def _cheerful(cues: list[Cue]) -> list[Cue]:
@@ -138,33 +181,30 @@ class PersonaClassifier:
             return cues
         return [c for c in cues if not (c.label == "aggressor" and c.what.startswith(_INTENSITY_CUES))]
 
-    def _mood(self, text: str, spaced: str) -> list[Cue]:
+    def _mood(self, text: str, spaced: str, tokens: list[Token], polite: bool) -> list[Cue]:
         mood = self.signals.aggressor.mood
-        polite = self.signals.aggressor.politeness
-        if mood is None or (polite and any(m in spaced for m in polite.markers)):
+        if mood is None or polite:
             return []
         cues = []
-        tokens = self.lemmatizer.tokens(text)
         if mood.demand_weight and any("impr" in t.tags for t in tokens):
             cues.append(Cue("aggressor", "demand without «пожалуйста»", mood.demand_weight))
-        if any(f" {u}" in spaced for u in mood.urgency):
+        if self._urgent(spaced):
             cues.append(Cue("aggressor", "urgency", mood.urgency_weight))
-        if any(f" {a}" in spaced for a in mood.again):
+        if self._again(spaced):
             cues.append(Cue("aggressor", "failure again", mood.again_weight))
-        addressed = any(f" {w} " in spaced for w in ("вы", "вам", "вас", "ваш", "ваши", "вашего"))
-        if "?" in text and addressed and not any(f" {r}" in spaced for r in mood.request_words):
+        if "?" in text and self._addressed(spaced) and not self._requesting(spaced):
             cues.append(Cue("aggressor", "rhetorical question", mood.rhetorical_weight))
         if "!!" in text or "?!" in text or "!?" in text:
             cues.append(Cue("aggressor", "!! or ?!", mood.double_marks_weight))
         angry = self.signals.aggressor.angry_emoji
-        if angry and any(ch in angry.emoji for ch in text):
+        if angry and self._angry_emoji is not None and self._angry_emoji.search(text):
             cues.append(Cue("aggressor", "angry emoji", angry.weight))
         return cues
 
-    def _soften(self, cues: list[Cue], spaced: str) -> list[Cue]:
+    def _soften(self, cues: list[Cue], is_polite: bool) -> list[Cue]:
         """A polite complaint is not aggression: mild aggressor cues count less next to politeness."""
         polite = self.signals.aggressor.politeness
-        if polite is None or not any(m in spaced for m in polite.markers):
+        if polite is None or not is_polite:
             return cues
         if any(c.label == "aggressor" and c.weight >= polite.strong_cue for c in cues):
             return cues
@@ -177,18 +217,29 @@ class PersonaClassifier:
 
     def _profanity(self, text: str) -> list[Cue]:
         cues = []
+        known = self._rude_words
         for word in words_of(text):
-            if is_masked(word):
-                patterns = [mask_pattern(form) for form in word_forms(word)]
-                if any(p.match(target) for p in patterns for target in self._targets):
-                    cues.append(Cue("aggressor", f"masked «{word}»", 1.3))
-                    continue
-            for form in word_forms(letters_only(word)):
-                hit = next(((p, w) for regex, w, p in self._patterns if regex.search(form)), None)
-                if hit:
-                    cues.append(Cue("aggressor", f"rude «{word}»", hit[1]))
-                    break
+            if word in known:
+                cue = known[word]
+            else:
+                if len(known) >= WORD_CACHE_SIZE:
+                    known.clear()
+                cue = known[word] = self._rude_word(word)
+            if cue is not None:
+                cues.append(cue)
         return cues
+
+    def _rude_word(self, word: str) -> Cue | None:
+        """The cue one word gives: a masked swear word, a rude root, or none."""
+        if is_masked(word):
+            patterns = [mask_pattern(form) for form in word_forms(word)]
+            if any(p.match(target) for p in patterns for target in self._targets):
+                return Cue("aggressor", f"masked «{word}»", 1.3)
+        for form in word_forms(letters_only(word)):
+            hit = next(((p, w) for regex, w, p in self._patterns if regex.search(form)), None)
+            if hit:
+                return Cue("aggressor", f"rude «{word}»", hit[1])
+        return None
 
     def _style(self, text: str, folded: str, gap_seconds: float | None) -> list[Cue]:
         s = self.signals
@@ -197,7 +248,7 @@ class PersonaClassifier:
         caps = s.aggressor.caps
         shouted = _CAPS_WORD.findall(text)
         if caps and len(letters) >= caps.min_letters:
-            upper = sum(ch.isupper() for ch in letters) / len(letters)
+            upper = sum(map(str.isupper, letters)) / len(letters)
             if upper >= caps.ratio or shouted:
                 cues.append(Cue("aggressor", f"capitals {' '.join(shouted[:2])}".strip(), caps.weight))
         marks = text.count("!")
@@ -206,7 +257,7 @@ class PersonaClassifier:
             cues.append(Cue("aggressor", "!!! or ???", shouting.weight))
         if s.positive.exclamations and 1 <= marks < 3 and s.positive.exclamations.min <= marks:
             cues.append(Cue("positive", "exclamation", s.positive.exclamations.weight))
-        emoji = [ch for ch in text if _EMOJI.match(ch) and ch not in self._not_warm]
+        emoji = [ch for ch in _EMOJI.findall(text) if ch not in self._not_warm]
         if emoji and s.positive.emoji:
             cues.append(
                 Cue("positive", f"emoji {''.join(emoji[:3])}", s.positive.emoji.weight * min(2, len(emoji)))
@@ -235,23 +286,22 @@ class PersonaClassifier:
 
     def is_threat(self, text: str, anger: float = 0.0) -> bool:
         """A threat to go to court or a regulator or to shame the company; to leave, when already angry."""
-        spaced = _spaced(fold(text))
-        acting = anger >= self.signals.aggressor.leave_needs_anger or any(
-            a in spaced for a in self._threat_actions
-        )
-        if acting and any(t in spaced for t in self._threats):
-            return True
-        leaving = any(t in spaced for t in self._leaving)
-        return leaving and anger >= self.signals.aggressor.leave_needs_anger
+        return self._is_threat(_spaced(fold(text)), anger)
 
-    def _sarcasm(self, memory: dict[str, Any], text: str, in_trouble: bool) -> list[Cue]:
+    def _is_threat(self, spaced: str, anger: float) -> bool:
+        angry_enough = anger >= self.signals.aggressor.leave_needs_anger
+        if (angry_enough or self._acting(spaced)) and self._threatening(spaced):
+            return True
+        return angry_enough and self._leaves(spaced)
+
+    def _sarcasm(self, memory: dict[str, Any], spaced: str, in_trouble: bool) -> list[Cue]:
         sarcasm = self.signals.aggressor.sarcasm
         if sarcasm is None:
             return []
-        spaced = _spaced(fold(text))
-        if in_trouble or any(t in spaced for t in sarcasm.trouble):
+        if in_trouble or self._troubled(spaced):
             memory["trouble_at"] = memory.get("count", 0)
-        praise = next((p for p in sarcasm.praise if p in spaced), None)
+        # The first praise of the list, as the explanation names it; the scan finds out whether there is one.
+        praise = next((p for p in sarcasm.praise if p in spaced), None) if self._praised(spaced) else None
         recent_trouble = memory.get("count", 0) - memory.get("trouble_at", -99) <= 3
         return (
             [Cue("aggressor", f"sarcasm «{praise}» about trouble", sarcasm.weight)]
@@ -271,10 +321,12 @@ class PersonaClassifier:
         gap = (at - datetime.fromisoformat(previous_at)).total_seconds() if previous_at else None
         memory["last_at"] = at.isoformat()
         memory["count"] = memory.get("count", 0) + 1
+        folded = fold(text)
+        spaced = _spaced(folded)
         asking = memory.setdefault("asking", [])
-        asking.append([int("?" in text or bool(_QUESTION_WORD.search(fold(text)))), len(text)])
+        asking.append([int("?" in text or bool(_QUESTION_WORD.search(folded))), len(text)])
         del asking[:-HISTORY_KEPT]
-        cues = self.message_cues(text, gap) + self._sarcasm(memory, text, in_trouble)
+        cues = self._message_cues(text, folded, spaced, gap) + self._sarcasm(memory, spaced, in_trouble)
         weights = {label: sum(c.weight for c in cues if c.label == label) for label in LABELS}
         history: list[dict[str, float]] = memory.setdefault("history", [])
         history.append(weights)
@@ -292,17 +344,18 @@ class PersonaClassifier:
         label = self._decide(scores, current)
         angry_now = weights["aggressor"] >= self.signals.aggressor.threshold * 0.5
         escalate = label == "aggressor" and scores["aggressor"] >= self.signals.aggressor.escalate_at
-        if self.is_threat(text, scores["aggressor"]):
+        if self._is_threat(spaced, scores["aggressor"]):
             recent_cues.insert(0, Cue("aggressor", "threat to complain, sue or leave", 0.0))
             label, escalate, angry_now = "aggressor", True, True
         return Verdict(label, scores, recent_cues, escalate, angry_now)
 
     def _scores(self, history: list[dict[str, float]], count: int) -> dict[str, float]:
-        decays = {label: getattr(self.signals, label).decay or self.signals.decay for label in LABELS}
+        powers = self._decay_powers
         scores = dict.fromkeys(LABELS, 0.0)
         for age, weights in enumerate(reversed(history)):
             for label, weight in weights.items():
-                scores[label] += weight * decays[label] ** age
+                if weight:  # most labels see nothing in a message; adding 0.0 would change nothing
+                    scores[label] += weight * powers[label][age]
         many = self.signals.talker.many_messages
         if many and count >= many.min:
             scores["talker"] += many.weight

@@ -153,3 +153,17 @@ def test_praise_while_a_complaint_is_open_reads_as_sarcasm(engine: Engine) -> No
     sarcastic, dialog = persona_after(engine, ["не работает интернет", "ну замечательно, отличный сервис"])
     assert sarcastic == "aggressor"
     assert any("sarcasm" in cue for cue in dialog.turns[-1].explain["persona"]["cues"])
+
+
+def test_remembered_word_verdicts_match_fresh_ones_and_stay_bounded(
+    live_content: LiveContent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import personas.classifier as classifier
+
+    monkeypatch.setattr(classifier, "WORD_CACHE_SIZE", 3)
+    judge = live_content.get().personas
+    text = "п#здец, опять сука не работает, роутер мигает"
+    first = judge.message_cues(text, None)
+    again = judge.message_cues(text, None)
+    assert first == again and any(c.what == "masked «п#здец»" for c in first)
+    assert len(judge._rude_words) <= 3
