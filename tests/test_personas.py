@@ -161,7 +161,8 @@ def test_remembered_word_verdicts_match_fresh_ones_and_stay_bounded(
     import personas.classifier as classifier
 
     monkeypatch.setattr(classifier, "WORD_CACHE_SIZE", 3)
-    judge = live_content.get().personas
+    shared = live_content.get().personas
+    judge = classifier.PersonaClassifier(shared.signals, shared.lemmatizer)
     text = "п#здец, опять сука не работает, роутер мигает"
     first = judge.message_cues(text, None)
     again = judge.message_cues(text, None)
