@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,8 @@ AWAIT_SOLVED = "solved"
 AWAIT_RATING = "rating"
 RATING_PREFIX = "rate:"
 RATING_SCALE = range(1, 6)
+# Only the ASCII digits of the scale: "²" or "①" pass isdigit() yet are no rating.
+RATING_TEXTS = frozenset(str(n) for n in RATING_SCALE)
 # Below this a rating flags the conversation for a follow-up by the responsible person.
 GOOD_RATING = 4
 
@@ -166,6 +169,12 @@ class Engine:
         return Turn(replies=[Reply(rendered.text)], explain={"error": True})
 
 
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    """The company's time zone; looked up once, not on every message."""
+    return ZoneInfo(name)
+
+
 class _Run:
     """One message's pass through the dialog rules."""
 
@@ -178,7 +187,7 @@ class _Run:
         # Only the start of a huge message is analysed; storage keeps all of it.
         self.text = clean((message.text or "")[:MAX_ANALYSED_CHARS]).strip()
         # Dates the client writes are meant in the company's local time.
-        self.local_now = message.at.astimezone(ZoneInfo(self.book.company.timezone))
+        self.local_now = message.at.astimezone(_zone(self.book.company.timezone))
         self.payload = message.button_payload
 
     # --- the rules, in order -------------------------------------------------------------------
@@ -203,7 +212,7 @@ class _Run:
                 self._rated(self.payload.removeprefix(RATING_PREFIX))
             return
         typed = self.text.strip()
-        if state.awaiting == AWAIT_RATING and state.rating_due and typed in {str(n) for n in RATING_SCALE}:
+        if state.awaiting == AWAIT_RATING and state.rating_due and typed in RATING_TEXTS:
             self._rated(typed)
             return
         if self.text.split()[0].lower() == START_COMMAND and not state.handed_off:  # text is not blank here
@@ -276,8 +285,7 @@ class _Run:
     def _rated(self, score_text: str) -> None:
         self.state.awaiting = None
         self.state.rating_due = False
-        # Only the ASCII digits of the scale: "²" or "①" pass isdigit() yet are no rating.
-        if score_text not in {str(n) for n in RATING_SCALE}:
+        if score_text not in RATING_TEXTS:
             return
         score = int(score_text)
         self.turn.events.append(RatingGiven(score))

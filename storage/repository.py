@@ -95,7 +95,7 @@ class SqlStore:
         turn it returns, all in one transaction; None (and nothing run) when it was handled before."""
         with self._write_lock, self.writer.transaction() as cursor:
             opened = self.writer.open_conversation(cursor, message)
-            seen = self.writer.stored_copy(cursor, opened.conversation_id, message)
+            seen = opened.seen
             if seen is not None and seen[1]:
                 return None
             if seen is None:
@@ -114,7 +114,7 @@ class SqlStore:
         when it was handled before. A copy stored but never handled (a worker died) is handed out again."""
         with self._write_lock, self.writer.transaction() as cursor:
             opened = self.writer.open_conversation(cursor, message)
-            seen = self.writer.stored_copy(cursor, opened.conversation_id, message)
+            seen = opened.seen
             if seen is not None:
                 if seen[1]:
                     return None
@@ -129,7 +129,7 @@ class SqlStore:
         """Store an incoming message for any worker to handle later; False when it is already stored."""
         with self._write_lock, self.writer.transaction() as cursor:
             opened = self.writer.open_conversation(cursor, message)
-            if self.writer.stored_copy(cursor, opened.conversation_id, message) is not None:
+            if opened.seen is not None:
                 return False
             self.writer.insert_incoming(cursor, opened.conversation_id, message, handled=False)
             return True

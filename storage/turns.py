@@ -27,8 +27,12 @@ FOLLOW_UP_BELOW = 4
 
 _OPEN = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
 _STATEMENTS = {
-    "open_conversation": "SELECT id, client_id, state_json FROM conversations "
-    f"WHERE channel = ? AND chat_id = ? AND status IN ({_OPEN}) ORDER BY id DESC LIMIT 1",
+    # The chat's open conversation and, in the same look, a stored copy of the arriving message (its
+    # id in the chat; NULL matches nothing). The literal direction lets the partial index on incoming
+    # messages serve the join (see models).
+    "open_conversation": "SELECT c.id, c.client_id, c.state_json, m.id, m.handled FROM conversations c "
+    "LEFT JOIN messages m ON m.conversation_id = c.id AND m.direction = 'in' AND m.external_id = ? "
+    f"WHERE c.channel = ? AND c.chat_id = ? AND c.status IN ({_OPEN}) ORDER BY c.id DESC LIMIT 1",
     "client_of": "SELECT client_id FROM conversations WHERE id = ?",
     "identity": "SELECT client_id FROM channel_identities WHERE channel = ? AND external_id = ?",
     "new_client": "INSERT INTO clients (created_at, display_name) VALUES (?, '') RETURNING id",
@@ -36,9 +40,6 @@ _STATEMENTS = {
     "new_conversation": "INSERT INTO conversations "
     "(client_id, channel, chat_id, status, persona, state_json, created_at, updated_at) "
     "VALUES (?, ?, ?, 'bot', 'neutral', '{}', ?, ?) RETURNING id",
-    # The literal direction lets the partial index on incoming messages serve this (see models).
-    "stored_copy": "SELECT id, handled FROM messages "
-    "WHERE conversation_id = ? AND direction = 'in' AND external_id = ?",
     "incoming": "INSERT INTO messages (conversation_id, direction, text, attachment, external_id, "
     "buttons_json, author, delivery, handled, raw_json, at) "
     "VALUES (?, 'in', ?, ?, ?, '[]', 'client', '', ?, ?, ?) RETURNING id",
@@ -71,12 +72,20 @@ def buttons_json(reply: Reply) -> str:
 
 
 class Opened:
-    """A conversation as a turn found it: its id, its client (None until needed) and its stored state."""
+    """A conversation as a turn found it: its id, its client (None until needed), its stored state, and
+    the arriving message's stored copy as (row id, handled) if it was stored before."""
 
-    __slots__ = ("client_id", "conversation_id", "state_json")
+    __slots__ = ("client_id", "conversation_id", "seen", "state_json")
 
-    def __init__(self, conversation_id: int, client_id: int | None, state_json: str) -> None:
+    def __init__(
+        self,
+        conversation_id: int,
+        client_id: int | None,
+        state_json: str,
+        seen: tuple[int, bool] | None = None,
+    ) -> None:
         self.conversation_id, self.client_id, self.state_json = conversation_id, client_id, state_json
+        self.seen = seen
 
 
 class TurnWriter:
@@ -103,6 +112,10 @@ class TurnWriter:
             return None
         if at.tzinfo is not None and at.utcoffset():
             at = at.astimezone(UTC)
+        if self.sqlite:
+            # The text SQLAlchemy's SQLite DateTime writes ("2026-11-23 09:00:00.000000"), without its
+            # per-call formatting machinery.
+            return at.replace(tzinfo=None).isoformat(" ", "microseconds")
         return self._moment(at)
 
     @contextlib.contextmanager
@@ -159,10 +172,14 @@ class TurnWriter:
 
     # --- reading and storing what arrived -----------------------------------------------------------
     def open_conversation(self, cursor: Any, message: IncomingMessage) -> Opened:
-        """The chat's open conversation, created (with its client) on the first message."""
-        row = cursor.execute(self.sql["open_conversation"], (message.channel, message.chat_id)).fetchone()
+        """The chat's open conversation, created (with its client) on the first message; `seen` tells
+        whether this message (same message id in the chat) was stored before."""
+        row = cursor.execute(
+            self.sql["open_conversation"], (message.message_id or None, message.channel, message.chat_id)
+        ).fetchone()
         if row is not None:
-            return Opened(int(row[0]), int(row[1]), str(row[2]))
+            seen = None if row[3] is None else (int(row[3]), bool(row[4]))
+            return Opened(int(row[0]), int(row[1]), str(row[2]), seen)
         at = self.moment(message.at)
         found = cursor.execute(self.sql["identity"], (message.channel, message.user_id)).fetchone()
         if found is not None:
@@ -174,15 +191,6 @@ class TurnWriter:
             cursor, "new_conversation", (client_id, message.channel, message.chat_id, at, at)
         )
         return Opened(conversation_id, client_id, "{}")
-
-    def stored_copy(
-        self, cursor: Any, conversation_id: int, message: IncomingMessage
-    ) -> tuple[int, bool] | None:
-        """(row id, handled) of this message if it was stored before (same message id in the chat)."""
-        if not message.message_id:
-            return None
-        row = cursor.execute(self.sql["stored_copy"], (conversation_id, message.message_id)).fetchone()
-        return None if row is None else (int(row[0]), bool(row[1]))
 
     def insert_incoming(
         self, cursor: Any, conversation_id: int, message: IncomingMessage, *, handled: bool

@@ -3,7 +3,7 @@ handoffs, tasks, duplicates."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -189,3 +189,21 @@ def test_sqlite_checkpoints_run_beside_the_turns(tmp_path: Path, engine: Engine)
         time.sleep(0.05)
         frames, copied = _wal_frames(path)
     assert frames > 0 and copied == frames, (frames, copied)
+
+
+def test_turn_times_are_written_as_the_models_write_them(database_url: str) -> None:
+    from storage.models import Moment
+    from storage.turns import TurnWriter
+
+    store_engine = connect(database_url)
+    writer = TurnWriter(store_engine)
+    dialect = store_engine.dialect
+    process = Moment.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+    for at in (
+        datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+        datetime(2026, 11, 23, 9, 0, 5, 123, tzinfo=UTC),
+        datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+    ):
+        assert writer.moment(at) == process(at)
+    moscow = datetime(2026, 11, 23, 12, 0, tzinfo=timezone(timedelta(hours=3)))
+    assert writer.moment(moscow) == process(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
