@@ -8,11 +8,11 @@ values the way SQLAlchemy's column types would, so rows read back through the mo
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -68,7 +68,7 @@ def buttons_json(reply: Reply) -> str:
     """A reply's buttons as stored with the message."""
     if not reply.buttons:
         return "[]"
-    return json.dumps([{"text": b.text, "payload": b.payload} for b in reply.buttons], ensure_ascii=False)
+    return orjson.dumps([{"text": b.text, "payload": b.payload} for b in reply.buttons]).decode()
 
 
 class Opened:
@@ -291,7 +291,7 @@ class TurnWriter:
                     event.kind,
                     event.category,
                     event.scenario_id,
-                    json.dumps(event.details, ensure_ascii=False),
+                    orjson.dumps(event.details).decode(),
                     moment,
                 ),
             )
