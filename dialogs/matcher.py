@@ -104,10 +104,20 @@ class IntentMatcher:
         self._postings = dict(postings)
         total = max(1, len(self._examples))
         self._idf = {term: math.log(1 + total / len(ids)) for term, ids in self._postings.items()}
+        self._unknown_weight = math.log(1 + total)
+        # An example's weight is summed once here, over the same frozenset (so in the same order and
+        # to the same float) as a per-call sum would be.
+        self._example_weights = [sum(self._weight(t) for t in terms) for _, _, terms, _ in self._examples]
+        # Keywords looked up by each of their terms; checked in list order, as ties go to the first.
+        keyword_postings: dict[str, list[int]] = defaultdict(list)
+        for index, (_, _, needed) in enumerate(self._keywords):
+            for term in needed:
+                keyword_postings[term].append(index)
+        self._keyword_postings = dict(keyword_postings)
         normaliser.set_vocabulary(vocabulary)
 
     def _weight(self, term: str) -> float:
-        return self._idf.get(term, math.log(1 + max(1, len(self._examples))))
+        return self._idf.get(term, self._unknown_weight)
 
     def match(self, text: str) -> Match | None:
         """The best scenario for text, or None when nothing scores above the threshold."""
@@ -117,18 +127,33 @@ class IntentMatcher:
         term_set = frozenset(terms)
         long_message = len(term_set) > SMALLTALK_MAX_TERMS
         best: Match | None = None
-        for scenario_id, keyword, needed in self._keywords:
+        keyword_postings = self._keyword_postings
+        possible = sorted({i for t in term_set if t in keyword_postings for i in keyword_postings[t]})
+        for index in possible:
+            scenario_id, keyword, needed = self._keywords[index]
             if long_message and scenario_id in self._smalltalk:
                 continue
             if needed <= term_set:
                 score = 0.9 + 0.01 * len(needed)
                 if best is None or score > best.score:
                     best = Match(scenario_id, score, f"keyword: {keyword}")
-        for index in self._candidates(term_set):
+        candidates = self._candidates(term_set)
+        if not candidates:
+            return best
+        # What depends on the message alone is computed once, not once per candidate.
+        weights = {t: self._weight(t) for t in term_set}
+        terms_weight = sum(weights[t] for t in term_set)
+        joined_terms = " ".join(sorted(term_set))
+        for index in candidates:
             scenario_id, example, example_terms, joined = self._examples[index]
             if long_message and scenario_id in self._smalltalk:
                 continue
-            score = self._score(term_set, example_terms, joined)
+            shared_weight = sum(weights[t] for t in term_set & example_terms)
+            covered = shared_weight / self._example_weights[index]
+            # Extra words in a long message dilute less than missing example words.
+            precision = shared_weight / terms_weight
+            fuzzy = fuzz.token_sort_ratio(joined_terms, joined) / 100
+            score = 0.6 * covered + 0.2 * math.sqrt(precision) + 0.2 * fuzzy
             if score >= MATCH_THRESHOLD and (best is None or score > best.score):
                 best = Match(scenario_id, score, f"example: {example}")
         return best
@@ -139,11 +164,3 @@ class IntentMatcher:
             for index in self._postings.get(term, ()):
                 weights[index] += self._idf[term]
         return sorted(weights, key=weights.__getitem__, reverse=True)[:CANDIDATES]
-
-    def _score(self, terms: frozenset[str], example_terms: frozenset[str], joined: str) -> float:
-        shared = terms & example_terms
-        covered = sum(self._weight(t) for t in shared) / sum(self._weight(t) for t in example_terms)
-        # Extra words in a long message dilute less than missing example words.
-        precision = sum(self._weight(t) for t in shared) / sum(self._weight(t) for t in terms)
-        fuzzy = fuzz.token_sort_ratio(" ".join(sorted(terms)), joined) / 100
-        return 0.6 * covered + 0.2 * math.sqrt(precision) + 0.2 * fuzzy
