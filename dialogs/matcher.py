@@ -23,6 +23,8 @@ CANDIDATES = 12
 SMALLTALK_MAX_TERMS = 4
 MATCH_THRESHOLD = 0.68
 TYPO_CUTOFF = 82
+# What one word of a message is to the matcher.
+_SKIP, _NEGATION, _TERM = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class TermNormaliser:
         self.vocabulary: list[str] = []
         self._known: frozenset[str] = frozenset()
         self.correct = lru_cache(maxsize=50_000)(self._correct_uncached)
+        self._classify = lru_cache(maxsize=50_000)(self._classify_uncached)
 
     def set_vocabulary(self, vocabulary: set[str]) -> None:
         """Terms that typos are corrected towards."""
@@ -58,16 +61,26 @@ class TermNormaliser:
         best = process.extractOne(term, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
         return str(best[0]) if best else term
 
+    def _classify_uncached(self, word: str, lemma: str, pos: str) -> tuple[int, str]:
+        lemma = self.synonyms.get(word) or self.synonyms.get(lemma) or lemma
+        if lemma in self.negations:
+            return _NEGATION, lemma
+        if lemma in self.stopwords or pos == "NUMB":
+            return _SKIP, lemma
+        return _TERM, lemma
+
     def terms(self, text: str, *, correct: bool = False) -> list[str]:
         """Matching terms of a text, in order."""
         result: list[str] = []
         negate = False
+        classify = self._classify
         for token in self.lemmatizer.tokens(text):
-            lemma = self.synonyms.get(token.word) or self.synonyms.get(token.lemma) or token.lemma
-            if lemma in self.negations:
+            # Cached by word: the same words recur, the lexicon lookups need not.
+            kind, lemma = classify(token.word, token.lemma, token.pos)
+            if kind == _NEGATION:
                 negate = True
                 continue
-            if lemma in self.stopwords or token.pos == "NUMB":
+            if kind == _SKIP:
                 continue
             if correct:
                 lemma = self.correct(lemma)
@@ -152,15 +165,27 @@ class IntentMatcher:
             covered = shared_weight / self._example_weights[index]
             # Extra words in a long message dilute less than missing example words.
             precision = shared_weight / terms_weight
+            partial = 0.6 * covered + 0.2 * math.sqrt(precision)
+            # fuzzy is at most 1 and float addition is monotonic: when even a perfect fuzzy score
+            # could not win, the (costly on long messages) ratio is not computed.
+            ceiling = partial + 0.2 * 1.0
+            if ceiling < MATCH_THRESHOLD or (best is not None and ceiling <= best.score):
+                continue
             fuzzy = fuzz.token_sort_ratio(joined_terms, joined) / 100
-            score = 0.6 * covered + 0.2 * math.sqrt(precision) + 0.2 * fuzzy
+            score = partial + 0.2 * fuzzy
             if score >= MATCH_THRESHOLD and (best is None or score > best.score):
                 best = Match(scenario_id, score, f"example: {example}")
         return best
 
     def _candidates(self, terms: frozenset[str]) -> list[int]:
-        weights: dict[int, float] = defaultdict(float)
+        weights: dict[int, float] = {}
+        get = weights.get
+        postings = self._postings
         for term in terms:
-            for index in self._postings.get(term, ()):
-                weights[index] += self._idf[term]
+            ids = postings.get(term)
+            if ids is None:
+                continue
+            weight = self._idf[term]
+            for index in ids:
+                weights[index] = get(index, 0.0) + weight
         return sorted(weights, key=weights.__getitem__, reverse=True)[:CANDIDATES]
