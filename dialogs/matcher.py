@@ -154,15 +154,17 @@ class IntentMatcher:
         if not candidates:
             return best
         # What depends on the message alone is computed once, not once per candidate.
-        weights = {t: self._weight(t) for t in term_set}
-        terms_weight = sum(weights[t] for t in term_set)
+        idf, unknown = self._idf.get, self._unknown_weight
+        weight_of = {t: idf(t, unknown) for t in term_set}.__getitem__
+        terms_weight = sum(map(weight_of, term_set))
         joined_terms = " ".join(sorted(term_set))
+        examples, example_weights, smalltalk = self._examples, self._example_weights, self._smalltalk
         for index in candidates:
-            scenario_id, example, example_terms, joined = self._examples[index]
-            if long_message and scenario_id in self._smalltalk:
+            scenario_id, example, example_terms, joined = examples[index]
+            if long_message and scenario_id in smalltalk:
                 continue
-            shared_weight = sum(weights[t] for t in term_set & example_terms)
-            covered = shared_weight / self._example_weights[index]
+            shared_weight = sum(map(weight_of, term_set & example_terms))
+            covered = shared_weight / example_weights[index]
             # Extra words in a long message dilute less than missing example words.
             precision = shared_weight / terms_weight
             partial = 0.6 * covered + 0.2 * math.sqrt(precision)
