@@ -54,6 +54,7 @@ class TermNormaliser:
         self.vocabulary = sorted(vocabulary)
         self._known = frozenset(vocabulary)
         self.correct.cache_clear()
+        self._classify.cache_clear()
 
     def _correct_uncached(self, term: str) -> str:
         if term in self._known or len(term) < 4 or not term.isalpha():
@@ -61,13 +62,16 @@ class TermNormaliser:
         best = process.extractOne(term, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
         return str(best[0]) if best else term
 
-    def _classify_uncached(self, word: str, lemma: str, pos: str) -> tuple[int, str]:
-        lemma = self.synonyms.get(word) or self.synonyms.get(lemma) or lemma
+    def _classify_uncached(self, word: str) -> tuple[int, str, str]:
+        """What a word is to the matcher, its term and its typo-corrected term."""
+        # A word's token is the same wherever it occurs: tokens come from this one lemmatizer.
+        token = self.lemmatizer.token(word)
+        lemma = self.synonyms.get(token.word) or self.synonyms.get(token.lemma) or token.lemma
         if lemma in self.negations:
-            return _NEGATION, lemma
-        if lemma in self.stopwords or pos == "NUMB":
-            return _SKIP, lemma
-        return _TERM, lemma
+            return _NEGATION, lemma, lemma
+        if lemma in self.stopwords or token.pos == "NUMB":
+            return _SKIP, lemma, lemma
+        return _TERM, lemma, self.correct(lemma)
 
     def terms(self, text: str, *, correct: bool = False) -> list[str]:
         """Matching terms of a text, in order."""
@@ -75,15 +79,15 @@ class TermNormaliser:
         negate = False
         classify = self._classify
         for token in self.lemmatizer.tokens(text):
-            # Cached by word: the same words recur, the lexicon lookups need not.
-            kind, lemma = classify(token.word, token.lemma, token.pos)
+            # Cached by word: the same words recur, the lexicon lookups and corrections need not.
+            kind, lemma, corrected = classify(token.word)
             if kind == _NEGATION:
                 negate = True
                 continue
             if kind == _SKIP:
                 continue
             if correct:
-                lemma = self.correct(lemma)
+                lemma = corrected
             result.append(f"не_{lemma}" if negate else lemma)
             negate = False
         return result
