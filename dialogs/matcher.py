@@ -145,7 +145,8 @@ class IntentMatcher:
         long_message = len(term_set) > SMALLTALK_MAX_TERMS
         best: Match | None = None
         keyword_postings = self._keyword_postings
-        possible = sorted({i for t in term_set if t in keyword_postings for i in keyword_postings[t]})
+        hits = [keyword_postings[t] for t in term_set if t in keyword_postings]
+        possible = hits[0] if len(hits) == 1 else sorted({i for ids in hits for i in ids})
         for index in possible:
             scenario_id, keyword, needed = self._keywords[index]
             if long_message and scenario_id in self._smalltalk:
@@ -184,9 +185,13 @@ class IntentMatcher:
         return best
 
     def _candidates(self, terms: frozenset[str]) -> list[int]:
+        postings = self._postings
+        if len(terms) == 1:
+            # One term weighs every example alike, and the stable sort keeps the postings' order.
+            (term,) = terms
+            return postings.get(term, [])[:CANDIDATES]
         weights: dict[int, float] = {}
         get = weights.get
-        postings = self._postings
         for term in terms:
             ids = postings.get(term)
             if ids is None:
