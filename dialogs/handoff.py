@@ -9,12 +9,24 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from dialogs.lexicon import HandoffLexicon
-from dialogs.text import MAX_ANALYSED_CHARS, WORD_RE, Lemmatizer, Token, fold, words
+from dialogs.text import MAX_ANALYSED_CHARS, Lemmatizer, Token, fold, words
 
 WINDOW_BEFORE = 5
 WINDOW_AFTER = 3
 SHORT_MESSAGE = 2
 _CLAUSE_BREAK = re.compile(r"[,.;!?]|\b(?:а|но|однако)\b")
+
+
+def _any_phrase_pattern(phrases: list[str]) -> tuple[re.Pattern[str] | None, bool]:
+    """A pattern telling whether any phrase occurs in a text squashed the way clauses are, and
+    whether the text must be squashed first (False: the pattern itself spans whitespace runs)."""
+    if not phrases:
+        return None, False
+    if all(p == " ".join(p.split()) for p in phrases):
+        # Single spaces between words: in the squashed text they are exactly the runs of whitespace
+        # (str.split and the \s class agree on what whitespace is), so no squashing is needed.
+        return re.compile("|".join(r"\s+".join(map(re.escape, p.split(" "))) for p in phrases)), False
+    return re.compile("|".join(map(re.escape, phrases))), True
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +44,7 @@ class HumanRequestDetector:
         self.persons = sorted({fold(w) for w in lexicon.persons})
         self.person_set = frozenset(self.persons)
         self.phrases = [fold(p) for p in lexicon.person_phrases]
-        # Finds whether any phrase occurs at all, in one pass; which one and where is left to the loop.
-        self._any_phrase = re.compile("|".join(re.escape(p) for p in self.phrases)) if self.phrases else None
+        self._any_phrase, self._squash_first = _any_phrase_pattern(self.phrases)
         self.requests = frozenset(fold(w) for w in lexicon.request_words)
         self.refusals = frozenset(fold(w) for w in lexicon.refusals)
         self.other_verbs = frozenset(fold(w) for w in lexicon.other_verbs)
@@ -64,14 +75,17 @@ class HumanRequestDetector:
         folded = fold(text)
         # A phrase found in a whitespace-squashed clause is also in the squashed whole text.
         any_phrase = self._any_phrase
-        phrases = any_phrase is not None and any_phrase.search(" ".join(folded.split())) is not None
+        phrases = (
+            any_phrase is not None
+            and any_phrase.search(" ".join(folded.split()) if self._squash_first else folded) is not None
+        )
         # Without a hyphen or apostrophe inside words, splitting into clauses only drops whole words,
         # so a text none of whose words is a person word (the usual message) asks for no one.
         if (
             not phrases
             and "-" not in folded
             and "'" not in folded
-            and not any(map(self._person_word, WORD_RE.findall(folded)))
+            and not any(map(self._person_word, words(folded)))
         ):
             return None
         for clause in _CLAUSE_BREAK.split(folded):
