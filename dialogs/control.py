@@ -10,28 +10,12 @@ from dialogs.text import fold
 
 _PUNCT = re.compile(r"[^\w\s-]+")
 MAX_STEERING_WORDS = 6
-# Texts whose normal form is kept: one message is asked about up to five times (yes, no, cancel...).
+# Texts whose answers are kept: the engine asks about one message several times (cancel, yes, no...).
 RECENT_TEXTS = 256
 
 
 def _norm(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", fold(text)).split())
-
-
-@lru_cache(maxsize=RECENT_TEXTS)
-def _shape(text: str) -> tuple[str, tuple[str, ...], int]:
-    """A text's normal form, its leading one to three words when it is short enough, its word count."""
-    norm = _norm(text)
-    words = norm.split()
-    count = len(words)
-    # The leading words, longest first; up to three words they include the whole normal form.
-    if count > MAX_STEERING_WORDS or count == 0:
-        return norm, (), count
-    if count == 1:
-        return norm, (norm,), count
-    if count == 2:
-        return norm, (norm, words[0]), count
-    return norm, (" ".join(words[:3]), " ".join(words[:2]), words[0]), count
 
 
 class ControlWords:
@@ -48,29 +32,43 @@ class ControlWords:
         self._any_resolved = (
             re.compile("|".join(re.escape(p) for p in self.resolved)) if self.resolved else None
         )
+        self._answers = lru_cache(maxsize=RECENT_TEXTS)(self._answers_uncached)
 
-    @staticmethod
-    def _hit(text: str, phrases: frozenset[str], *, leading: bool) -> bool:
-        norm, starts, _ = _shape(text)
-        if norm in phrases:
-            return True
-        return leading and not phrases.isdisjoint(starts)
+    def _answers_uncached(self, text: str) -> tuple[bool, bool, bool, bool]:
+        """Yes, no, cancel and resolved for one text, from one normalisation of it."""
+        words = _PUNCT.sub(" ", fold(text)).split()
+        norm = " ".join(words)
+        count = len(words)
+        # The leading one to three words, which the phrases may begin a longer answer with.
+        starts: tuple[str, ...]
+        if count > MAX_STEERING_WORDS or count == 0:
+            starts = ()
+        elif count <= 3:
+            starts = tuple(" ".join(words[:n]) for n in range(count, 0, -1))
+        else:
+            starts = (" ".join(words[:3]), " ".join(words[:2]), words[0])
+        no = norm in self.no or not self.no.isdisjoint(starts)
+        yes = (norm in self.yes or not self.yes.isdisjoint(starts)) and not no
+        cancel = norm in self.cancel or not self.cancel.isdisjoint(starts)
+        return yes, no, cancel, self._is_resolved(norm, count)
 
-    def is_yes(self, text: str) -> bool:
-        """A yes: "да", "да, позовите", "ок давайте"; never when a no is in it."""
-        return self._hit(text, self.yes, leading=True) and not self.is_no(text)
-
-    def is_no(self, text: str) -> bool:
-        """A no: "нет", "не надо", "нет, не помогло"."""
-        return self._hit(text, self.no, leading=True)
-
-    def is_cancel(self, text: str) -> bool:
-        """The client calls the current request off."""
-        return self._hit(text, self.cancel, leading=True)
-
-    def is_resolved(self, text: str) -> bool:
-        """The client says the problem went away ("всё заработало"), not that it did not."""
-        norm, _, count = _shape(text)
+    def _is_resolved(self, norm: str, count: int) -> bool:
         if count > MAX_STEERING_WORDS or self._any_resolved is None or not self._any_resolved.search(norm):
             return False
         return any(p in norm and negated not in norm for p, negated in self._resolved_checks)
+
+    def is_yes(self, text: str) -> bool:
+        """A yes: "да", "да, позовите", "ок давайте"; never when a no is in it."""
+        return self._answers(text)[0]
+
+    def is_no(self, text: str) -> bool:
+        """A no: "нет", "не надо", "нет, не помогло"."""
+        return self._answers(text)[1]
+
+    def is_cancel(self, text: str) -> bool:
+        """The client calls the current request off."""
+        return self._answers(text)[2]
+
+    def is_resolved(self, text: str) -> bool:
+        """The client says the problem went away ("всё заработало"), not that it did not."""
+        return self._answers(text)[3]
