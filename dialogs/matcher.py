@@ -164,11 +164,14 @@ class IntentMatcher:
         terms_weight = sum(map(weight_of, term_set))
         joined_terms = " ".join(sorted(term_set))
         examples, example_weights, smalltalk = self._examples, self._example_weights, self._smalltalk
+        # Every candidate has one of the terms: for a one-term message (the usual one) it shares
+        # exactly that term, whose weight the sum above already is.
+        single = len(term_set) == 1
         for index in candidates:
             scenario_id, example, example_terms, joined = examples[index]
             if long_message and scenario_id in smalltalk:
                 continue
-            shared_weight = sum(map(weight_of, term_set & example_terms))
+            shared_weight = terms_weight if single else sum(map(weight_of, term_set & example_terms))
             covered = shared_weight / example_weights[index]
             # Extra words in a long message dilute less than missing example words.
             precision = shared_weight / terms_weight
