@@ -164,7 +164,7 @@ class IntentMatcher:
         terms_weight = sum(map(weight_of, term_set))
         joined_terms = " ".join(sorted(term_set))
         examples, example_weights, smalltalk = self._examples, self._example_weights, self._smalltalk
-        # Every candidate has one of the terms: for a one-term message (the usual one) it shares
+        # Every candidate has one of the terms: for a one-term message (a common one) it shares
         # exactly that term, whose weight the sum above already is.
         single = len(term_set) == 1
         for index in candidates:
