@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from dialogs.lexicon import ControlLexicon
 from dialogs.text import fold
 
 _PUNCT = re.compile(r"[^\w\s-]+")
 MAX_STEERING_WORDS = 6
+# Texts whose answers are kept: the engine asks about one message several times (cancel, yes, no...).
+RECENT_TEXTS = 256
 
 
 def _norm(text: str) -> str:
@@ -24,32 +27,48 @@ class ControlWords:
         self.cancel = frozenset(_norm(p) for p in lexicon.cancel)
         self.correction = frozenset(_norm(p) for p in lexicon.correction)
         self.resolved = frozenset(_norm(p) for p in lexicon.resolved)
+        self._resolved_checks = [(p, f"не {p}") for p in self.resolved]
+        # Whether any resolved phrase occurs at all, in one pass: usually none does.
+        self._any_resolved = (
+            re.compile("|".join(re.escape(p) for p in self.resolved)) if self.resolved else None
+        )
+        self._answers = lru_cache(maxsize=RECENT_TEXTS)(self._answers_uncached)
 
-    @staticmethod
-    def _hit(text: str, phrases: frozenset[str], *, leading: bool) -> bool:
-        norm = _norm(text)
-        if norm in phrases:
-            return True
-        words = norm.split()
-        if not leading or not words or len(words) > MAX_STEERING_WORDS:
+    def _answers_uncached(self, text: str) -> tuple[bool, bool, bool, bool]:
+        """Yes, no, cancel and resolved for one text, from one normalisation of it."""
+        words = _PUNCT.sub(" ", fold(text)).split()
+        norm = " ".join(words)
+        count = len(words)
+        # The leading one to three words, which the phrases may begin a longer answer with.
+        starts: tuple[str, ...]
+        if count > MAX_STEERING_WORDS or count == 0:
+            starts = ()
+        elif count <= 3:
+            starts = tuple(" ".join(words[:n]) for n in range(count, 0, -1))
+        else:
+            starts = (" ".join(words[:3]), " ".join(words[:2]), words[0])
+        no = norm in self.no or not self.no.isdisjoint(starts)
+        yes = (norm in self.yes or not self.yes.isdisjoint(starts)) and not no
+        cancel = norm in self.cancel or not self.cancel.isdisjoint(starts)
+        return yes, no, cancel, self._is_resolved(norm, count)
+
+    def _is_resolved(self, norm: str, count: int) -> bool:
+        if count > MAX_STEERING_WORDS or self._any_resolved is None or not self._any_resolved.search(norm):
             return False
-        return any(" ".join(words[:n]) in phrases for n in range(min(3, len(words)), 0, -1))
+        return any(p in norm and negated not in norm for p, negated in self._resolved_checks)
 
     def is_yes(self, text: str) -> bool:
         """A yes: "да", "да, позовите", "ок давайте"; never when a no is in it."""
-        return self._hit(text, self.yes, leading=True) and not self.is_no(text)
+        return self._answers(text)[0]
 
     def is_no(self, text: str) -> bool:
         """A no: "нет", "не надо", "нет, не помогло"."""
-        return self._hit(text, self.no, leading=True)
+        return self._answers(text)[1]
 
     def is_cancel(self, text: str) -> bool:
         """The client calls the current request off."""
-        return self._hit(text, self.cancel, leading=True)
+        return self._answers(text)[2]
 
     def is_resolved(self, text: str) -> bool:
         """The client says the problem went away ("всё заработало"), not that it did not."""
-        norm = _norm(text)
-        if len(norm.split()) > MAX_STEERING_WORDS:
-            return False
-        return any(p in norm and f"не {p}" not in norm for p in self.resolved)
+        return self._answers(text)[3]

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
 from dialogs.lexicon import HandoffLexicon
-from dialogs.text import Lemmatizer, Token, fold
+from dialogs.text import MAX_ANALYSED_CHARS, Lemmatizer, Token, fold, words
 
 WINDOW_BEFORE = 5
 WINDOW_AFTER = 3
 SHORT_MESSAGE = 2
 _CLAUSE_BREAK = re.compile(r"[,.;!?]|\b(?:а|но|однако)\b")
+
+
+def _any_phrase_pattern(phrases: list[str]) -> tuple[re.Pattern[str] | None, bool]:
+    """A pattern telling whether any phrase occurs in a text squashed the way clauses are, and
+    whether the text must be squashed first (False: the pattern itself spans whitespace runs)."""
+    if not phrases:
+        return None, False
+    if all(p == " ".join(p.split()) for p in phrases):
+        # Single spaces between words: in the squashed text they are exactly the runs of whitespace
+        # (str.split and the \s class agree on what whitespace is), so no squashing is needed.
+        return re.compile("|".join(r"\s+".join(map(re.escape, p.split(" "))) for p in phrases)), False
+    return re.compile("|".join(map(re.escape, phrases))), True
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +44,21 @@ class HumanRequestDetector:
         self.persons = sorted({fold(w) for w in lexicon.persons})
         self.person_set = frozenset(self.persons)
         self.phrases = [fold(p) for p in lexicon.person_phrases]
+        self._any_phrase, self._squash_first = _any_phrase_pattern(self.phrases)
         self.requests = frozenset(fold(w) for w in lexicon.request_words)
         self.refusals = frozenset(fold(w) for w in lexicon.refusals)
         self.other_verbs = frozenset(fold(w) for w in lexicon.other_verbs)
         self.not_after = frozenset(fold(w) for w in lexicon.not_a_person_after)
+        # Whether a word names a person depends on the word alone (its lemma comes from the shared
+        # analyser), and most clauses have none: a cached per-word answer lets them be skipped.
+        self._person_word = lru_cache(maxsize=50_000)(self._person_word_uncached)
+
+    def _person_word_uncached(self, word: str) -> bool:
+        return self._is_person(self.lemmatizer.token(word))
+
+    def _tokens(self, text: str) -> list[Token]:
+        # Lemmatizer.tokens without its recent-texts cache, which clauses would only crowd.
+        return [self.lemmatizer.token(w) for w in words(text[:MAX_ANALYSED_CHARS])]
 
     def _is_person(self, token: Token) -> bool:
         if token.lemma in self.person_set or token.word in self.person_set:
@@ -48,21 +72,41 @@ class HumanRequestDetector:
 
     def detect(self, text: str) -> HumanRequest | None:
         """A HumanRequest when text asks for a person, None when it does not (or only mentions one)."""
-        for clause in _CLAUSE_BREAK.split(fold(text)):
-            found = self._detect_clause(clause)
+        folded = fold(text)
+        # A phrase found in a whitespace-squashed clause is also in the squashed whole text.
+        any_phrase = self._any_phrase
+        phrases = (
+            any_phrase is not None
+            and any_phrase.search(" ".join(folded.split()) if self._squash_first else folded) is not None
+        )
+        # Without a hyphen or apostrophe inside words, splitting into clauses only drops whole words,
+        # so a text none of whose words is a person word (the usual message) asks for no one.
+        if (
+            not phrases
+            and "-" not in folded
+            and "'" not in folded
+            and not any(map(self._person_word, words(folded)))
+        ):
+            return None
+        for clause in _CLAUSE_BREAK.split(folded):
+            found = self._detect_clause(clause, phrases=phrases)
             if found:
                 return found
         return None
 
-    def _detect_clause(self, clause: str) -> HumanRequest | None:
+    def _detect_clause(self, clause: str, *, phrases: bool = True) -> HumanRequest | None:
         squashed = " ".join(clause.split())
-        tokens = self.lemmatizer.tokens(squashed)
-        for phrase in self.phrases:
-            position = squashed.find(phrase)
-            if position >= 0 and not self._refused(self.lemmatizer.tokens(squashed[:position])):
-                return HumanRequest(f"phrase: {phrase}")
+        clause_words = words(squashed[:MAX_ANALYSED_CHARS])
+        if phrases:
+            for phrase in self.phrases:
+                position = squashed.find(phrase)
+                if position >= 0 and not self._refused(self._tokens(squashed[:position])):
+                    return HumanRequest(f"phrase: {phrase}")
+        if not any(map(self._person_word, clause_words)):
+            return None
+        tokens = [self.lemmatizer.token(w) for w in clause_words]
         for index, token in enumerate(tokens):
-            if not self._is_person(token):
+            if not self._person_word(token.word):
                 continue
             following = tokens[index + 1 : index + 2]
             if following and following[0].lemma in self.not_after:

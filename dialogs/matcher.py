@@ -23,6 +23,8 @@ CANDIDATES = 12
 SMALLTALK_MAX_TERMS = 4
 MATCH_THRESHOLD = 0.68
 TYPO_CUTOFF = 82
+# What one word of a message is to the matcher.
+_SKIP, _NEGATION, _TERM = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +47,14 @@ class TermNormaliser:
         self.vocabulary: list[str] = []
         self._known: frozenset[str] = frozenset()
         self.correct = lru_cache(maxsize=50_000)(self._correct_uncached)
+        self._classify = lru_cache(maxsize=50_000)(self._classify_uncached)
 
     def set_vocabulary(self, vocabulary: set[str]) -> None:
         """Terms that typos are corrected towards."""
         self.vocabulary = sorted(vocabulary)
         self._known = frozenset(vocabulary)
         self.correct.cache_clear()
+        self._classify.cache_clear()
 
     def _correct_uncached(self, term: str) -> str:
         if term in self._known or len(term) < 4 or not term.isalpha():
@@ -58,19 +62,32 @@ class TermNormaliser:
         best = process.extractOne(term, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
         return str(best[0]) if best else term
 
+    def _classify_uncached(self, word: str) -> tuple[int, str, str]:
+        """What a word is to the matcher, its term and its typo-corrected term."""
+        # A word's token is the same wherever it occurs: tokens come from this one lemmatizer.
+        token = self.lemmatizer.token(word)
+        lemma = self.synonyms.get(token.word) or self.synonyms.get(token.lemma) or token.lemma
+        if lemma in self.negations:
+            return _NEGATION, lemma, lemma
+        if lemma in self.stopwords or token.pos == "NUMB":
+            return _SKIP, lemma, lemma
+        return _TERM, lemma, self.correct(lemma)
+
     def terms(self, text: str, *, correct: bool = False) -> list[str]:
         """Matching terms of a text, in order."""
         result: list[str] = []
         negate = False
+        classify = self._classify
         for token in self.lemmatizer.tokens(text):
-            lemma = self.synonyms.get(token.word) or self.synonyms.get(token.lemma) or token.lemma
-            if lemma in self.negations:
+            # Cached by word: the same words recur, the lexicon lookups and corrections need not.
+            kind, lemma, corrected = classify(token.word)
+            if kind == _NEGATION:
                 negate = True
                 continue
-            if lemma in self.stopwords or token.pos == "NUMB":
+            if kind == _SKIP:
                 continue
             if correct:
-                lemma = self.correct(lemma)
+                lemma = corrected
             result.append(f"не_{lemma}" if negate else lemma)
             negate = False
         return result
@@ -104,10 +121,20 @@ class IntentMatcher:
         self._postings = dict(postings)
         total = max(1, len(self._examples))
         self._idf = {term: math.log(1 + total / len(ids)) for term, ids in self._postings.items()}
+        self._unknown_weight = math.log(1 + total)
+        # An example's weight is summed once here, over the same frozenset (so in the same order and
+        # to the same float) as a per-call sum would be.
+        self._example_weights = [sum(self._weight(t) for t in terms) for _, _, terms, _ in self._examples]
+        # Keywords looked up by each of their terms; checked in list order, as ties go to the first.
+        keyword_postings: dict[str, list[int]] = defaultdict(list)
+        for index, (_, _, needed) in enumerate(self._keywords):
+            for term in needed:
+                keyword_postings[term].append(index)
+        self._keyword_postings = dict(keyword_postings)
         normaliser.set_vocabulary(vocabulary)
 
     def _weight(self, term: str) -> float:
-        return self._idf.get(term, math.log(1 + max(1, len(self._examples))))
+        return self._idf.get(term, self._unknown_weight)
 
     def match(self, text: str) -> Match | None:
         """The best scenario for text, or None when nothing scores above the threshold."""
@@ -117,33 +144,62 @@ class IntentMatcher:
         term_set = frozenset(terms)
         long_message = len(term_set) > SMALLTALK_MAX_TERMS
         best: Match | None = None
-        for scenario_id, keyword, needed in self._keywords:
+        keyword_postings = self._keyword_postings
+        hits = [keyword_postings[t] for t in term_set if t in keyword_postings]
+        possible = hits[0] if len(hits) == 1 else sorted({i for ids in hits for i in ids})
+        for index in possible:
+            scenario_id, keyword, needed = self._keywords[index]
             if long_message and scenario_id in self._smalltalk:
                 continue
             if needed <= term_set:
                 score = 0.9 + 0.01 * len(needed)
                 if best is None or score > best.score:
                     best = Match(scenario_id, score, f"keyword: {keyword}")
-        for index in self._candidates(term_set):
-            scenario_id, example, example_terms, joined = self._examples[index]
-            if long_message and scenario_id in self._smalltalk:
+        candidates = self._candidates(term_set)
+        if not candidates:
+            return best
+        # What depends on the message alone is computed once, not once per candidate.
+        idf, unknown = self._idf.get, self._unknown_weight
+        weight_of = {t: idf(t, unknown) for t in term_set}.__getitem__
+        terms_weight = sum(map(weight_of, term_set))
+        joined_terms = " ".join(sorted(term_set))
+        examples, example_weights, smalltalk = self._examples, self._example_weights, self._smalltalk
+        # Every candidate has one of the terms: for a one-term message (a common one) it shares
+        # exactly that term, whose weight the sum above already is.
+        single = len(term_set) == 1
+        for index in candidates:
+            scenario_id, example, example_terms, joined = examples[index]
+            if long_message and scenario_id in smalltalk:
                 continue
-            score = self._score(term_set, example_terms, joined)
+            shared_weight = terms_weight if single else sum(map(weight_of, term_set & example_terms))
+            covered = shared_weight / example_weights[index]
+            # Extra words in a long message dilute less than missing example words.
+            precision = shared_weight / terms_weight
+            partial = 0.6 * covered + 0.2 * math.sqrt(precision)
+            # fuzzy is at most 1 and float addition is monotonic: when even a perfect fuzzy score
+            # could not win, the (costly on long messages) ratio is not computed.
+            ceiling = partial + 0.2 * 1.0
+            if ceiling < MATCH_THRESHOLD or (best is not None and ceiling <= best.score):
+                continue
+            fuzzy = fuzz.token_sort_ratio(joined_terms, joined) / 100
+            score = partial + 0.2 * fuzzy
             if score >= MATCH_THRESHOLD and (best is None or score > best.score):
                 best = Match(scenario_id, score, f"example: {example}")
         return best
 
     def _candidates(self, terms: frozenset[str]) -> list[int]:
-        weights: dict[int, float] = defaultdict(float)
+        postings = self._postings
+        if len(terms) == 1:
+            # One term weighs every example alike, and the stable sort keeps the postings' order.
+            (term,) = terms
+            return postings.get(term, [])[:CANDIDATES]
+        weights: dict[int, float] = {}
+        get = weights.get
         for term in terms:
-            for index in self._postings.get(term, ()):
-                weights[index] += self._idf[term]
+            ids = postings.get(term)
+            if ids is None:
+                continue
+            weight = self._idf[term]
+            for index in ids:
+                weights[index] = get(index, 0.0) + weight
         return sorted(weights, key=weights.__getitem__, reverse=True)[:CANDIDATES]
-
-    def _score(self, terms: frozenset[str], example_terms: frozenset[str], joined: str) -> float:
-        shared = terms & example_terms
-        covered = sum(self._weight(t) for t in shared) / sum(self._weight(t) for t in example_terms)
-        # Extra words in a long message dilute less than missing example words.
-        precision = sum(self._weight(t) for t in shared) / sum(self._weight(t) for t in terms)
-        fuzzy = fuzz.token_sort_ratio(" ".join(sorted(terms)), joined) / 100
-        return 0.6 * covered + 0.2 * math.sqrt(precision) + 0.2 * fuzzy
