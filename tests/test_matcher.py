@@ -46,3 +46,16 @@ def test_candidates_are_bounded_whatever_the_number_of_examples() -> None:
     matcher = IntentMatcher(scenarios, normaliser)
     compared = matcher._candidates(frozenset(normaliser.terms("интернет запрос7")))
     assert len(compared) <= CANDIDATES
+
+
+def test_folded_word_splitting_reads_every_character_as_the_ignore_case_pattern_does() -> None:
+    # words() uses a case-sensitive pattern with the extra letters IGNORECASE would match listed by hand;
+    # a new Unicode version could add some: this test then names them.
+    from dialogs.text import _FOLDED_WORD_RE, WORD_RE, fold
+
+    differ = [
+        f"U+{ord(ch):04X}"
+        for ch in map(chr, range(0x110000))
+        if bool(WORD_RE.fullmatch(folded := fold(ch))) != bool(_FOLDED_WORD_RE.fullmatch(folded))
+    ]
+    assert differ == []
