@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,13 +12,14 @@ from dialogs.details.base import DetailKind, DetailSpec, Found, Invalid, Span
 from dialogs.details.choice import ChoiceFinder
 from dialogs.details.contract import ContractFinder
 from dialogs.details.email import email_problem, find_emails
-from dialogs.details.noise import noise_spans
+from dialogs.details.noise import LazyNoise
 from dialogs.details.phone import PhoneFinder
 from dialogs.details.when import find_when
 from dialogs.text import Lemmatizer
 
 # Types looked for in every message, whatever was asked: clients volunteer these.
 ALWAYS_LOOKED_FOR = (DetailKind.EMAIL, DetailKind.CONTRACT, DetailKind.PHONE, DetailKind.ADDRESS)
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(slots=True)
@@ -62,7 +64,9 @@ class DetailExtractor:
     ) -> Extraction:
         """Find details in text; `asked` is the detail the bot just asked for, `needed` the request's."""
         result = Extraction()
-        noise = noise_spans(text)
+        # Phones, contracts and addresses all hold a digit: a message without one has none of them.
+        has_digit = _DIGIT.search(text) is not None
+        noise = LazyNoise(text)
         taken: list[Span] = []
 
         def keep(found: Found | Invalid | None, is_asked: bool) -> None:
@@ -79,20 +83,25 @@ class DetailExtractor:
             if asked == name and name not in result.found:
                 keep(email_problem(name, text), True)
         contract_name = self._name_for(DetailKind.CONTRACT, asked, needed)
-        if contract_name:
+        if contract_name and has_digit:
             keep(self.contracts[contract_name].find_cued(text, taken, noise), asked == contract_name)
-        if name := self._name_for(DetailKind.PHONE, asked, needed):
-            for phone in self.phones.find(name, text, taken + noise)[:1]:
+        if has_digit and (name := self._name_for(DetailKind.PHONE, asked, needed)):
+            for phone in self.phones.find(name, text, taken, noise)[:1]:
                 keep(phone, False)
             if asked == name and name not in result.found:
-                keep(self.phones.problem(name, text, taken + noise), True)
+                keep(self.phones.problem(name, text, taken, noise), True)
         if name := self._name_for(DetailKind.ADDRESS, asked, needed):
             is_asked = asked == name and not result.found
             keep(self.addresses[name].find(text, taken, asked=is_asked), is_asked)
         # A bare number answers the question asked; it is a contract only if that was the question.
-        if contract_name and contract_name not in result.found and (asked is None or asked == contract_name):
+        if (
+            has_digit
+            and contract_name
+            and contract_name not in result.found
+            and (asked is None or asked == contract_name)
+        ):
             is_asked = asked == contract_name
-            keep(self.contracts[contract_name].find_bare(text, taken + noise, asked=is_asked), is_asked)
+            keep(self.contracts[contract_name].find_bare(text, taken, noise, asked=is_asked), is_asked)
         for name in dict.fromkeys([*([asked] if asked else []), *needed]):
             spec = self.specs[name]
             if name in result.found:

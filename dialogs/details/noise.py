@@ -41,3 +41,19 @@ NOISE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
 def noise_spans(text: str) -> list[Span]:
     """Spans of text that hold numbers with another meaning."""
     return [m.span() for pattern in NOISE_PATTERNS for m in pattern.finditer(text)]
+
+
+class LazyNoise:
+    """The noise spans of one text, found on first use: most messages never need them."""
+
+    __slots__ = ("_spans", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._spans: list[Span] | None = None
+
+    def spans(self) -> list[Span]:
+        """The same spans as `noise_spans(text)`."""
+        if self._spans is None:
+            self._spans = noise_spans(self._text)
+        return self._spans

@@ -7,6 +7,7 @@ import re
 import phonenumbers
 
 from dialogs.details.base import Found, Invalid, Span, overlaps
+from dialogs.details.noise import LazyNoise
 
 _E164 = phonenumbers.PhoneNumberFormat.E164
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s()\-.]{4,}\d")
@@ -30,12 +31,12 @@ class PhoneFinder:
         self.region = region
         self.company_numbers = {n for n in (to_e164(raw, region) for raw in company_numbers) if n}
 
-    def find(self, name: str, text: str, taken: list[Span]) -> list[Found]:
-        """Every client phone number in text outside the taken spans."""
+    def find(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> list[Found]:
+        """Every client phone number in text outside the taken and noise spans."""
         found = []
         for match in phonenumbers.PhoneNumberMatcher(text, self.region, leniency=phonenumbers.Leniency.VALID):
             span = (match.start, match.end)
-            if overlaps(span, taken):
+            if overlaps(span, taken) or overlaps(span, noise.spans()):
                 continue
             value = str(phonenumbers.format_number(match.number, _E164))
             if value in self.company_numbers:
@@ -43,10 +44,10 @@ class PhoneFinder:
             found.append(Found(name, value, match.raw_string, *span))
         return found
 
-    def problem(self, name: str, text: str, taken: list[Span]) -> Invalid | None:
+    def problem(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Invalid | None:
         """Why a message that looks like an attempt at a phone number is not one."""
         for match in _DIGIT_RUN.finditer(text):
-            if overlaps(match.span(), taken):
+            if overlaps(match.span(), taken) or overlaps(match.span(), noise.spans()):
                 continue
             digits = re.sub(r"\D", "", match.group())
             if to_e164(match.group(), self.region) in self.company_numbers:

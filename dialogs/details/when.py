@@ -23,6 +23,12 @@ _PARTS_OF_DAY = {
     "обед": (12, 14), "вечер": (17, 21), "ноч": (21, 23),
 }  # fmt: skip
 _RELATIVE_DAYS = {"сегодня": 0, "завтра": 1, "послезавтра": 2}
+# Longest first, so "послезавтра" is not read as "завтра".
+_RELATIVE_DAY_RES = tuple(
+    (re.compile(rf"\b{word}\b"), offset)
+    for word, offset in sorted(_RELATIVE_DAYS.items(), key=lambda kv: -len(kv[0]))
+)
+_DIGIT = re.compile(r"\d")
 _ANY_TIME = re.compile(r"\b(?:в любое время|когда угодно|любое время|в любой момент|без разницы)\b")
 _NOW = re.compile(r"\b(?:сейчас|прямо сейчас|немедленно|срочно)\b")
 _IN_DELTA = re.compile(r"\bчерез\s+(\d{1,2}|полчаса|час)\s*(минут\w*|мин\b|час\w*)?")
@@ -73,12 +79,13 @@ def _hm(hour: str, minute: str | None) -> tuple[int, int]:
 
 def _day(text: str, now: datetime) -> date | str | None:
     today = now.date()
-    for word, offset in sorted(_RELATIVE_DAYS.items(), key=lambda kv: -len(kv[0])):
-        if re.search(rf"\b{word}\b", text):
+    for word_re, offset in _RELATIVE_DAY_RES:
+        if word_re.search(text):
             return today + timedelta(days=offset)
-    if m := _DATE_NUM.search(text):
+    has_digit = _DIGIT.search(text) is not None  # numeric dates need one
+    if has_digit and (m := _DATE_NUM.search(text)):
         return _make_date(int(m.group(1)), int(m.group(2)), m.group(3), today)
-    if m := _DATE_WORD.search(text):
+    if has_digit and (m := _DATE_WORD.search(text)):
         month = next(v for k, v in _MONTHS.items() if m.group(2).startswith(k))
         return _make_date(int(m.group(1)), month, None, today)
     if m := _WEEKDAY.search(text):
@@ -113,6 +120,9 @@ def _times(text: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
     if part_match:
         word = part_match.group(1)
         part = next((hours for prefix, hours in _PARTS_OF_DAY.items() if word.startswith(prefix)), None)
+    if _DIGIT.search(text) is None:
+        # Every clock-time pattern below needs a digit; only a part of the day is left to say.
+        return ((part[0], 0), (part[1], 0)) if part else (None, None)
     if m := _RANGE.search(text) or _DASH_RANGE.search(text):
         return _hm(m.group(1), m.group(2)), _hm(m.group(3), m.group(4))
     if m := _AFTER.search(text):
