@@ -50,6 +50,13 @@ _AT = re.compile(
 )
 _CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?![\d])")
 _PART = re.compile(r"\b(утр|днем|дн[её]м|обед|вечер|ноч)[а-я]*\b")
+# Everything parse_when can read from text without a digit; one search rules most messages out.
+_WORDS_ONLY = re.compile(
+    "|".join(
+        f"(?:{r.pattern})"
+        for r in (_ANY_TIME, _NOW, _IN_DELTA, *(word_re for word_re, _ in _RELATIVE_DAY_RES), _WEEKDAY, _PART)
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +149,8 @@ def _times(text: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
 def parse_when(text: str, now: datetime) -> When | str | None:
     """Parse a date/time window; a problem code string when it cannot be valid; None if nothing said."""
     folded = fold(text)
+    if _DIGIT.search(folded) is None and _WORDS_ONLY.search(folded) is None:
+        return None
     if _ANY_TIME.search(folded):
         return When(None, None, None, any_time=True)
     if _NOW.search(folded):
