@@ -30,6 +30,20 @@ class Extraction:
     invalid: Invalid | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Which detail each kind of value fills, and the details then looked for one by one."""
+
+    email: str | None
+    contract: str | None
+    phone: str | None
+    address: str | None
+    others: tuple[tuple[str, DetailSpec], ...]
+
+
+_MAX_PLANS = 256
+
+
 class DetailExtractor:
     """Finds details of the kinds a scenario file defines."""
 
@@ -43,6 +57,7 @@ class DetailExtractor:
         self.choices = {
             n: ChoiceFinder(n, s, lemmatizer) for n, s in specs.items() if s.type is DetailKind.CHOICE
         }
+        self._plans: dict[tuple[str | None, tuple[str, ...]], _Plan] = {}
 
     def _name_for(self, kind: DetailKind, asked: str | None, needed: Sequence[str]) -> str | None:
         """Which detail a value of this kind fills: the asked one, a needed one, or the canonical one."""
@@ -52,6 +67,25 @@ class DetailExtractor:
             if self.specs[name].type is kind:
                 return name
         return kind.value if kind.value in self.specs else None
+
+    def _plan_for(self, asked: str | None, needed: Sequence[str]) -> _Plan:
+        """What to look for given the question: the same few (asked, needed) pairs come again and again."""
+        key = (asked, tuple(needed))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = _Plan(
+                email=self._name_for(DetailKind.EMAIL, asked, needed),
+                contract=self._name_for(DetailKind.CONTRACT, asked, needed),
+                phone=self._name_for(DetailKind.PHONE, asked, needed),
+                address=self._name_for(DetailKind.ADDRESS, asked, needed),
+                others=tuple(
+                    (name, self.specs[name]) for name in dict.fromkeys([*([asked] if asked else []), *needed])
+                ),
+            )
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
     def extract(
         self,
@@ -63,6 +97,7 @@ class DetailExtractor:
         payload: str | None = None,
     ) -> Extraction:
         """Find details in text; `asked` is the detail the bot just asked for, `needed` the request's."""
+        plan = self._plan_for(asked, needed)
         result = Extraction()
         # Phones, contracts and addresses all hold a digit: a message without one has none of them.
         has_digit = _DIGIT.search(text) is not None
@@ -77,20 +112,19 @@ class DetailExtractor:
             elif isinstance(found, Invalid) and is_asked and result.invalid is None:
                 result.invalid = found
 
-        if name := self._name_for(DetailKind.EMAIL, asked, needed):
+        if name := plan.email:
             for email in find_emails(name, text, taken)[:1]:
                 keep(email, False)
             if asked == name and name not in result.found:
                 keep(email_problem(name, text), True)
-        contract_name = self._name_for(DetailKind.CONTRACT, asked, needed)
+        contract_name = plan.contract
         if contract_name and has_digit:
             keep(self.contracts[contract_name].find_cued(text, taken, noise), asked == contract_name)
-        if has_digit and (name := self._name_for(DetailKind.PHONE, asked, needed)):
-            for phone in self.phones.find(name, text, taken, noise)[:1]:
-                keep(phone, False)
+        if has_digit and (name := plan.phone):
+            keep(self.phones.first(name, text, taken, noise), False)
             if asked == name and name not in result.found:
                 keep(self.phones.problem(name, text, taken, noise), True)
-        if name := self._name_for(DetailKind.ADDRESS, asked, needed):
+        if name := plan.address:
             is_asked = asked == name and not result.found
             keep(self.addresses[name].find(text, taken, asked=is_asked), is_asked)
         # A bare number answers the question asked; it is a contract only if that was the question.
@@ -102,8 +136,7 @@ class DetailExtractor:
         ):
             is_asked = asked == contract_name
             keep(self.contracts[contract_name].find_bare(text, taken, noise, asked=is_asked), is_asked)
-        for name in dict.fromkeys([*([asked] if asked else []), *needed]):
-            spec = self.specs[name]
+        for name, spec in plan.others:
             if name in result.found:
                 continue
             is_asked = name == asked

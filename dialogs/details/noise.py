@@ -6,17 +6,20 @@ import re
 
 from dialogs.details.base import Span
 
-_NUM = r"\d[\d\s.,]{0,15}"
+# A number right before its unit. No unit starts with a digit, a space, a dot or a comma, so a unit can
+# only start where the run of those ends: possessive quantifiers find the same matches as greedy ones
+# would, without retrying the unit words at every shorter length of the run.
+_NUM_UNIT = r"\d[\d\s.,]{0,15}+\s*+"
 NOISE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         # Amounts of money.
-        rf"{_NUM}\s*(?:₽|руб\w*|р\b|р\.|тыс\w*|т\.р|к\b|коп\w*|\$|usd|eur|евро|доллар\w*)",
+        rf"{_NUM_UNIT}(?:₽|руб\w*|р\b|р\.|тыс\w*|т\.р|к\b|коп\w*|\$|usd|eur|евро|доллар\w*)",
         r"(?:₽|\$)\s*\d[\d\s.,]{0,15}",
         # Speeds, sizes, signal levels, percentages, durations.
-        rf"{_NUM}\s*(?:[мкгm]б(?:ит|айт)?\w*|[кмгkmg]bit\w*|[кмгkmg]b/?s|mbps|gbps|мбпс|мегабит\w*|гигабит\w*)",
-        rf"-?{_NUM}\s*(?:dbm|дбм|db|дб|ms|мс|%|процент\w*|ghz|ггц|mhz|мгц)",
-        rf"{_NUM}\s*(?:минут\w*|мин\b|час\w*|сек\w*|дн(?:я|ей|ь)\w*|недел\w*|месяц\w*|год\w*|лет\b|раз\w*)",
+        rf"{_NUM_UNIT}(?:[мкгm]б(?:ит|айт)?\w*|[кмгkmg]bit\w*|[кмгkmg]b/?s|mbps|gbps|мбпс|мегабит\w*|гигабит\w*)",
+        rf"-?{_NUM_UNIT}(?:dbm|дбм|db|дб|ms|мс|%|процент\w*|ghz|ггц|mhz|мгц)",
+        rf"{_NUM_UNIT}(?:минут\w*|мин\b|час\w*|сек\w*|дн(?:я|ей|ь)\w*|недел\w*|месяц\w*|год\w*|лет\b|раз\w*)",
         # Dates and times.
         r"\b(?:0?[1-9]|[12]\d|3[01])[./](?:0?[1-9]|1[0-2])(?:[./]\d{2,4})?\b",
         r"\b(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-(?:19|20)?\d{2}\b",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import phonenumbers
@@ -102,18 +103,24 @@ class PhoneFinder:
 
     def find(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> list[Found]:
         """Every client phone number in text outside the taken and noise spans."""
-        found: list[Found] = []
+        return list(self._client_numbers(name, text, taken, noise))
+
+    def first(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Found | None:
+        """The first client phone number in text, as `find` would list it first."""
+        return next(self._client_numbers(name, text, taken, noise), None)
+
+    def _client_numbers(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Iterator[Found]:
         if not self._may_hold_number(text):
-            return found
+            return
         for match in phonenumbers.PhoneNumberMatcher(text, self.region, leniency=phonenumbers.Leniency.VALID):
             span = (match.start, match.end)
-            if overlaps(span, taken) or overlaps(span, noise.spans()):
+            if overlaps(span, taken):
                 continue
             value = str(phonenumbers.format_number(match.number, _E164))
-            if value in self.company_numbers:
+            # Noise last: most messages with a number need no noise spans at all.
+            if value in self.company_numbers or overlaps(span, noise.spans()):
                 continue
-            found.append(Found(name, value, match.raw_string, *span))
-        return found
+            yield Found(name, value, match.raw_string, *span)
 
     def problem(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Invalid | None:
         """Why a message that looks like an attempt at a phone number is not one."""

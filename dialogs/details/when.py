@@ -50,13 +50,13 @@ _AT = re.compile(
 )
 _CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?![\d])")
 _PART = re.compile(r"\b(утр|днем|дн[её]м|обед|вечер|ноч)[а-я]*\b")
-# Everything parse_when can read from text without a digit; one search rules most messages out.
-_WORDS_ONLY = re.compile(
-    "|".join(
-        f"(?:{r.pattern})"
-        for r in (_ANY_TIME, _NOW, _IN_DELTA, *(word_re for word_re, _ in _RELATIVE_DAY_RES), _WEEKDAY, _PART)
-    )
-)
+_WORD_RES = (_ANY_TIME, _NOW, _IN_DELTA, *(word_re for word_re, _ in _RELATIVE_DAY_RES), _WEEKDAY, _PART)
+# _AT counts only after a preposition or before an hour word.
+_AT_COUNTS = re.compile(r"\b(?:в|к|около|на)\s*\d|\d\s*(?:час|ч\b|утра|вечера|дня|ночи)")
+_NUMBER_RES = (_DATE_NUM, _DATE_WORD, _RANGE, _DASH_RANGE, _AFTER, _BEFORE, _CLOCK, _AT_COUNTS)
+# Something parse_when reads must be in the text: one search rules most messages out.
+_WORDS_ONLY = re.compile("|".join(f"(?:{r.pattern})" for r in _WORD_RES))
+_ANY_WHEN = re.compile("|".join(f"(?:{r.pattern})" for r in (*_WORD_RES, *_NUMBER_RES)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +149,12 @@ def _times(text: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
 def parse_when(text: str, now: datetime) -> When | str | None:
     """Parse a date/time window; a problem code string when it cannot be valid; None if nothing said."""
     folded = fold(text)
-    if _DIGIT.search(folded) is None and _WORDS_ONLY.search(folded) is None:
+    if (_WORDS_ONLY if _DIGIT.search(folded) is None else _ANY_WHEN).search(folded) is None:
         return None
+    return _parse_folded(folded, now)
+
+
+def _parse_folded(folded: str, now: datetime) -> When | str | None:
     if _ANY_TIME.search(folded):
         return When(None, None, None, any_time=True)
     if _NOW.search(folded):
