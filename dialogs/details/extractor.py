@@ -38,10 +38,11 @@ class _Plan:
     contract: str | None
     phone: str | None
     address: str | None
-    others: tuple[tuple[str, DetailSpec], ...]
+    others: tuple[tuple[str, DetailSpec], ...]  # dates, choices and asked-for free text, in order
 
 
 _MAX_PLANS = 256
+_ONE_BY_ONE = (DetailKind.DATETIME, DetailKind.CHOICE)
 
 
 class DetailExtractor:
@@ -79,7 +80,11 @@ class DetailExtractor:
                 phone=self._name_for(DetailKind.PHONE, asked, needed),
                 address=self._name_for(DetailKind.ADDRESS, asked, needed),
                 others=tuple(
-                    (name, self.specs[name]) for name in dict.fromkeys([*([asked] if asked else []), *needed])
+                    (name, spec)
+                    for name in dict.fromkeys([*([asked] if asked else []), *needed])
+                    # Only these kinds are looked for one by one; free text only when asked for.
+                    if (spec := self.specs[name]).type in _ONE_BY_ONE
+                    or (spec.type is DetailKind.TEXT and name == asked)
                 ),
             )
             if len(self._plans) >= _MAX_PLANS:
@@ -144,7 +149,7 @@ class DetailExtractor:
                 keep(find_when(name, text, now, asked=is_asked), is_asked)
             elif spec.type is DetailKind.CHOICE:
                 keep(self.choices[name].find(text, asked=is_asked, payload=payload), is_asked)
-            elif spec.type is DetailKind.TEXT and is_asked:
+            else:  # free text, asked for
                 keep(self._free_text(name, spec, text), True)
         return result
 
