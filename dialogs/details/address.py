@@ -68,6 +68,13 @@ BARE_MAX_HOUSE = 400
 _PUNCT_EDGES = " ,.;:!?-—()\"'«»\n\t"
 
 
+# Cheap tests that a text can hold a match at all, each a part every match of its regex must contain.
+_HAS_MARKER = re.compile(_MARKER, re.IGNORECASE)  # ADDRESS_RE: a street marker
+_HAS_CAPITAL_WORD = re.compile(r"[А-ЯЁ][а-яё]{2}")  # BARE_RE: a capitalised street name
+_HAS_FLAT = re.compile(r"кв|-\s*\d")  # LOWER_RE: a flat number, "кв 9" or "-9"
+_PREFILTERS = ((ADDRESS_RE, _HAS_MARKER), (BARE_RE, _HAS_CAPITAL_WORD), (LOWER_RE, _HAS_FLAT))
+
+
 def _overlapping(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
     """Matches that may start inside a rejected one ("живём на ул. Гоголя": not "живём на ул")."""
     position = 0
@@ -101,7 +108,10 @@ class AddressFinder:
 
     def find(self, text: str, taken: list[Span], *, asked: bool) -> Found | Invalid | None:
         """The first address in text, or (when asked) the text itself if it reads as one."""
-        for regex in (ADDRESS_RE, BARE_RE, LOWER_RE):
+        # Every address found in text holds a digit, so text without one needs no regex passes.
+        for regex, prefilter in _PREFILTERS if _HAS_NUMBER.search(text) else ():
+            if prefilter.search(text) is None:
+                continue
             for match in _overlapping(regex, text):
                 raw = match.group().strip(_PUNCT_EDGES)
                 if (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -75,6 +76,6 @@ class Invalid:
 Span = tuple[int, int]
 
 
-def overlaps(span: Span, taken: list[Span]) -> bool:
+def overlaps(span: Span, taken: Sequence[Span]) -> bool:
     """Whether span intersects any of the taken spans."""
     return any(span[0] < end and start < span[1] for start, end in taken)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from dialogs.details.base import DetailSpec, Found, Invalid, Span, overlaps
+from dialogs.details.noise import LazyNoise
 
 DEFAULT_PATTERN = r"\d{5,10}"
 DEFAULT_CUES = ("договор", "дог.", "лицев", "л/с", "лс", "л.с", "счет", "счёт", "№", "абонентск", "contract")
@@ -34,11 +35,15 @@ class ContractFinder:
         alternatives = "|".join(re.escape(c.lower()) for c in sorted(cues, key=len, reverse=True))
         self.cued_re = re.compile(rf"(?:{alternatives})[^\d\n]{{0,30}}?(?<![\d+])(\d+)(?!\d)", re.IGNORECASE)
 
-    def find_cued(self, text: str, taken: list[Span], noise: list[Span]) -> Found | Invalid | None:
+    def find_cued(self, text: str, taken: list[Span], noise: LazyNoise) -> Found | Invalid | None:
         """A number announced as a contract ("договор 1234567", "л/с: 0012345")."""
         for match in self.cued_re.finditer(text):
             span = match.span(1)
-            if overlaps(span, taken) or overlaps(span, noise) or self._is_phone_cue(text, match.start(1)):
+            if (
+                overlaps(span, taken)
+                or self._is_phone_cue(text, match.start(1))
+                or overlaps(span, noise.spans())
+            ):
                 continue
             digits = match.group(1)
             if self.pattern.fullmatch(digits):
@@ -46,21 +51,27 @@ class ContractFinder:
             return Invalid(self.name, "contract_pattern", digits)
         return None
 
-    def find_bare(self, text: str, taken: list[Span], *, asked: bool) -> Found | Invalid | None:
+    def find_bare(
+        self, text: str, taken: list[Span], noise: LazyNoise, *, asked: bool
+    ) -> Found | Invalid | None:
         """A number given without a cue: taken when asked for, or when it can hardly be anything else."""
         for match in _DIGITS.finditer(text):
+            digits = match.group()
+            fits = self.pattern.fullmatch(digits) is not None and (asked or len(digits) >= 6)
+            if not fits and not asked:
+                # Unasked, a number that does not fit is passed over whatever surrounds it.
+                continue
             span = match.span()
             if (
                 overlaps(span, taken)
                 or _NOT_CONTRACT_BEFORE.search(text[: span[0]])
                 or _NOT_CONTRACT_AFTER.search(text[span[1] : span[1] + 40])
+                or overlaps(span, noise.spans())
             ):
                 continue
-            digits = match.group()
-            if self.pattern.fullmatch(digits) and (asked or len(digits) >= 6):
+            if fits:
                 return Found(self.name, digits, digits, *span)
-            if asked:
-                return Invalid(self.name, "contract_pattern", digits)
+            return Invalid(self.name, "contract_pattern", digits)  # only asked gets here
         return None
 
     @staticmethod

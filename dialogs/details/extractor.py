@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,13 +12,14 @@ from dialogs.details.base import DetailKind, DetailSpec, Found, Invalid, Span
 from dialogs.details.choice import ChoiceFinder
 from dialogs.details.contract import ContractFinder
 from dialogs.details.email import email_problem, find_emails
-from dialogs.details.noise import noise_spans
+from dialogs.details.noise import LazyNoise
 from dialogs.details.phone import PhoneFinder
 from dialogs.details.when import find_when
 from dialogs.text import Lemmatizer
 
 # Types looked for in every message, whatever was asked: clients volunteer these.
 ALWAYS_LOOKED_FOR = (DetailKind.EMAIL, DetailKind.CONTRACT, DetailKind.PHONE, DetailKind.ADDRESS)
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(slots=True)
@@ -26,6 +28,21 @@ class Extraction:
 
     found: dict[str, Found] = field(default_factory=dict)
     invalid: Invalid | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Which detail each kind of value fills, and the details then looked for one by one."""
+
+    email: str | None
+    contract: str | None
+    phone: str | None
+    address: str | None
+    others: tuple[tuple[str, DetailSpec], ...]  # dates, choices and asked-for free text, in order
+
+
+_MAX_PLANS = 256
+_ONE_BY_ONE = (DetailKind.DATETIME, DetailKind.CHOICE)
 
 
 class DetailExtractor:
@@ -41,6 +58,7 @@ class DetailExtractor:
         self.choices = {
             n: ChoiceFinder(n, s, lemmatizer) for n, s in specs.items() if s.type is DetailKind.CHOICE
         }
+        self._plans: dict[tuple[str | None, tuple[str, ...]], _Plan] = {}
 
     def _name_for(self, kind: DetailKind, asked: str | None, needed: Sequence[str]) -> str | None:
         """Which detail a value of this kind fills: the asked one, a needed one, or the canonical one."""
@@ -50,6 +68,29 @@ class DetailExtractor:
             if self.specs[name].type is kind:
                 return name
         return kind.value if kind.value in self.specs else None
+
+    def _plan_for(self, asked: str | None, needed: Sequence[str]) -> _Plan:
+        """What to look for given the question: the same few (asked, needed) pairs come again and again."""
+        key = (asked, tuple(needed))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = _Plan(
+                email=self._name_for(DetailKind.EMAIL, asked, needed),
+                contract=self._name_for(DetailKind.CONTRACT, asked, needed),
+                phone=self._name_for(DetailKind.PHONE, asked, needed),
+                address=self._name_for(DetailKind.ADDRESS, asked, needed),
+                others=tuple(
+                    (name, spec)
+                    for name in dict.fromkeys([*([asked] if asked else []), *needed])
+                    # Only these kinds are looked for one by one; free text only when asked for.
+                    if (spec := self.specs[name]).type in _ONE_BY_ONE
+                    or (spec.type is DetailKind.TEXT and name == asked)
+                ),
+            )
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
     def extract(
         self,
@@ -61,8 +102,11 @@ class DetailExtractor:
         payload: str | None = None,
     ) -> Extraction:
         """Find details in text; `asked` is the detail the bot just asked for, `needed` the request's."""
+        plan = self._plan_for(asked, needed)
         result = Extraction()
-        noise = noise_spans(text)
+        # Phones, contracts and addresses all hold a digit: a message without one has none of them.
+        has_digit = _DIGIT.search(text) is not None
+        noise = LazyNoise(text)
         taken: list[Span] = []
 
         def keep(found: Found | Invalid | None, is_asked: bool) -> None:
@@ -73,28 +117,31 @@ class DetailExtractor:
             elif isinstance(found, Invalid) and is_asked and result.invalid is None:
                 result.invalid = found
 
-        if name := self._name_for(DetailKind.EMAIL, asked, needed):
+        if name := plan.email:
             for email in find_emails(name, text, taken)[:1]:
                 keep(email, False)
             if asked == name and name not in result.found:
                 keep(email_problem(name, text), True)
-        contract_name = self._name_for(DetailKind.CONTRACT, asked, needed)
-        if contract_name:
+        contract_name = plan.contract
+        if contract_name and has_digit:
             keep(self.contracts[contract_name].find_cued(text, taken, noise), asked == contract_name)
-        if name := self._name_for(DetailKind.PHONE, asked, needed):
-            for phone in self.phones.find(name, text, taken + noise)[:1]:
-                keep(phone, False)
+        if has_digit and (name := plan.phone):
+            keep(self.phones.first(name, text, taken, noise), False)
             if asked == name and name not in result.found:
-                keep(self.phones.problem(name, text, taken + noise), True)
-        if name := self._name_for(DetailKind.ADDRESS, asked, needed):
+                keep(self.phones.problem(name, text, taken, noise), True)
+        if name := plan.address:
             is_asked = asked == name and not result.found
             keep(self.addresses[name].find(text, taken, asked=is_asked), is_asked)
         # A bare number answers the question asked; it is a contract only if that was the question.
-        if contract_name and contract_name not in result.found and (asked is None or asked == contract_name):
+        if (
+            has_digit
+            and contract_name
+            and contract_name not in result.found
+            and (asked is None or asked == contract_name)
+        ):
             is_asked = asked == contract_name
-            keep(self.contracts[contract_name].find_bare(text, taken + noise, asked=is_asked), is_asked)
-        for name in dict.fromkeys([*([asked] if asked else []), *needed]):
-            spec = self.specs[name]
+            keep(self.contracts[contract_name].find_bare(text, taken, noise, asked=is_asked), is_asked)
+        for name, spec in plan.others:
             if name in result.found:
                 continue
             is_asked = name == asked
@@ -102,7 +149,7 @@ class DetailExtractor:
                 keep(find_when(name, text, now, asked=is_asked), is_asked)
             elif spec.type is DetailKind.CHOICE:
                 keep(self.choices[name].find(text, asked=is_asked, payload=payload), is_asked)
-            elif spec.type is DetailKind.TEXT and is_asked:
+            else:  # free text, asked for
                 keep(self._free_text(name, spec, text), True)
         return result
 

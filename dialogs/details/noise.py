@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from dialogs.details.base import Span
 
-_NUM = r"\d[\d\s.,]{0,15}"
+# A number right before its unit. No unit starts with a digit, a space, a dot or a comma, so a unit can
+# only start where the run of those ends: possessive quantifiers find the same matches as greedy ones
+# would, without retrying the unit words at every shorter length of the run.
+_NUM_UNIT = r"\d[\d\s.,]{0,15}+\s*+"
 NOISE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         # Amounts of money.
-        rf"{_NUM}\s*(?:₽|руб\w*|р\b|р\.|тыс\w*|т\.р|к\b|коп\w*|\$|usd|eur|евро|доллар\w*)",
+        rf"{_NUM_UNIT}(?:₽|руб\w*|р\b|р\.|тыс\w*|т\.р|к\b|коп\w*|\$|usd|eur|евро|доллар\w*)",
         r"(?:₽|\$)\s*\d[\d\s.,]{0,15}",
         # Speeds, sizes, signal levels, percentages, durations.
-        rf"{_NUM}\s*(?:[мкгm]б(?:ит|айт)?\w*|[кмгkmg]bit\w*|[кмгkmg]b/?s|mbps|gbps|мбпс|мегабит\w*|гигабит\w*)",
-        rf"-?{_NUM}\s*(?:dbm|дбм|db|дб|ms|мс|%|процент\w*|ghz|ггц|mhz|мгц)",
-        rf"{_NUM}\s*(?:минут\w*|мин\b|час\w*|сек\w*|дн(?:я|ей|ь)\w*|недел\w*|месяц\w*|год\w*|лет\b|раз\w*)",
+        rf"{_NUM_UNIT}(?:[мкгm]б(?:ит|айт)?\w*|[кмгkmg]bit\w*|[кмгkmg]b/?s|mbps|gbps|мбпс|мегабит\w*|гигабит\w*)",
+        rf"-?{_NUM_UNIT}(?:dbm|дбм|db|дб|ms|мс|%|процент\w*|ghz|ггц|mhz|мгц)",
+        rf"{_NUM_UNIT}(?:минут\w*|мин\b|час\w*|сек\w*|дн(?:я|ей|ь)\w*|недел\w*|месяц\w*|год\w*|лет\b|раз\w*)",
         # Dates and times.
         r"\b(?:0?[1-9]|[12]\d|3[01])[./](?:0?[1-9]|1[0-2])(?:[./]\d{2,4})?\b",
         r"\b(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-(?:19|20)?\d{2}\b",
@@ -41,3 +45,25 @@ NOISE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
 def noise_spans(text: str) -> list[Span]:
     """Spans of text that hold numbers with another meaning."""
     return [m.span() for pattern in NOISE_PATTERNS for m in pattern.finditer(text)]
+
+
+@functools.lru_cache(maxsize=512)
+def _recent_noise_spans(text: str) -> tuple[Span, ...]:
+    # The same text (a re-sent number, a stock phrase) is scanned once while it stays among the recent.
+    return tuple(noise_spans(text))
+
+
+class LazyNoise:
+    """The noise spans of one text, found on first use: most messages never need them."""
+
+    __slots__ = ("_spans", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._spans: tuple[Span, ...] | None = None
+
+    def spans(self) -> tuple[Span, ...]:
+        """The same spans as `noise_spans(text)`."""
+        if self._spans is None:
+            self._spans = _recent_noise_spans(self._text)
+        return self._spans

@@ -23,6 +23,12 @@ _PARTS_OF_DAY = {
     "обед": (12, 14), "вечер": (17, 21), "ноч": (21, 23),
 }  # fmt: skip
 _RELATIVE_DAYS = {"сегодня": 0, "завтра": 1, "послезавтра": 2}
+# Longest first, so "послезавтра" is not read as "завтра".
+_RELATIVE_DAY_RES = tuple(
+    (re.compile(rf"\b{word}\b"), offset)
+    for word, offset in sorted(_RELATIVE_DAYS.items(), key=lambda kv: -len(kv[0]))
+)
+_DIGIT = re.compile(r"\d")
 _ANY_TIME = re.compile(r"\b(?:в любое время|когда угодно|любое время|в любой момент|без разницы)\b")
 _NOW = re.compile(r"\b(?:сейчас|прямо сейчас|немедленно|срочно)\b")
 _IN_DELTA = re.compile(r"\bчерез\s+(\d{1,2}|полчаса|час)\s*(минут\w*|мин\b|час\w*)?")
@@ -44,6 +50,13 @@ _AT = re.compile(
 )
 _CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?![\d])")
 _PART = re.compile(r"\b(утр|днем|дн[её]м|обед|вечер|ноч)[а-я]*\b")
+_WORD_RES = (_ANY_TIME, _NOW, _IN_DELTA, *(word_re for word_re, _ in _RELATIVE_DAY_RES), _WEEKDAY, _PART)
+# _AT counts only after a preposition or before an hour word.
+_AT_COUNTS = re.compile(r"\b(?:в|к|около|на)\s*\d|\d\s*(?:час|ч\b|утра|вечера|дня|ночи)")
+_NUMBER_RES = (_DATE_NUM, _DATE_WORD, _RANGE, _DASH_RANGE, _AFTER, _BEFORE, _CLOCK, _AT_COUNTS)
+# Something parse_when reads must be in the text: one search rules most messages out.
+_WORDS_ONLY = re.compile("|".join(f"(?:{r.pattern})" for r in _WORD_RES))
+_ANY_WHEN = re.compile("|".join(f"(?:{r.pattern})" for r in (*_WORD_RES, *_NUMBER_RES)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +86,13 @@ def _hm(hour: str, minute: str | None) -> tuple[int, int]:
 
 def _day(text: str, now: datetime) -> date | str | None:
     today = now.date()
-    for word, offset in sorted(_RELATIVE_DAYS.items(), key=lambda kv: -len(kv[0])):
-        if re.search(rf"\b{word}\b", text):
+    for word_re, offset in _RELATIVE_DAY_RES:
+        if word_re.search(text):
             return today + timedelta(days=offset)
-    if m := _DATE_NUM.search(text):
+    has_digit = _DIGIT.search(text) is not None  # numeric dates need one
+    if has_digit and (m := _DATE_NUM.search(text)):
         return _make_date(int(m.group(1)), int(m.group(2)), m.group(3), today)
-    if m := _DATE_WORD.search(text):
+    if has_digit and (m := _DATE_WORD.search(text)):
         month = next(v for k, v in _MONTHS.items() if m.group(2).startswith(k))
         return _make_date(int(m.group(1)), month, None, today)
     if m := _WEEKDAY.search(text):
@@ -113,6 +127,9 @@ def _times(text: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
     if part_match:
         word = part_match.group(1)
         part = next((hours for prefix, hours in _PARTS_OF_DAY.items() if word.startswith(prefix)), None)
+    if _DIGIT.search(text) is None:
+        # Every clock-time pattern below needs a digit; only a part of the day is left to say.
+        return ((part[0], 0), (part[1], 0)) if part else (None, None)
     if m := _RANGE.search(text) or _DASH_RANGE.search(text):
         return _hm(m.group(1), m.group(2)), _hm(m.group(3), m.group(4))
     if m := _AFTER.search(text):
@@ -132,6 +149,12 @@ def _times(text: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
 def parse_when(text: str, now: datetime) -> When | str | None:
     """Parse a date/time window; a problem code string when it cannot be valid; None if nothing said."""
     folded = fold(text)
+    if (_WORDS_ONLY if _DIGIT.search(folded) is None else _ANY_WHEN).search(folded) is None:
+        return None
+    return _parse_folded(folded, now)
+
+
+def _parse_folded(folded: str, now: datetime) -> When | str | None:
     if _ANY_TIME.search(folded):
         return When(None, None, None, any_time=True)
     if _NOW.search(folded):
