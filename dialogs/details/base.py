@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -76,6 +75,6 @@ class Invalid:
 Span = tuple[int, int]
 
 
-def overlaps(span: Span, taken: Sequence[Span]) -> bool:
+def overlaps(span: Span, taken: list[Span]) -> bool:
     """Whether span intersects any of the taken spans."""
     return any(span[0] < end and start < span[1] for start, end in taken)

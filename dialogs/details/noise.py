@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 
 from dialogs.details.base import Span
@@ -47,12 +46,6 @@ def noise_spans(text: str) -> list[Span]:
     return [m.span() for pattern in NOISE_PATTERNS for m in pattern.finditer(text)]
 
 
-@functools.lru_cache(maxsize=512)
-def _recent_noise_spans(text: str) -> tuple[Span, ...]:
-    # The same text (a re-sent number, a stock phrase) is scanned once while it stays among the recent.
-    return tuple(noise_spans(text))
-
-
 class LazyNoise:
     """The noise spans of one text, found on first use: most messages never need them."""
 
@@ -60,10 +53,10 @@ class LazyNoise:
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._spans: tuple[Span, ...] | None = None
+        self._spans: list[Span] | None = None
 
-    def spans(self) -> tuple[Span, ...]:
+    def spans(self) -> list[Span]:
         """The same spans as `noise_spans(text)`."""
         if self._spans is None:
-            self._spans = _recent_noise_spans(self._text)
+            self._spans = noise_spans(self._text)
         return self._spans

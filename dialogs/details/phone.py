@@ -70,19 +70,6 @@ def digit_bounds(region: str) -> DigitBounds:
     return DigitBounds(with_plus, min(national, through_prefix))
 
 
-@functools.lru_cache(maxsize=512)
-def _valid_numbers(text: str, region: str) -> tuple[tuple[int, int, str, str], ...]:
-    """Every valid number phonenumbers reads in text: start, end, raw text, E.164.
-
-    Parsing is the costliest step of extraction; the same text (a re-sent number, a stock phrase)
-    is parsed once while it stays among the recent ones.
-    """
-    return tuple(
-        (match.start, match.end, match.raw_string, str(phonenumbers.format_number(match.number, _E164)))
-        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
-    )
-
-
 def to_e164(raw: str, region: str = "RU") -> str | None:
     """Normalise one phone number, or None when it is not a valid number."""
     try:
@@ -125,12 +112,15 @@ class PhoneFinder:
     def _client_numbers(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Iterator[Found]:
         if not self._may_hold_number(text):
             return
-        for start, end, raw, value in _valid_numbers(text, self.region):
-            span = (start, end)
-            # Noise last: most messages with a number need no noise spans at all.
-            if overlaps(span, taken) or value in self.company_numbers or overlaps(span, noise.spans()):
+        for match in phonenumbers.PhoneNumberMatcher(text, self.region, leniency=phonenumbers.Leniency.VALID):
+            span = (match.start, match.end)
+            if overlaps(span, taken):
                 continue
-            yield Found(name, value, raw, *span)
+            value = str(phonenumbers.format_number(match.number, _E164))
+            # Noise last: most messages with a number need no noise spans at all.
+            if value in self.company_numbers or overlaps(span, noise.spans()):
+                continue
+            yield Found(name, value, match.raw_string, *span)
 
     def problem(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Invalid | None:
         """Why a message that looks like an attempt at a phone number is not one."""
