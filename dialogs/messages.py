@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+import orjson
 
 
 class AttachmentKind(StrEnum):
@@ -49,12 +50,13 @@ class IncomingMessage:
             "contact_phone": self.contact_phone,
             "button_payload": self.button_payload,
         }
-        return json.dumps(data, ensure_ascii=False)
+        # orjson: every incoming message is stored with this (the standard encoder costs ~5x as much).
+        return orjson.dumps(data).decode()
 
     @classmethod
     def from_json(cls, text: str) -> IncomingMessage:
         """Rebuild a message stored with to_json."""
-        data = json.loads(text)
+        data = orjson.loads(text)
         data["at"] = datetime.fromisoformat(data["at"])
         data["attachment"] = AttachmentKind(data["attachment"]) if data.get("attachment") else None
         return cls(**data)
