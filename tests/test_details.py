@@ -110,10 +110,33 @@ def test_asked_address_without_house_is_invalid(live_content: LiveContent) -> No
         ("завтра утром", "2026-11-24 09:00-12:00"),
         ("в любое время", "any"),
         ("сегодня в 3 дня", "2026-11-23 15:00"),
+        ("в чт после 18", "2026-11-26 18:00"),
+        ("в ср. с 10 до 12", "2026-11-25 10:00-12:00"),
+        ("по субботам", "2026-11-28"),
+        ("звоните 14 - 16", "14:00-16:00"),
     ],
 )
 def test_dates_and_times(live_content: LiveContent, text: str, value: str) -> None:
     assert found(live_content, text, asked="callback_time")["callback_time"] == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Word starts that are day abbreviations: "что" is no Thursday, "сбой" no Saturday.
+        "а что с интернетом?",
+        "сбой опять",
+        "второй раз пишу",
+        "мы на дачу на все лето уезжаем",
+        "средство не помогло",
+        # Digits of a phone are no hours: not 11:00-22:00, not eight o'clock.
+        "+7 (913) 000-11-22",
+        "звонил на 8 800 555-35-35, никто не берёт",
+    ],
+)
+def test_words_and_phone_digits_are_no_dates(live_content: LiveContent, text: str) -> None:
+    result = live_content.get().extractor.extract(text, NOW, asked="callback_time")
+    assert "callback_time" not in result.found
 
 
 @pytest.mark.parametrize(

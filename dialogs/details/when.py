@@ -34,19 +34,27 @@ _NOW = re.compile(r"\b(?:сейчас|прямо сейчас|немедленн
 _IN_DELTA = re.compile(r"\bчерез\s+(\d{1,2}|полчаса|час)\s*(минут\w*|мин\b|час\w*)?")
 _DATE_NUM = re.compile(r"\b(\d{1,2})[./](\d{1,2})(?:[./](\d{2,4}))?\b")
 _DATE_WORD = re.compile(r"\b(\d{1,2})(?:-?го)?\s+(" + "|".join(_MONTHS) + r")[а-я]*\b")
-_WEEKDAY = re.compile(r"\b(" + "|".join(sorted(_WEEKDAYS, key=len, reverse=True)) + r")[а-я]*\b")
+# Full names take their endings ("в пятницу", "по четвергам"); "сред" only as the day ("среди" is not
+# one); the two-letter abbreviations only as whole words, or "что" would be Thursday and "сбой" Saturday.
+_WEEKDAY = re.compile(
+    r"\b(понедельник[а-я]*|вторник[а-я]*|сред(?:а|у|ы|е|ам)\b|четверг[а-я]*|пятниц[а-я]*|суббот[а-я]*"
+    r"|воскресень[а-я]*|(?:пн|вт|ср|чт|пт|сб|вс)\b)"
+)
 _RANGE = re.compile(
     r"\b(?:с|от)\s*(\d{1,2})(?:[:.](\d{2}))?\s*(?:ч\w*)?\s*(?:до|по|-|–)\s*(\d{1,2})(?:[:.](\d{2}))?"
 )
 _DASH_RANGE = re.compile(
-    r"(?<![\d.:/])(\d{1,2})(?:[:.](\d{2}))?\s*[-–]\s*(\d{1,2})(?:[:.](\d{2}))?(?![\d./])"
+    # Not inside a longer run of dashed numbers: "000-11-22" ends a phone, it is no time window.
+    r"(?<![\d.:/-])(\d{1,2})(?:[:.](\d{2}))?\s*[-–]\s*(\d{1,2})(?:[:.](\d{2}))?(?![\d./-])"
 )
 _AFTER = re.compile(r"\b(?:после|позже)\s*(\d{1,2})(?:[:.](\d{2}))?")
 _BEFORE = re.compile(
     r"\b(?:до|не позже|раньше)\s*(\d{1,2})(?:[:.](\d{2}))?(?!\s*(?:ноябр|декабр|январ|[./]))"
 )
+# An hour is a number of its own: "на 8 800 555-35-35" dials a phone, it is not eight o'clock.
 _AT = re.compile(
-    r"(?:\b(?:в|к|около|на)\s*|^|\s)(\d{1,2})(?:[:.](\d{2}))?\s*(час\w*|ч\b|утра|вечера|дня|ночи)?"
+    r"(?:\b(?:в|к|около|на)\s*|^|\s)(\d{1,2})(?:[:.](\d{2}))?(?!\d)(?!\s*[-–]?\s*\d{3})"
+    r"\s*(час\w*|ч\b|утра|вечера|дня|ночи)?"
 )
 _CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?![\d])")
 _PART = re.compile(r"\b(утр|днем|дн[её]м|обед|вечер|ноч)[а-я]*\b")
