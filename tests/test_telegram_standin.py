@@ -93,11 +93,11 @@ async def test_no_internet_dialog_over_aiogram(api: BotApiStandin, service: Conv
 class SlowService:
     """A service that thinks for a second, to see "typing…" while it works."""
 
-    def __init__(self, inner: ConversationService) -> None:
-        self.inner = inner
+    def __init__(self, inner: ConversationService, seconds: float = 1.0) -> None:
+        self.inner, self.seconds = inner, seconds
 
     def handle(self, message: IncomingMessage) -> Turn:
-        time.sleep(1.0)
+        time.sleep(self.seconds)
         return self.inner.handle(message)
 
 
@@ -110,6 +110,22 @@ async def test_typing_is_shown_while_a_reply_takes_time(
     actions = api.sent(CHAT, "sendChatAction")
     assert actions and actions[0].params["action"] == "typing"
     assert actions[0].at < api.sent(CHAT, "sendMessage")[0].at
+
+
+async def test_typing_is_shed_while_the_bot_is_backlogged(
+    api: BotApiStandin, service: ConversationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.telegram.gateway as gateway_module
+
+    monkeypatch.setattr(gateway_module, "TYPING_MAX_BACKLOG", 2)
+    chats = [CHAT + n for n in range(6)]
+    async with aiogram_polling(api, SlowService(service, seconds=0.4)):  # type: ignore[arg-type]
+        for chat in chats:
+            api.add_message(chat, "не работает интернет")
+        for chat in chats:
+            await api.wait_for_sent(1, 20, chat_id=chat, method="sendMessage")
+    # Six turns queue behind one handler: every reply arrives, no indicator was sent while they waited.
+    assert api.sent(method="sendChatAction") == []
 
 
 async def test_python_telegram_bot_handler(api: BotApiStandin, service: ConversationService) -> None:
