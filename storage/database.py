@@ -60,7 +60,13 @@ def connect(url: str, *, check: bool = True) -> Engine:
     if check:
         # The embedded file belongs to this one process: it is migrated as needed. A shared server is not.
         embedded = engine.dialect.name == "sqlite"
-        ensure_current(engine, create_if_empty=embedded, upgrade_if_behind=embedded)
+        try:
+            ensure_current(engine, create_if_empty=embedded, upgrade_if_behind=embedded)
+        except BaseException:
+            # A refused database leaves no pooled connection behind (nor a checkpoint thread).
+            _OPEN_ENGINES.discard(engine)
+            engine.dispose()
+            raise
     return engine
 
 
