@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 
 from dialogs.lexicon import ControlLexicon
-from dialogs.text import fold
+from dialogs.text import AnyOf, fold
 
 _PUNCT = re.compile(r"[^\w\s-]+")
 MAX_STEERING_WORDS = 6
@@ -29,9 +29,7 @@ class ControlWords:
         self.resolved = frozenset(_norm(p) for p in lexicon.resolved)
         self._resolved_checks = [(p, f"не {p}") for p in self.resolved]
         # Whether any resolved phrase occurs at all, in one pass: usually none does.
-        self._any_resolved = (
-            re.compile("|".join(re.escape(p) for p in self.resolved)) if self.resolved else None
-        )
+        self._any_resolved = AnyOf(self.resolved)
         self._answers = lru_cache(maxsize=RECENT_TEXTS)(self._answers_uncached)
 
     def _answers_uncached(self, text: str) -> tuple[bool, bool, bool, bool]:
@@ -53,7 +51,7 @@ class ControlWords:
         return yes, no, cancel, self._is_resolved(norm, count)
 
     def _is_resolved(self, norm: str, count: int) -> bool:
-        if count > MAX_STEERING_WORDS or self._any_resolved is None or not self._any_resolved.search(norm):
+        if count > MAX_STEERING_WORDS or not self._any_resolved(norm):
             return False
         return any(p in norm and negated not in norm for p, negated in self._resolved_checks)
 

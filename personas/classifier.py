@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dialogs.text import Lemmatizer, Token, fold
+from dialogs.text import AnyOf, Lemmatizer, Token, fold
 from personas.labels import NEUTRAL
 from personas.normalise import is_masked, letters_only, mask_pattern, word_forms, words_of
 from personas.signals import Signals
@@ -33,18 +33,6 @@ _PUNCT = re.compile(r"[^\w\s]+")
 # A shouted word: five or more Cyrillic capitals (Latin capitals are mostly acronyms: PPPOE, VLAN).
 _CAPS_WORD = re.compile(r"\b[А-ЯЁ]{5,}\b")
 _LETTERS = re.compile(r"[a-zа-яё]", re.IGNORECASE)
-
-
-class _AnyOf:
-    """Whether any of some literal strings occurs in a text: one regex scan instead of a loop of `in`."""
-
-    __slots__ = ("_regex",)
-
-    def __init__(self, needles: list[str] | tuple[str, ...]) -> None:
-        self._regex = re.compile("|".join(re.escape(n) for n in needles)) if needles else None
-
-    def __call__(self, text: str) -> bool:
-        return self._regex is not None and self._regex.search(text) is not None
 
 
 def _spaced(folded: str) -> str:
@@ -122,18 +110,18 @@ class PersonaClassifier:
         angry = signals.aggressor.angry_emoji
         # Any single character of the listed emoji (a variation selector included), as `ch in emoji` reads.
         self._angry_emoji = re.compile(f"[{re.escape(angry.emoji)}]") if angry and angry.emoji else None
-        self._polite = _AnyOf(polite.markers if polite else ())
+        self._polite = AnyOf(polite.markers if polite else ())
         mood = signals.aggressor.mood
-        self._urgent = _AnyOf([f" {u}" for u in mood.urgency] if mood else [])
-        self._again = _AnyOf([f" {a}" for a in mood.again] if mood else [])
-        self._addressed = _AnyOf([f" {w} " for w in ("вы", "вам", "вас", "ваш", "ваши", "вашего")])
-        self._requesting = _AnyOf([f" {r}" for r in mood.request_words] if mood else [])
-        self._threatening = _AnyOf(self._threats)
-        self._acting = _AnyOf(self._threat_actions)
-        self._leaves = _AnyOf(self._leaving)
+        self._urgent = AnyOf([f" {u}" for u in mood.urgency] if mood else [])
+        self._again = AnyOf([f" {a}" for a in mood.again] if mood else [])
+        self._addressed = AnyOf([f" {w} " for w in ("вы", "вам", "вас", "ваш", "ваши", "вашего")])
+        self._requesting = AnyOf([f" {r}" for r in mood.request_words] if mood else [])
+        self._threatening = AnyOf(self._threats)
+        self._acting = AnyOf(self._threat_actions)
+        self._leaves = AnyOf(self._leaving)
         sarcasm = signals.aggressor.sarcasm
-        self._troubled = _AnyOf(sarcasm.trouble if sarcasm else [])
-        self._praised = _AnyOf(sarcasm.praise if sarcasm else [])
+        self._troubled = AnyOf(sarcasm.trouble if sarcasm else [])
+        self._praised = AnyOf(sarcasm.praise if sarcasm else [])
 
     # --- cues of one message ----------------------------------------------------------------------
     def message_cues(self, text: str, gap_seconds: float | None) -> list[Cue]:

@@ -63,7 +63,7 @@ def connect(url: str, *, check: bool = True) -> Engine:
         try:
             ensure_current(engine, create_if_empty=embedded, upgrade_if_behind=embedded)
         except BaseException:
-            # A refused database leaves no pooled connection behind (nor a checkpoint thread).
+            # A refused database leaves no pooled connection behind.
             _OPEN_ENGINES.discard(engine)
             engine.dispose()
             raise
