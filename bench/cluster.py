@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import create_engine, text
 
-from dialogs.content import DEFAULT_CONTENT_DIR
+from dialogs.content import copy_content
 from tests.support.balancer import Balancer
 from tests.support.botapi import BotApiStandin
 from tests.support.webserver import always_open
@@ -38,9 +37,7 @@ def free_port() -> int:
 
 def content_always_open(directory: Path) -> Path:
     """A copy of the shipped content whose teams work around the clock."""
-    target = directory / "content"
-    shutil.copytree(DEFAULT_CONTENT_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    return always_open(target)
+    return always_open(copy_content(directory / "content"))
 
 
 @dataclass

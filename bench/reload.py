@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import tempfile
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from dialogs.content import DEFAULT_CONTENT_DIR, LiveContent
+from dialogs.content import LiveContent, copy_content
 from dialogs.engine import Engine
 from dialogs.messages import IncomingMessage
 from dialogs.state import ConversationState
@@ -28,9 +27,8 @@ def _reply(engine: Engine, attempt: int) -> str:
 def measure(times: int = 5) -> float:
     """Median milliseconds from writing a changed greeting to the first reply that carries it."""
     with tempfile.TemporaryDirectory() as directory:
-        content = Path(directory) / "content"
-        shutil.copytree(DEFAULT_CONTENT_DIR, content, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-        guide = content / "guides" / "neutral.yaml"
+        content = copy_content(Path(directory) / "content")
+        guide = content.parent / "common" / "guides" / "neutral.yaml"
         engine = Engine(LiveContent(content))
         _reply(engine, -1)
         delays = []

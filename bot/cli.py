@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.logmask import install_masking
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, company_dir
 from dialogs.yamlfile import ContentError
 from storage.database import SchemaError, sqlite_url
 
@@ -26,6 +26,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
     if getattr(args, "db", None):
         settings = replace(settings, database_url=sqlite_url(args.db))
+    if getattr(args, "company", None):
+        settings = replace(settings, content_dir=company_dir(args.company))
     if getattr(args, "content", None):
         settings = replace(settings, content_dir=Path(args.content))
     return settings
@@ -300,6 +302,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="tonebot", description="A customer-service bot that speaks in your tone."
     )
     parser.add_argument("--content", help="content directory (scenarios, guides, lexicons)")
+    parser.add_argument(
+        "--company", help="a shipped company's content: provider (the default) or bank; see content/"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -310,6 +315,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default="local", help="who you are to the bot (default: local)")
     chat.add_argument("--explain", action="store_true", help="after each reply, show what the bot understood")
     chat.add_argument("--explain-json", action="store_true", help="the same as one JSON line, for scripts")
+    chat.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     chat.set_defaults(handler=_chat)
 
     run = commands.add_parser("run", help="run the bot in a messenger")
@@ -319,12 +325,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--host", default="127.0.0.1", help="address the webhook app listens on")
     run.add_argument("--port", type=int, default=8080, help="port the webhook app listens on")
+    run.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     run.set_defaults(handler=_run)
 
     evaluate = commands.add_parser("eval", help="score the bot on a labelled JSON Lines file")
-    evaluate.add_argument("kind", choices=["details", "handoff", "personas"])
+    evaluate.add_argument("kind", choices=["requests", "dialogs", "details", "handoff", "personas"])
     evaluate.add_argument("file")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    evaluate.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     evaluate.set_defaults(handler=_eval)
 
     guides = commands.add_parser("guides", help="tools for tone-guide editors")
@@ -350,6 +358,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     demo.add_argument("--db", help="SQLite file (default: DATABASE_URL or tonebot.db)")
+    demo.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     demo.set_defaults(handler=_demo)
 
     web = commands.add_parser("web", help="serve the web chat and the operators' console")
@@ -361,6 +370,7 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument(
         "--telegram", action="store_true", help="answer Telegram too, by long polling (one-process set-ups)"
     )
+    web.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     web.set_defaults(handler=_web)
 
     operators = commands.add_parser("operators", help="operator accounts for the console")
@@ -405,6 +415,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--chat-interval", type=float, default=1.0, help="seconds between messages to one chat (default 1)"
     )
+    worker.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     worker.set_defaults(handler=_worker)
 
     clients = commands.add_parser("clients", help="a client's data: export, forget; retention purge")

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialogs.content import DEFAULT_CONTENT_DIR
+from dialogs.content import CONTENT_ROOT, DEFAULT_CONTENT_DIR
 
 DEFAULT_DATABASE_URL = "sqlite:///tonebot.db"
 
@@ -32,6 +32,19 @@ class SettingsError(ValueError):
     """A setting has a value tonebot cannot use; the message says which and what is expected."""
 
 
+def shipped_companies() -> list[str]:
+    """The companies whose content ships with tonebot (directories of content/ with scenarios)."""
+    return sorted(p.name for p in CONTENT_ROOT.iterdir() if (p / "scenarios").is_dir())
+
+
+def company_dir(name: str) -> Path:
+    """The content directory of a shipped company; SettingsError names the known ones."""
+    known = shipped_companies()
+    if name not in known:
+        raise SettingsError(f"unknown company {name!r}; the shipped ones are {', '.join(known)}")
+    return CONTENT_ROOT / name
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Where data and content live."""
@@ -48,8 +61,11 @@ class Settings:
         retention = env.get("TONEBOT_RETENTION_DAYS", "0").strip() or "0"
         if not retention.isdigit():
             raise SettingsError(f"TONEBOT_RETENTION_DAYS must be a whole number of days, got {retention!r}")
+        content_dir = Path(env.get("TONEBOT_CONTENT_DIR") or DEFAULT_CONTENT_DIR)
+        if not env.get("TONEBOT_CONTENT_DIR") and env.get("TONEBOT_COMPANY"):
+            content_dir = company_dir(env["TONEBOT_COMPANY"])
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            content_dir=Path(env.get("TONEBOT_CONTENT_DIR") or DEFAULT_CONTENT_DIR),
+            content_dir=content_dir,
             retention_days=int(retention),
         )

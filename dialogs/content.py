@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 import weakref
@@ -15,10 +16,12 @@ from typing import Any, TypeVar, cast
 from dialogs.control import ControlWords
 from dialogs.details import DetailExtractor
 from dialogs.handoff import HumanRequestDetector
+from dialogs.layers import content_layers
 from dialogs.lexicon import Lexicons, load_lexicons
-from dialogs.matcher import IntentMatcher, TermNormaliser
+from dialogs.matcher import IntentMatcher
 from dialogs.scenarios import ScenarioBook, load_scenarios
 from dialogs.teams import TeamBook, check_categories, load_teams
+from dialogs.terms import TermNormaliser
 from dialogs.text import Lemmatizer, shared_lemmatizer
 from dialogs.yamlfile import ContentError, ContentIssue
 from personas.classifier import PersonaClassifier
@@ -26,7 +29,9 @@ from personas.guides import GuideBook, load_guides
 from personas.signals import load_signals
 
 log = logging.getLogger(__name__)
-DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent.parent / "content"
+CONTENT_ROOT = Path(__file__).resolve().parent.parent / "content"
+# The shipped companies are directories of CONTENT_ROOT; the provider is the default.
+DEFAULT_CONTENT_DIR = CONTENT_ROOT / "provider"
 # How often the watcher thread looks at the files: a saved edit serves within this plus one load.
 CHECK_INTERVAL_S = 0.1
 TEAMS_FILE = "teams.yaml"
@@ -110,18 +115,33 @@ def _under(snapshot: Snapshot, path: Path) -> Snapshot:
 
 def _collect(
     issues: list[ContentIssue],
-    loader: Callable[[Path], T],
-    path: Path,
+    loader: Callable[[list[Path]], T],
+    paths: list[Path],
     reuse: _Reuse | None,
     snapshot: Snapshot,
 ) -> T | None:
+    """One part loaded from every layer's copy of it (reused when none of their files changed)."""
     try:
         if reuse is None:
-            return loader(path)
-        return reuse.part(path.name, _under(snapshot, path), lambda: loader(path))
+            return loader(paths)
+        files = tuple(entry for path in paths for entry in _under(snapshot, path))
+        return reuse.part(paths[-1].name, files, lambda: loader(paths))
     except ContentError as exc:
         issues.extend(exc.issues)
         return None
+
+
+def _teams(paths: list[Path]) -> TeamBook:
+    """The teams file of the last layer that has one."""
+    found = [path for path in paths if path.exists()]
+    return load_teams(found[-1] if found else paths[-1])
+
+
+def copy_content(target: Path, company: str = DEFAULT_CONTENT_DIR.name) -> Path:
+    """Copy every shipped content directory (each company and the shared layer) to `target`; returns the
+    copy of one company's directory, ready to edit and load."""
+    shutil.copytree(CONTENT_ROOT, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    return target / company
 
 
 def load_content(directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer | None = None) -> Content:
@@ -133,16 +153,23 @@ def _load(
     directory: Path, lemmatizer: Lemmatizer | None, reuse: _Reuse | None = None, snapshot: Snapshot = ()
 ) -> Content:
     lemmatizer = lemmatizer or shared_lemmatizer()
+    layers = content_layers(directory)
     issues: list[ContentIssue] = []
-    scenarios = _collect(issues, load_scenarios, directory / "scenarios", reuse, snapshot)
-    lexicons = _collect(issues, load_lexicons, directory / "lexicons", reuse, snapshot)
-    guides = _collect(issues, load_guides, directory / "guides", reuse, snapshot)
-    signals = _collect(issues, load_signals, directory / "personas", reuse, snapshot)
-    teams = _collect(issues, load_teams, directory / TEAMS_FILE, reuse, snapshot)
+
+    def paths(part: str) -> list[Path]:
+        return [layer / part for layer in layers]
+
+    scenarios = _collect(issues, load_scenarios, paths("scenarios"), reuse, snapshot)
+    lexicons = _collect(issues, load_lexicons, paths("lexicons"), reuse, snapshot)
+    guides = _collect(issues, load_guides, paths("guides"), reuse, snapshot)
+    signals = _collect(issues, load_signals, paths("personas"), reuse, snapshot)
+    teams_paths = paths(TEAMS_FILE)
+    teams = _collect(issues, _teams, teams_paths, reuse, snapshot)
     if scenarios is None or lexicons is None or guides is None or signals is None or teams is None:
         raise ContentError(issues)
     issues = _cross_check(scenarios, guides)
-    issues += check_categories(teams, set(scenarios.categories), directory / TEAMS_FILE)
+    teams_file = next((path for path in reversed(teams_paths) if path.exists()), teams_paths[-1])
+    issues += check_categories(teams, set(scenarios.categories), teams_file)
     if issues:
         raise ContentError(issues)
     reuse = reuse or _Reuse()
@@ -153,7 +180,9 @@ def _load(
         matcher=reuse.built(
             "matcher",
             (scenarios, lexicons),
-            lambda: IntentMatcher(scenarios.scenarios, TermNormaliser(lexicons.matching, lemmatizer)),
+            lambda: IntentMatcher(
+                scenarios.scenarios, TermNormaliser(lexicons.matching, lemmatizer), scenarios.out_of_scope
+            ),
         ),
         extractor=reuse.built(
             "extractor",
@@ -167,6 +196,15 @@ def _load(
         control=reuse.built("control", (lexicons,), lambda: ControlWords(lexicons.control)),
         teams=teams,
     )
+
+
+def layers_snapshot(directory: Path) -> Snapshot:
+    """The snapshot of every layer a content directory is made of (itself alone if they cannot be read)."""
+    try:
+        layers = content_layers(directory)
+    except ContentError:
+        layers = [directory]
+    return tuple(entry for layer in layers for entry in _snapshot(layer))
 
 
 def _snapshot(directory: Path) -> Snapshot:
@@ -246,7 +284,7 @@ class _Watcher:
             for live in targets:
                 try:
                     if live.directory not in seen:
-                        seen[live.directory] = _snapshot(live.directory)
+                        seen[live.directory] = layers_snapshot(live.directory)
                     if seen[live.directory] != live._snapshot:
                         live.reload_if_changed()
                 except Exception:
@@ -280,7 +318,7 @@ class LiveContent:
     def __init__(self, directory: Path = DEFAULT_CONTENT_DIR, lemmatizer: Lemmatizer | None = None) -> None:
         self.directory = directory
         self._lemmatizer = lemmatizer
-        self._snapshot = _snapshot(directory)
+        self._snapshot = layers_snapshot(directory)
         self._good_snapshot = self._snapshot
         self._reuse = _Reuse()
         self._current = _load(directory, lemmatizer, self._reuse, self._snapshot)
@@ -306,7 +344,7 @@ class LiveContent:
             _WATCHER.watch(self)
         with self._lock:
             # Looked at under the lock, so no reload works from an older look than the last one's.
-            snapshot = _snapshot(self.directory)
+            snapshot = layers_snapshot(self.directory)
             if snapshot == self._snapshot:
                 return False
             serving = {entry[0] for entry in self._good_snapshot}

@@ -347,6 +347,8 @@ class _Run:
             else None
         )
         new = self.book.scenario(match.scenario_id) if match else None
+        if new:
+            self.turn.explain.setdefault("scenarios", []).append(new.id)
         if new and not new.smalltalk and (scenario is None or new.id != scenario.id):
             extra = self._extract(None, self._missing(new))
             for name, found in extra.found.items():
@@ -420,6 +422,8 @@ class _Run:
         return changed
 
     def _ask(self, name: str) -> None:
+        if name in self.state.details:
+            self.turn.explain.setdefault("reasked", []).append(name)
         spec = self.book.details[name]
         moment = f"ask.{name}" if self.content.guides.has(f"ask.{name}") else "ask_detail"
         self.say(moment, detail=spec.title)
@@ -508,6 +512,7 @@ class _Run:
             self._continue_active()
 
     def _not_understood(self) -> None:
+        self.turn.explain["fallback"] = True
         self.state.not_understood += 1
         if self.state.not_understood >= NOT_UNDERSTOOD_BEFORE_HANDOFF:
             self._handoff("stuck")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dialogs.yamlfile import load_yaml, validate
+from dialogs.yamlfile import ContentError, ContentIssue, load_yaml, validate
 
 
 class MatchingLexicon(BaseModel):
@@ -24,12 +26,14 @@ class HandoffLexicon(BaseModel):
     """How a request for a person is worded, and the wordings that only mention one."""
 
     model_config = ConfigDict(extra="forbid")
-    persons: list[str]
+    persons: list[str] = Field(default_factory=list)
     person_phrases: list[str] = Field(
         default_factory=list, description="Whole phrases that ask for a person."
     )
-    request_words: list[str]
-    refusals: list[str] = Field(description="Lemmas that, before the person word, turn a request down.")
+    request_words: list[str] = Field(default_factory=list)
+    refusals: list[str] = Field(
+        default_factory=list, description="Lemmas that, before the person word, turn a request down."
+    )
     other_verbs: list[str] = Field(
         default_factory=list, description="Verbs that make a person word a mention."
     )
@@ -40,10 +44,10 @@ class ControlLexicon(BaseModel):
     """Short answers that steer the dialog: yes, no, cancel, correction."""
 
     model_config = ConfigDict(extra="forbid")
-    yes: list[str]
-    no: list[str]
-    cancel: list[str]
-    correction: list[str]
+    yes: list[str] = Field(default_factory=list)
+    no: list[str] = Field(default_factory=list)
+    cancel: list[str] = Field(default_factory=list)
+    correction: list[str] = Field(default_factory=list)
     resolved: list[str] = Field(default_factory=list, description="'всё заработало' ends a request.")
 
 
@@ -55,14 +59,52 @@ class Lexicons(BaseModel):
     control: ControlLexicon
 
 
-def load_lexicons(directory: Path) -> Lexicons:
-    """Load the engine's lexicons from a directory; ContentError on any problem."""
-    parts = {}
-    for name, model in (
-        ("matching", MatchingLexicon),
-        ("handoff", HandoffLexicon),
-        ("control", ControlLexicon),
-    ):
-        path = directory / f"{name}.yaml"
-        parts[name] = validate(model, load_yaml(path), path)
+_PARTS: tuple[tuple[str, type[BaseModel], tuple[str, ...]], ...] = (
+    ("matching", MatchingLexicon, ()),
+    ("handoff", HandoffLexicon, ("persons", "request_words", "refusals")),
+    ("control", ControlLexicon, ("yes", "no", "cancel", "correction")),
+)
+
+
+def _merge(base: dict[str, Any], layer: BaseModel, given: set[str]) -> None:
+    """Add a layer's lists to the base's and let its mappings override; fields it does not give stay."""
+    for field_name in given:
+        value = getattr(layer, field_name)
+        if isinstance(value, list) and isinstance(base.get(field_name), list):
+            base[field_name] = list(dict.fromkeys([*base[field_name], *value]))
+        elif isinstance(value, dict) and isinstance(base.get(field_name), dict):
+            base[field_name] = {**base[field_name], **value}
+        else:
+            base[field_name] = value
+
+
+def load_lexicons(directories: Path | Sequence[Path]) -> Lexicons:
+    """Load the engine's lexicons from a directory, or one per content layer (shared first): a later
+    layer's lists add words, its mappings override. ContentError on any problem."""
+    layers = [directories] if isinstance(directories, Path) else list(directories)
+    issues: list[ContentIssue] = []
+    parts: dict[str, Any] = {}
+    for name, model, required in _PARTS:
+        merged: dict[str, Any] = {}
+        files = [layer / f"{name}.yaml" for layer in layers]
+        found = [path for path in files if path.is_file()]
+        if not found:
+            # Reported as before: the shared layer, or the only directory, lacks the file.
+            issues.append(ContentIssue(str(files[0]), 1, 1, "cannot read file: no such file"))
+            continue
+        for path in found:
+            try:
+                data = load_yaml(path)
+                layer = validate(model, data if data is not None else {}, path)
+            except ContentError as exc:
+                issues.extend(exc.issues)
+                continue
+            _merge(merged, layer, set(data or {}) & set(model.model_fields))
+        for field_name in required:
+            if not merged.get(field_name):
+                message = f"{field_name}: no words given in any layer; expected a list of words"
+                issues.append(ContentIssue(str(found[-1]), 1, 1, message))
+        parts[name] = model.model_validate(merged)
+    if issues:
+        raise ContentError(issues)
     return Lexicons.model_validate(parts)

@@ -1,205 +1,197 @@
-"""Recognising which scenario a message asks for: an inverted index over lemmas, then fuzzy scoring.
+"""Recognising which scenario a message asks for, with weights learned from the editors' examples.
 
-Cost grows with the words of the message and the candidates the index returns, not with the number of
-example phrases: only examples sharing a rare-enough lemma are ever compared.
+Each term's weight for a label is its log-odds: how much more often the label's examples hold it than
+everyone else's (smoothed, clipped). A message scores the sum over its terms, so the request is found
+inside a long story (words no example has weigh nothing), and a term that belongs to other labels, or to
+what the company does not serve (`out_of_scope` examples), counts against a label.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz, process
-
-from dialogs.lexicon import MatchingLexicon
 from dialogs.scenarios import Scenario
-from dialogs.text import Lemmatizer
+from dialogs.terms import NEGATED, TermNormaliser
 
-CANDIDATES = 12
+OUT_OF_SCOPE = "out_of_scope"
 # Small talk only wins short messages: in a long one the request matters, not the "привет".
 SMALLTALK_MAX_TERMS = 4
-MATCH_THRESHOLD = 0.68
-TYPO_CUTOFF = 82
-# What one word of a message is to the matcher.
-_SKIP, _NEGATION, _TERM = 0, 1, 2
+# The least evidence (summed log-odds) that names a request; below it the message names none.
+MATCH_THRESHOLD = 3.0
+# Additive smoothing of the per-label term frequencies, and the bounds of one term's weight.
+SMOOTHING = 0.5
+MAX_WEIGHT = 5.0
+MIN_WEIGHT = -1.0
+# All words of an editor's key phrase present: this much more for its label.
+KEYWORD_BONUS = 2.0
+# A term seen in few examples is weak evidence whatever its ratio: its weight is scaled by df / (df + SHRINK).
+SHRINK = 1.0
+EVIDENCE_SHOWN = 4
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A recognised scenario, the score and the example or keyword that won."""
+    """A recognised scenario, how sure (summed weights and the margin over the next), and why."""
 
     scenario_id: str
     score: float
     evidence: str
+    margin: float = 0.0
+    runner_up: str | None = None
 
 
-class TermNormaliser:
-    """Turns text into matching terms: lemmas, slang mapped, stopwords dropped, 'не' glued to its word."""
+@dataclass(slots=True)
+class Ranking:
+    """Every label's score for one text, best first, with the terms behind each."""
 
-    def __init__(self, lexicon: MatchingLexicon, lemmatizer: Lemmatizer) -> None:
-        self.lemmatizer = lemmatizer
-        self.stopwords = frozenset(lexicon.stopwords)
-        self.synonyms = {k.lower(): v.lower() for k, v in lexicon.synonyms.items()}
-        self.negations = frozenset(lexicon.negations)
-        self.vocabulary: list[str] = []
-        self._known: frozenset[str] = frozenset()
-        self.correct = lru_cache(maxsize=50_000)(self._correct_uncached)
-        self._classify = lru_cache(maxsize=50_000)(self._classify_uncached)
+    scores: list[tuple[str, float]] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+    contributions: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
-    def set_vocabulary(self, vocabulary: set[str]) -> None:
-        """Terms that typos are corrected towards."""
-        self.vocabulary = sorted(vocabulary)
-        self._known = frozenset(vocabulary)
-        self.correct.cache_clear()
-        self._classify.cache_clear()
+    def top(self, count: int = 2) -> list[tuple[str, float]]:
+        """The best labels and their scores."""
+        return self.scores[:count]
 
-    def _correct_uncached(self, term: str) -> str:
-        if term in self._known or len(term) < 4 or not term.isalpha():
-            return term
-        best = process.extractOne(term, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
-        return str(best[0]) if best else term
 
-    def _classify_uncached(self, word: str) -> tuple[int, str, str]:
-        """What a word is to the matcher, its term and its typo-corrected term."""
-        # A word's token is the same wherever it occurs: tokens come from this one lemmatizer.
-        token = self.lemmatizer.token(word)
-        lemma = self.synonyms.get(token.word) or self.synonyms.get(token.lemma) or token.lemma
-        if lemma in self.negations:
-            return _NEGATION, lemma, lemma
-        if lemma in self.stopwords or token.pos == "NUMB":
-            return _SKIP, lemma, lemma
-        return _TERM, lemma, self.correct(lemma)
+class ExampleClassifier:
+    """Labels learned from example texts; explainable: each score is a sum of named term weights."""
 
-    def terms(self, text: str, *, correct: bool = False) -> list[str]:
-        """Matching terms of a text, in order."""
-        result: list[str] = []
-        negate = False
-        classify = self._classify
-        for token in self.lemmatizer.tokens(text):
-            # Cached by word: the same words recur, the lexicon lookups and corrections need not.
-            kind, lemma, corrected = classify(token.word)
-            if kind == _NEGATION:
-                negate = True
+    def __init__(
+        self,
+        examples: Sequence[tuple[str, str]],
+        normaliser: TermNormaliser,
+        keywords: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.normaliser = normaliser
+        self.labels: list[str] = list(dict.fromkeys(label for label, _ in [*examples, *keywords]))
+        index = {label: i for i, label in enumerate(self.labels)}
+        counts = [0] * len(self.labels)
+        df: dict[str, list[int]] = {}
+        vocabulary: set[str] = set()
+        for label, text in [*examples, *keywords]:
+            terms = set(normaliser.terms(text))
+            if not terms:
                 continue
-            if kind == _SKIP:
-                continue
-            if correct:
-                lemma = corrected
-            result.append(f"не_{lemma}" if negate else lemma)
-            negate = False
-        return result
+            counts[index[label]] += 1
+            for term in terms:
+                df.setdefault(term, [0] * len(self.labels))[index[label]] += 1
+                vocabulary.add(term.removeprefix(NEGATED))
+        total = sum(counts)
+        self._weights: dict[str, tuple[float, ...]] = {}
+        for term, per_label in df.items():
+            everywhere = sum(per_label)
+            row = []
+            for i, n in enumerate(per_label):
+                inside = (n + SMOOTHING) / (counts[i] + 2 * SMOOTHING)
+                outside = (everywhere - n + SMOOTHING) / (total - counts[i] + 2 * SMOOTHING)
+                log_odds = math.log(inside / outside)
+                # A label none of whose examples holds the term gains nothing from it, however few
+                # examples it has (smoothing alone would make every rare word evidence for it).
+                if n == 0:
+                    log_odds = min(0.0, log_odds)
+                log_odds *= everywhere / (everywhere + SHRINK)
+                row.append(min(MAX_WEIGHT, max(MIN_WEIGHT, log_odds)))
+            self._weights[term] = tuple(row)
+        self._keywords: list[tuple[int, frozenset[str], str]] = []
+        for label, text in keywords:
+            needed = frozenset(normaliser.terms(text))
+            # A one-word key phrase is a word like any other: its examples weigh it already.
+            if len(needed) > 1:
+                self._keywords.append((index[label], needed, text))
+        normaliser.set_vocabulary(vocabulary)
+
+    def weight(self, term: str, label: str) -> float:
+        """One term's learned weight for a label (0 for a term no example has)."""
+        row = self._weights.get(term)
+        return row[self.labels.index(label)] if row else 0.0
+
+    def rank(self, text: str, *, explain: bool = True) -> Ranking:
+        """Every label scored for a text; terms no example has are ignored."""
+        terms = self.normaliser.terms(text, correct=True)
+        ranking = Ranking(terms=terms)
+        if not terms:
+            return ranking
+        distinct = list(dict.fromkeys(terms))
+        rows = [(term, row) for term in distinct if (row := self._weights.get(term)) is not None]
+        if not rows:
+            return ranking
+        sums = [0.0] * len(self.labels)
+        for _, row in rows:
+            sums = [a + b for a, b in zip(sums, row, strict=True)]
+        present = frozenset(distinct)
+        bonuses: list[tuple[int, str]] = []
+        for label_index, needed, keyword in self._keywords:
+            if needed <= present:
+                sums[label_index] += KEYWORD_BONUS
+                bonuses.append((label_index, keyword))
+        ranking.scores = sorted(zip(self.labels, sums, strict=True), key=lambda pair: -pair[1])
+        if explain:
+            for label, _ in ranking.scores[:2]:
+                i = self.labels.index(label)
+                parts = [(term, row[i]) for term, row in rows if row[i] > 0]
+                parts += [(f"«{keyword}»", KEYWORD_BONUS) for j, keyword in bonuses if j == i]
+                ranking.contributions[label] = sorted(parts, key=lambda part: -part[1])
+        return ranking
 
 
 class IntentMatcher:
-    """Finds the scenario a message belongs to."""
+    """Finds the scenario a message belongs to, or says that none does."""
 
-    def __init__(self, scenarios: Sequence[Scenario], normaliser: TermNormaliser) -> None:
+    def __init__(
+        self,
+        scenarios: Sequence[Scenario],
+        normaliser: TermNormaliser,
+        out_of_scope: Sequence[str] = (),
+    ) -> None:
         self.normaliser = normaliser
-        self._examples: list[tuple[str, str, frozenset[str], str]] = []  # scenario, text, terms, joined
-        self._keywords: list[tuple[str, str, frozenset[str]]] = []
         self._smalltalk = frozenset(s.id for s in scenarios if s.smalltalk)
-        postings: dict[str, list[int]] = defaultdict(list)
-        vocabulary: set[str] = set()
-        for scenario in scenarios:
-            for example in scenario.match.examples:
-                terms = normaliser.terms(example)
-                if not terms:
-                    continue
-                index = len(self._examples)
-                self._examples.append((scenario.id, example, frozenset(terms), " ".join(sorted(set(terms)))))
-                for term in set(terms):
-                    postings[term].append(index)
-                vocabulary.update(t.removeprefix("не_") for t in terms)
-            for keyword in scenario.match.keywords:
-                terms = normaliser.terms(keyword)
-                if terms:
-                    self._keywords.append((scenario.id, keyword, frozenset(terms)))
-                    vocabulary.update(t.removeprefix("не_") for t in terms)
-        self._postings = dict(postings)
-        total = max(1, len(self._examples))
-        self._idf = {term: math.log(1 + total / len(ids)) for term, ids in self._postings.items()}
-        self._unknown_weight = math.log(1 + total)
-        # An example's weight is summed once here, over the same frozenset (so in the same order and
-        # to the same float) as a per-call sum would be.
-        self._example_weights = [sum(self._weight(t) for t in terms) for _, _, terms, _ in self._examples]
-        # Keywords looked up by each of their terms; checked in list order, as ties go to the first.
-        keyword_postings: dict[str, list[int]] = defaultdict(list)
-        for index, (_, _, needed) in enumerate(self._keywords):
-            for term in needed:
-                keyword_postings[term].append(index)
-        self._keyword_postings = dict(keyword_postings)
-        normaliser.set_vocabulary(vocabulary)
+        examples = [(s.id, example) for s in scenarios for example in s.match.examples]
+        examples += [(OUT_OF_SCOPE, example) for example in out_of_scope]
+        keywords = [(s.id, keyword) for s in scenarios for keyword in s.match.keywords]
+        self.classifier = ExampleClassifier(examples, normaliser, keywords)
 
-    def _weight(self, term: str) -> float:
-        return self._idf.get(term, self._unknown_weight)
+    def rank(self, text: str) -> Ranking:
+        """Every label's score (scenarios and out_of_scope), for evaluation and explanations."""
+        return self.classifier.rank(text)
 
     def match(self, text: str) -> Match | None:
-        """The best scenario for text, or None when nothing scores above the threshold."""
-        terms = self.normaliser.terms(text, correct=True)
-        if not terms:
-            return None
-        term_set = frozenset(terms)
-        long_message = len(term_set) > SMALLTALK_MAX_TERMS
-        best: Match | None = None
-        keyword_postings = self._keyword_postings
-        hits = [keyword_postings[t] for t in term_set if t in keyword_postings]
-        possible = hits[0] if len(hits) == 1 else sorted({i for ids in hits for i in ids})
-        for index in possible:
-            scenario_id, keyword, needed = self._keywords[index]
-            if long_message and scenario_id in self._smalltalk:
-                continue
-            if needed <= term_set:
-                score = 0.9 + 0.01 * len(needed)
-                if best is None or score > best.score:
-                    best = Match(scenario_id, score, f"keyword: {keyword}")
-        candidates = self._candidates(term_set)
-        if not candidates:
-            return best
-        # What depends on the message alone is computed once, not once per candidate.
-        idf, unknown = self._idf.get, self._unknown_weight
-        weight_of = {t: idf(t, unknown) for t in term_set}.__getitem__
-        terms_weight = sum(map(weight_of, term_set))
-        joined_terms = " ".join(sorted(term_set))
-        examples, example_weights, smalltalk = self._examples, self._example_weights, self._smalltalk
-        # Every candidate has one of the terms: for a one-term message (a common one) it shares
-        # exactly that term, whose weight the sum above already is.
-        single = len(term_set) == 1
-        for index in candidates:
-            scenario_id, example, example_terms, joined = examples[index]
-            if long_message and scenario_id in smalltalk:
-                continue
-            shared_weight = terms_weight if single else sum(map(weight_of, term_set & example_terms))
-            covered = shared_weight / example_weights[index]
-            # Extra words in a long message dilute less than missing example words.
-            precision = shared_weight / terms_weight
-            partial = 0.6 * covered + 0.2 * math.sqrt(precision)
-            # fuzzy is at most 1 and float addition is monotonic: when even a perfect fuzzy score
-            # could not win, the (costly on long messages) ratio is not computed.
-            ceiling = partial + 0.2 * 1.0
-            if ceiling < MATCH_THRESHOLD or (best is not None and ceiling <= best.score):
-                continue
-            fuzzy = fuzz.token_sort_ratio(joined_terms, joined) / 100
-            score = partial + 0.2 * fuzzy
-            if score >= MATCH_THRESHOLD and (best is None or score > best.score):
-                best = Match(scenario_id, score, f"example: {example}")
-        return best
+        """The best scenario for text, or None when nothing is named clearly enough."""
+        return self.decide(self.classifier.rank(text))
 
-    def _candidates(self, terms: frozenset[str]) -> list[int]:
-        postings = self._postings
-        if len(terms) == 1:
-            # One term weighs every example alike, and the stable sort keeps the postings' order.
-            (term,) = terms
-            return postings.get(term, [])[:CANDIDATES]
-        weights: dict[int, float] = {}
-        get = weights.get
-        for term in terms:
-            ids = postings.get(term)
-            if ids is None:
-                continue
-            weight = self._idf[term]
-            for index in ids:
-                weights[index] = get(index, 0.0) + weight
-        return sorted(weights, key=weights.__getitem__, reverse=True)[:CANDIDATES]
+    def decide(self, ranking: Ranking) -> Match | None:
+        """The scenario a ranking names: the best request, small talk only in a short message."""
+        long_message = len(set(ranking.terms)) > SMALLTALK_MAX_TERMS
+        candidates = [
+            (label, score)
+            for label, score in ranking.scores
+            if not (long_message and label in self._smalltalk)
+        ]
+        if not candidates:
+            return None
+        best, score = candidates[0]
+        requests = [(label, s) for label, s in candidates if label not in self._smalltalk]
+        # "привет, нет инета": the request, when it is named clearly, wins over the greeting.
+        if (
+            best in self._smalltalk
+            and requests
+            and requests[0][0] != OUT_OF_SCOPE
+            and requests[0][1] >= MATCH_THRESHOLD
+        ):
+            best, score = requests[0]
+        if best == OUT_OF_SCOPE or score < MATCH_THRESHOLD:
+            return None
+        rest = [(label, s) for label, s in candidates if label != best]
+        runner_up, second = rest[0] if rest else (None, 0.0)
+        contributions = ranking.contributions.get(best) or []
+        shown = ", ".join(f"{term} {weight:+.1f}" for term, weight in contributions[:EVIDENCE_SHOWN])
+        return Match(best, score, f"words: {shown}", margin=score - second, runner_up=runner_up)
+
+    def out_of_scope(self, ranking: Ranking) -> bool:
+        """Whether a ranking says the message is about something the company does not serve."""
+        return (
+            bool(ranking.scores)
+            and ranking.scores[0][0] == OUT_OF_SCOPE
+            and (ranking.scores[0][1] >= MATCH_THRESHOLD)
+        )

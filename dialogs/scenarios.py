@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -82,6 +83,10 @@ class ScenarioFile(BaseModel):
     categories: dict[str, Category] = Field(default_factory=dict)
     details: dict[str, DetailSpec] = Field(default_factory=dict)
     scenarios: list[Scenario] = Field(default_factory=list)
+    out_of_scope: list[str] = Field(
+        default_factory=list,
+        description="Examples of what clients ask that no scenario serves: recognised as out of scope.",
+    )
 
 
 class ScenarioBook(BaseModel):
@@ -91,6 +96,7 @@ class ScenarioBook(BaseModel):
     categories: dict[str, Category]
     details: dict[str, DetailSpec]
     scenarios: list[Scenario]
+    out_of_scope: list[str] = Field(default_factory=list)
     # Where each scenario's `done.answer` is written, for errors found later against the guides.
     answer_places: dict[str, ContentIssue] = Field(default_factory=dict)
 
@@ -100,35 +106,47 @@ class ScenarioBook(BaseModel):
 
 
 def _files(path: Path) -> list[Path]:
-    return sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    """A directory's YAML files, or the file itself; a layer without the directory has none."""
+    if path.is_dir():
+        return sorted(path.glob("*.yaml"))
+    return [path] if path.suffix else []
 
 
-def load_scenarios(path: Path) -> ScenarioBook:
-    """Load and cross-check a scenario file or a directory of them; ContentError lists every problem."""
+def load_scenarios(paths: Path | Sequence[Path]) -> ScenarioBook:
+    """Load and cross-check scenario files (a file, a directory, or one per content layer, shared first);
+    a later layer's scenario replaces an earlier one with the same id. ContentError lists every problem."""
+    layers = [paths] if isinstance(paths, Path) else list(paths)
     issues: list[ContentIssue] = []
-    company, categories, details, scenarios = Company(), {}, {}, []
-    origins: list[tuple[Path, Any, int]] = []
-    for file in _files(path):
-        try:
-            data = load_yaml(file)
-            parsed = validate(ScenarioFile, data if data is not None else {}, file)
-        except ContentError as exc:
-            issues.extend(exc.issues)
-            continue
-        company = parsed.company or company
-        categories.update(parsed.categories)
-        details.update(parsed.details)
-        for index, scenario in enumerate(parsed.scenarios):
-            origins.append((file, data, index))
-            scenarios.append(scenario)
-    seen: set[str] = set()
+    company, categories, details = Company(), {}, {}
+    out_of_scope: list[str] = []
+    placed: dict[str, tuple[Path, Any, int, Scenario]] = {}
+    for layer in layers:
+        seen: set[str] = set()
+        for file in _files(layer):
+            try:
+                data = load_yaml(file)
+                parsed = validate(ScenarioFile, data if data is not None else {}, file)
+            except ContentError as exc:
+                issues.extend(exc.issues)
+                continue
+            company = parsed.company or company
+            categories.update(parsed.categories)
+            details.update(parsed.details)
+            out_of_scope.extend(parsed.out_of_scope)
+            for index, scenario in enumerate(parsed.scenarios):
+                if scenario.id in seen:
+                    message = f"scenario id {scenario.id!r} is used twice"
+                    issues.append(issue_at(file, data, ("scenarios", index, "id"), message))
+                    continue
+                seen.add(scenario.id)
+                # Replacing keeps the first place in the order, so ties in matching stay where they were.
+                placed[scenario.id] = (file, data, index, scenario)
+    origins = [(file, data, index) for file, data, index, _ in placed.values()]
+    scenarios = [scenario for *_, scenario in placed.values()]
     answer_places: dict[str, ContentIssue] = {}
     for (file, data, index), scenario in zip(origins, scenarios, strict=True):
         where = ("scenarios", index)
         answer_places[scenario.id] = issue_at(file, data, (*where, "done", "answer"), "")
-        if scenario.id in seen:
-            issues.append(issue_at(file, data, (*where, "id"), f"scenario id {scenario.id!r} is used twice"))
-        seen.add(scenario.id)
         for position, name in enumerate(scenario.details):
             if name not in details:
                 known = ", ".join(sorted(details)) or "none defined"
@@ -159,7 +177,8 @@ def load_scenarios(path: Path) -> ScenarioBook:
         if not scenario.match.examples and not scenario.match.keywords:
             issues.append(issue_at(file, data, (*where, "match"), "expected at least one example or keyword"))
     if not scenarios and not issues:
-        issues.append(ContentIssue(str(path), 1, 1, "no scenarios found; expected a `scenarios:` list"))
+        place = str(layers[-1]) if layers else "scenarios"
+        issues.append(ContentIssue(place, 1, 1, "no scenarios found; expected a `scenarios:` list"))
     if issues:
         raise ContentError(issues)
     return ScenarioBook(
@@ -167,5 +186,6 @@ def load_scenarios(path: Path) -> ScenarioBook:
         categories=categories,
         details=details,
         scenarios=scenarios,
+        out_of_scope=list(dict.fromkeys(out_of_scope)),
         answer_places=answer_places,
     )

@@ -82,6 +82,7 @@ class Lemmatizer:
         self._morph = pymorphy3.MorphAnalyzer()
         self._parse = lru_cache(maxsize=cache_size)(self._parse_uncached)
         self._recent = lru_cache(maxsize=RECENT_TEXTS)(self._tokens_uncached)
+        self._known = lru_cache(maxsize=cache_size)(self._morph.word_is_known)
 
     def _parse_uncached(self, word: str) -> Token:
         if not word.replace("-", "").isalpha():
@@ -93,6 +94,14 @@ class Lemmatizer:
     def token(self, word: str) -> Token:
         """Parse one already folded word."""
         return self._parse(word)
+
+    def is_known(self, word: str) -> bool:
+        """Whether the dictionary knows an already folded word (not a guess from its ending)."""
+        return bool(self._known(word))
+
+    def words(self, text: str) -> list[str]:
+        """The folded words of a text."""
+        return _FOLDED_WORD_RE.findall(fold(text[:MAX_ANALYSED_CHARS]))
 
     def _tokens_uncached(self, text: str) -> tuple[Token, ...]:
         return tuple(map(self._parse, _FOLDED_WORD_RE.findall(fold(text[:MAX_ANALYSED_CHARS]))))

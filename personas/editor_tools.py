@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
+from dialogs.layers import LAYER_FILE, content_layers
 from dialogs.yamlfile import ContentError
 from personas.guides import GuideBook, fill, load_guides
 from personas.labels import NEUTRAL, PERSONAS
 
 
-def _guides_dir(path: Path) -> Path:
-    return path / "guides" if (path / "guides" / "moments.yaml").is_file() else path
+def _guides_dir(path: Path) -> list[Path]:
+    """The guide directories of every layer of a content directory, or the guides directory given."""
+    if (path / "guides").is_dir() or (path / LAYER_FILE).is_file():
+        return [layer / "guides" for layer in content_layers(path)]
+    return [path]
 
 
 def coverage_matrix(book: GuideBook) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations, zip_longest
 from pathlib import Path
@@ -241,39 +241,71 @@ def _template_issues(path: Path, data: Any, guide: GuideFile, catalogue: Catalog
     return issues
 
 
-def load_guides(directory: Path) -> GuideBook:
-    """Load the catalogue and every guide in a directory; ContentError lists every problem found."""
-    catalogue_path = directory / CATALOGUE_FILE
-    catalogue = validate(Catalogue, load_yaml(catalogue_path), catalogue_path)
+def _catalogue(layers: list[Path]) -> Catalogue:
+    """Every layer's moments catalogue merged; a later layer may add moments and samples."""
+    files = [layer / CATALOGUE_FILE for layer in layers if (layer / CATALOGUE_FILE).is_file()]
+    if not files:
+        files = [layers[0] / CATALOGUE_FILE]  # reported as unreadable, as a single directory was
     issues: list[ContentIssue] = []
-    guides: dict[str, GuideFile] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name == CATALOGUE_FILE:
-            continue
+    moments: dict[str, MomentInfo] = {}
+    samples: dict[str, str] = {}
+    for path in files:
         try:
-            data = load_yaml(path)
-            guide = validate(GuideFile, data, path)
+            part = validate(Catalogue, load_yaml(path), path)
         except ContentError as exc:
             issues.extend(exc.issues)
             continue
-        if guide.persona not in PERSONAS:
-            issues.append(
-                issue_at(path, data, ("persona",), f"unknown persona; expected one of {', '.join(PERSONAS)}")
-            )
-        elif guide.persona in guides:
-            issues.append(issue_at(path, data, ("persona",), f"a second guide for {guide.persona!r}"))
-        issues.extend(_template_issues(path, data, guide, catalogue))
-        guides[guide.persona] = guide
+        moments.update(part.moments)
+        samples.update(part.samples)
+    if issues:
+        raise ContentError(issues)
+    return Catalogue(moments=moments, samples=samples)
+
+
+def load_guides(directories: Path | Sequence[Path]) -> GuideBook:
+    """Load the catalogue and every guide in a directory, or one per content layer (shared first: a later
+    layer's guide adds moments and replaces those it phrases again). ContentError lists every problem."""
+    layers = [directories] if isinstance(directories, Path) else list(directories)
+    catalogue = _catalogue(layers)
+    issues: list[ContentIssue] = []
+    guides: dict[str, GuideFile] = {}
+    for layer in layers:
+        in_layer: set[str] = set()
+        for path in sorted(layer.glob("*.yaml")) if layer.is_dir() else []:
+            if path.name == CATALOGUE_FILE:
+                continue
+            try:
+                data = load_yaml(path)
+                guide = validate(GuideFile, data, path)
+            except ContentError as exc:
+                issues.extend(exc.issues)
+                continue
+            if guide.persona not in PERSONAS:
+                message = f"unknown persona; expected one of {', '.join(PERSONAS)}"
+                issues.append(issue_at(path, data, ("persona",), message))
+                continue
+            if guide.persona in in_layer:
+                issues.append(issue_at(path, data, ("persona",), f"a second guide for {guide.persona!r}"))
+            in_layer.add(guide.persona)
+            earlier = guides.get(guide.persona)
+            if earlier is not None and "style" not in data:
+                # A company's guide phrases its own moments in the shared style unless it sets its own.
+                guide = GuideFile(persona=guide.persona, style=earlier.style, moments=guide.moments)
+            issues.extend(_template_issues(path, data, guide, catalogue))
+            if earlier is not None:
+                guide = GuideFile(
+                    persona=guide.persona, style=guide.style, moments={**earlier.moments, **guide.moments}
+                )
+            guides[guide.persona] = guide
     if NEUTRAL not in guides:
         if not issues:
-            issues.append(
-                ContentIssue(str(directory), 1, 1, "no neutral guide: it is the fallback for every moment")
-            )
+            where = str(layers[-1])
+            issues.append(ContentIssue(where, 1, 1, "no neutral guide: it is the fallback for every moment"))
     else:
         missing = sorted(set(catalogue.moments) - set(guides[NEUTRAL].moments))
         for moment in missing:
             issues.append(
-                ContentIssue(str(directory / "neutral.yaml"), 1, 1, f"neutral guide lacks moment {moment!r}")
+                ContentIssue(str(layers[-1] / "neutral.yaml"), 1, 1, f"neutral guide lacks moment {moment!r}")
             )
     if issues:
         raise ContentError(issues)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -185,7 +186,10 @@ class Signals(_Strict):
     sysadmin: SysadminSignals
 
 
-def load_signals(directory: Path) -> Signals:
-    """Load `signals.yaml` from a directory; ContentError with file:line:column on problems."""
-    path = directory / "signals.yaml"
+def load_signals(directories: Path | Sequence[Path]) -> Signals:
+    """Load `signals.yaml` from a directory, or from the last content layer that has one; ContentError
+    with file:line:column on problems."""
+    layers = [directories] if isinstance(directories, Path) else list(directories)
+    found = [layer / "signals.yaml" for layer in layers if (layer / "signals.yaml").is_file()]
+    path = found[-1] if found else layers[0] / "signals.yaml"
     return validate(Signals, load_yaml(path), path)

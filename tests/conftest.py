@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dialogs.content import DEFAULT_CONTENT_DIR, LiveContent
+from dialogs.content import DEFAULT_CONTENT_DIR, LiveContent, copy_content
 from dialogs.engine import Engine, Turn
 from dialogs.messages import AttachmentKind, IncomingMessage
 from dialogs.state import ConversationState
@@ -43,10 +42,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def content_copy(tmp_path: Path) -> Iterator[Path]:
-    """A private copy of the shipped content that a test may edit."""
-    target = tmp_path / "content"
-    shutil.copytree(DEFAULT_CONTENT_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
-    yield target
+    """A private copy of the shipped content that a test may edit: the provider's directory, beside the
+    shared layer it extends (`content_copy.parent / "common"`)."""
+    yield copy_content(tmp_path / "content")
 
 
 @dataclass

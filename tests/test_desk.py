@@ -173,7 +173,9 @@ def test_suggestions_are_phrased_for_the_clients_persona(runtime: Runtime) -> No
     view = runtime.desk_store.conversation(conversation_of(runtime, "angry"))
     assert view is not None and view.state.persona == "aggressor"
     suggestions = runtime.desk.suggestions(view, "Анна")
-    guide_lines = (Path(runtime.content.directory) / "guides" / "aggressor.yaml").read_text(encoding="utf-8")
+    guide_lines = (Path(runtime.content.directory).parent / "common" / "guides" / "aggressor.yaml").read_text(
+        encoding="utf-8"
+    )
     greeting = next(s.text for s in suggestions if s.moment == "operator.greeting")
     assert "Анна" in greeting and greeting.replace("Анна", "{operator}") in guide_lines
     assert view.state.persona_cues, "operators see why the client reads as an aggressor"

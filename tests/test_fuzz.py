@@ -44,7 +44,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -271,10 +270,8 @@ EVALUATED = ("49", "7777777", "4011")
 PLACEHOLDER_NAMES = sorted(
     {
         name
-        for moment in yaml.safe_load((DEFAULT_CONTENT_DIR / "guides" / "moments.yaml").read_text())[
-            "moments"
-        ].values()
-        for name in moment.get("placeholders", [])
+        for moment in LiveContent(DEFAULT_CONTENT_DIR).get().guides.catalogue.moments.values()
+        for name in moment.placeholders
     }
 )
 

@@ -90,7 +90,7 @@ def test_broken_guide_edit_during_a_running_chat_is_survived(content_copy: Path,
     try:
         replies, _ = chat.say("/start")
         assert replies
-        guide = content_copy / "guides" / "neutral.yaml"
+        guide = content_copy.parent / "common" / "guides" / "neutral.yaml"
         good = guide.read_text(encoding="utf-8")
         broken = good.replace("  closing:\n", "  closing: [\n", 1)
         guide.write_text(broken, encoding="utf-8")

@@ -22,7 +22,7 @@ def wait_until(content: LiveContent, done: Callable[[], bool]) -> None:
 
 def test_broken_edit_keeps_serving_and_a_fix_is_picked_up(content_copy: Path) -> None:
     content = LiveContent(content_copy)
-    guide = content_copy / "guides" / "neutral.yaml"
+    guide = content_copy.parent / "common" / "guides" / "neutral.yaml"
     good = guide.read_text(encoding="utf-8")
     guide.write_text(good.replace("  greeting:\n", "  greeting: [unclosed\n", 1), encoding="utf-8")
     wait_until(content, lambda: content.last_error is not None)
@@ -38,7 +38,7 @@ def test_broken_edit_keeps_serving_and_a_fix_is_picked_up(content_copy: Path) ->
 
 def test_deleted_file_keeps_the_last_good_version(content_copy: Path) -> None:
     content = LiveContent(content_copy)
-    (content_copy / "lexicons" / "handoff.yaml").unlink()
+    (content_copy.parent / "common" / "lexicons" / "handoff.yaml").unlink()
     content.reload_if_changed()
     assert content.last_error is not None
     assert content.get().human_requests.detect("позовите оператора") is not None
@@ -93,7 +93,7 @@ def test_turns_never_look_at_files_and_the_watcher_serves_an_edit(
     monkeypatch.setattr(module, "_snapshot", recorded)
     content = LiveContent(content_copy)
     first = content.get()
-    guide = content_copy / "guides" / "neutral.yaml"
+    guide = content_copy.parent / "common" / "guides" / "neutral.yaml"
     guide.write_text(
         guide.read_text(encoding="utf-8").replace("Это помощник", "Это чуткий помощник"), "utf-8"
     )
@@ -119,7 +119,7 @@ def test_turns_never_look_at_files_and_the_watcher_serves_an_edit(
 def test_a_closed_live_content_stops_watching_but_reloads_on_request(content_copy: Path) -> None:
     content = LiveContent(content_copy)
     content.close()
-    guide = content_copy / "guides" / "neutral.yaml"
+    guide = content_copy.parent / "common" / "guides" / "neutral.yaml"
     guide.write_text(
         guide.read_text(encoding="utf-8").replace("Это помощник", "Это другой помощник"), "utf-8"
     )
@@ -131,7 +131,7 @@ def test_a_closed_live_content_stops_watching_but_reloads_on_request(content_cop
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_watches_on_its_own(content_copy: Path) -> None:
     content = LiveContent(content_copy)
-    guide = content_copy / "guides" / "neutral.yaml"
+    guide = content_copy.parent / "common" / "guides" / "neutral.yaml"
     pid = os.fork()
     if pid == 0:  # the child: the parent's watcher thread did not come along
         code = 1
@@ -224,7 +224,7 @@ def test_unusable_yaml_is_a_located_content_error(
 
 def test_a_file_that_cannot_be_loaded_at_all_keeps_the_last_good_version(content_copy: Path) -> None:
     content = LiveContent(content_copy)
-    lexicon = content_copy / "lexicons" / "control.yaml"
+    lexicon = content_copy.parent / "common" / "lexicons" / "control.yaml"
     lexicon.write_text("cancel: &x [*x]\n", encoding="utf-8")
     assert not content.reload_if_changed()
     assert content.last_error is not None and "control.yaml:1:1" in str(content.last_error)

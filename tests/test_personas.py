@@ -110,7 +110,7 @@ def test_positive_client(engine: Engine) -> None:
 
 
 def test_lexicon_is_data_an_editor_extends(content_copy: Path) -> None:
-    signals = content_copy / "personas" / "signals.yaml"
+    signals = content_copy.parent / "common" / "personas" / "signals.yaml"
     text = signals.read_text(encoding="utf-8")
     signals.write_text(text.replace("    цирк: 0.5\n", "    цирк: 0.5\n    шапито: 1.5\n"), encoding="utf-8")
     persona, _ = persona_after(Engine(LiveContent(content_copy)), ["шапито какое-то"])

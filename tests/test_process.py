@@ -99,7 +99,7 @@ def test_guides_lint_is_clean_on_the_shipped_guides() -> None:
 
 
 def test_guides_lint_reports_unknown_placeholder(content_copy: Path) -> None:
-    guide = content_copy / "guides" / "positive.yaml"
+    guide = content_copy.parent / "common" / "guides" / "positive.yaml"
     lines = guide.read_text(encoding="utf-8").splitlines()
     index = next(
         i for i, line in enumerate(lines) if line.strip().startswith("- ") and "greeting" in lines[i - 1]

@@ -18,7 +18,7 @@ MONDAY_NOON_NSK = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 
 
 def shipped() -> TeamBook:
-    return load_teams(Path(__file__).resolve().parent.parent / "content" / "teams.yaml")
+    return load_teams(Path(__file__).resolve().parent.parent / "content" / "provider" / "teams.yaml")
 
 
 def test_open_hours_and_the_next_opening() -> None:

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 from dialogs.content import LiveContent
 from dialogs.engine import Engine
 from dialogs.evaluation.details import evaluate_details
+from dialogs.evaluation.dialogs import evaluate_dialogs
 from dialogs.evaluation.handoff import evaluate_handoff
 from dialogs.evaluation.metrics import read_jsonl
 from dialogs.evaluation.personas import evaluate_personas
+from dialogs.evaluation.requests import evaluate_requests
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -35,7 +37,24 @@ def _persona_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _requests_table(result: dict[str, Any]) -> str:
+    lines = [f"{'scenario':<20}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
+    rows = {**result["per_scenario"], "(out of scope)": result["out_of_scope"]}
+    for label, row in rows.items():
+        lines.append(
+            f"{label:<20}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}"
+        )
+    lines.append(
+        f"accuracy {result['accuracy']:.3f}, macro F1 {result['macro_f1']:.3f}"
+        f" (lowest {result['min_f1']:.3f}) over {result['n']};"
+        f" in-scope called out of scope {result['in_scope_called_out_of_scope']:.3f}"
+    )
+    return "\n".join(lines)
+
+
 def _table(result: dict[str, Any]) -> str:
+    if "per_scenario" in result:
+        return _requests_table(result)
     if "per_label" in result:
         return _persona_table(result)
     if "fields" in result:
@@ -59,11 +78,20 @@ def run_evaluation(kind: str, path: Path, *, as_json: bool, settings: Settings) 
     content = LiveContent(settings.content_dir)
     if kind == "details":
         result, errors = evaluate_details(content.get(), rows)
+    elif kind == "dialogs":
+        result, errors = evaluate_dialogs(Engine(content), rows)
+    elif kind == "requests":
+        result, errors = evaluate_requests(content.get(), rows)
     elif kind == "personas":
         result, errors = evaluate_personas(Engine(content), rows)
     else:
         result, errors = evaluate_handoff(Engine(content), rows)
-    if not as_json:
+    if not as_json and kind == "dialogs":
+        for error in errors:
+            print(f"FAIL {error['id']}: " + "; ".join(error["failures"]))
+            print("\n".join("    " + line for line in error["transcript"]))
+        print(_table(result))
+    elif not as_json:
         for error in errors[:MAX_ERRORS_SHOWN]:
             print("miss:", json.dumps(error, ensure_ascii=False))
         if len(errors) > MAX_ERRORS_SHOWN:

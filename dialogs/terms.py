@@ -1,0 +1,144 @@
+"""A message as matching terms: lemmas with slang mapped, stopwords dropped, typos corrected, Latin-letter
+Russian read back, multi-word synonyms joined, and negation glued to the word it negates ("не_работать")."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+
+from dialogs.lexicon import MatchingLexicon
+from dialogs.text import _LETTER, MAX_ANALYSED_CHARS, Lemmatizer, fold
+from dialogs.translit import LATIN_WORD, read_latin
+
+TYPO_CUTOFF = 82
+MIN_CORRECTED = 4
+NEGATED = "не_"
+# What one word of a message is to the matcher.
+SKIP, NEGATION, TERM = 0, 1, 2
+# A word, or a mark that ends a clause (negation does not reach past one).
+_TOKEN_RE = re.compile(f"([{_LETTER}]+(?:[-'][{_LETTER}]+)*)|([,.;:!?()\n]|\\s(?:но|а|однако)\\s)")
+# (kind, lemma, corrected lemma, whether it is a noun in the genitive: "интернета нет").
+_WordInfo = tuple[int, str, str, bool]
+# Negations that, after a noun in the genitive, deny it ("интернета нет") rather than the next word.
+_PREDICATE_NEGATIONS = frozenset({"нет", "нету"})
+
+
+class TermNormaliser:
+    """Turns text into matching terms, driven by the matching lexicon (stopwords, synonyms, phrases)."""
+
+    def __init__(self, lexicon: MatchingLexicon, lemmatizer: Lemmatizer) -> None:
+        self.lemmatizer = lemmatizer
+        self.stopwords = frozenset(fold(w) for w in lexicon.stopwords)
+        self.synonyms = {fold(k): fold(v) for k, v in lexicon.synonyms.items() if " " not in k.strip()}
+        self.negations = frozenset(fold(w) for w in lexicon.negations) | _PREDICATE_NEGATIONS
+        # Slang the dictionary does not know gets no reliable lemma ("ютубе", "вайфаю"): its stem finds it.
+        self._stems = {key[:-1]: value for key, value in self.synonyms.items() if len(key) >= 5}
+        self._stems.update(self.synonyms)
+        self.vocabulary: list[str] = []
+        self._known: frozenset[str] = frozenset()
+        self.correct = lru_cache(maxsize=50_000)(self._correct_uncached)
+        self._classify = lru_cache(maxsize=50_000)(self._classify_uncached)
+        # Multi-word synonyms ("вай фай", "личный кабинет"), looked up by their first word's lemma.
+        self._phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for phrase, target in lexicon.synonyms.items():
+            parts = tuple(self._lemma(word)[0] for word in lemmatizer.words(phrase))
+            if len(parts) > 1:
+                self._phrases.setdefault(parts[0], []).append((parts[1:], fold(target)))
+        for starts in self._phrases.values():
+            starts.sort(key=lambda entry: -len(entry[0]))
+
+    def set_vocabulary(self, vocabulary: set[str]) -> None:
+        """Terms that typos are corrected towards."""
+        self.vocabulary = sorted(vocabulary)
+        self._known = frozenset(vocabulary)
+        self.correct.cache_clear()
+        self._classify.cache_clear()
+
+    def _correct_uncached(self, term: str) -> str:
+        if term in self._known or len(term) < MIN_CORRECTED or not term.isalpha():
+            return term
+        best = process.extractOne(term, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
+        return str(best[0]) if best else term
+
+    def _lemma(self, word: str) -> tuple[str, str, bool, bool]:
+        """A word's lemma after the synonyms, its part of speech, whether the dictionary knows it, and
+        whether it is a noun in the genitive."""
+        token = self.lemmatizer.token(word)
+        genitive = token.pos == "NOUN" and "gent" in token.tags
+        mapped = self.synonyms.get(token.word) or self.synonyms.get(token.lemma)
+        if mapped:
+            return mapped, token.pos, True, genitive
+        known = self.lemmatizer.is_known(word)
+        if not known and len(word) >= 5:
+            mapped = self._stems.get(word[:-1]) or self._stems.get(word[:-2])
+            if mapped:
+                return mapped, token.pos, True, genitive
+        return token.lemma, token.pos, known, genitive
+
+    def _classify_uncached(self, word: str) -> _WordInfo:
+        """What a word is to the matcher, its term, and its term with a typo corrected."""
+        if LATIN_WORD.match(word) and word not in self.synonyms and word not in self._known:
+            russian = read_latin(word, self.lemmatizer.is_known)
+            if russian is not None:
+                word = russian
+        lemma, _pos, known, genitive = self._lemma(word)
+        if lemma in self.negations or word in self.negations:
+            return NEGATION, word if word in _PREDICATE_NEGATIONS else lemma, lemma, False
+        # Numbers, codes ("400-40-40", "500р") and single letters ("л/с") name no request.
+        if lemma in self.stopwords or len(lemma) < 2 or any(ch.isdigit() for ch in word):
+            return SKIP, lemma, lemma, False
+        # Only words the dictionary does not know are taken for typos: a real word is what it says.
+        corrected = lemma if known else self.correct(lemma)
+        return TERM, lemma, corrected, genitive
+
+    def words(self, text: str) -> list[str | None]:
+        """The folded words of a text in order, None where a clause ends."""
+        return [word or None for word, _ in _TOKEN_RE.findall(fold(text[:MAX_ANALYSED_CHARS]))]
+
+    def terms(self, text: str, *, correct: bool = False) -> list[str]:
+        """Matching terms of a text, in order."""
+        result: list[str] = []
+        negate = False
+        classify = self._classify
+        items = [classify(word) if word is not None else None for word in self.words(text)]
+        index = 0
+        genitive_before = False
+        while index < len(items):
+            item = items[index]
+            index += 1
+            if item is None:
+                negate = genitive_before = False
+                continue
+            kind, lemma, corrected, genitive = item
+            if kind == NEGATION:
+                if lemma in _PREDICATE_NEGATIONS and genitive_before and not result[-1].startswith(NEGATED):
+                    # "интернета нет", "света нету": the noun before is what is missing.
+                    result[-1] = NEGATED + result[-1]
+                    genitive_before = False
+                    continue
+                negate = True
+                continue
+            joined = self._phrase_at(items, index, lemma)
+            if joined is not None:
+                lemma, index = joined
+                corrected, kind = lemma, TERM
+            if kind == SKIP:
+                continue
+            term = corrected if correct else lemma
+            result.append(NEGATED + term if negate else term)
+            genitive_before = genitive and not negate
+            negate = False
+        return result
+
+    def _phrase_at(self, items: list[_WordInfo | None], index: int, first: str) -> tuple[str, int] | None:
+        """A multi-word synonym starting with `first`: its term and the index after it."""
+        for rest, target in self._phrases.get(first, ()):
+            end = index + len(rest)
+            if end > len(items):
+                continue
+            following = items[index:end]
+            if all(item is not None and item[1] == part for item, part in zip(following, rest, strict=True)):
+                return target, end
+        return None
