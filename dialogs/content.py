@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 from dialogs.control import ControlWords
 from dialogs.details import DetailExtractor
 from dialogs.handoff import HumanRequestDetector
+from dialogs.hearing import Hearing
 from dialogs.layers import content_layers
 from dialogs.lexicon import Lexicons, load_lexicons
 from dialogs.matcher import IntentMatcher
@@ -54,6 +55,7 @@ class Content:
     personas: PersonaClassifier
     control: ControlWords
     teams: TeamBook
+    hearing: Hearing
 
 
 def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssue]:
@@ -186,8 +188,10 @@ def _load(
         ),
         extractor=reuse.built(
             "extractor",
-            (scenarios,),
-            lambda: DetailExtractor(scenarios.details, scenarios.company.hotlines, lemmatizer),
+            (scenarios, lexicons),
+            lambda: DetailExtractor(
+                scenarios.details, scenarios.company.hotlines, lemmatizer, lexicons.matching
+            ),
         ),
         human_requests=reuse.built(
             "human_requests", (lexicons,), lambda: HumanRequestDetector(lexicons.handoff, lemmatizer)
@@ -195,6 +199,11 @@ def _load(
         personas=reuse.built("personas", (signals,), lambda: PersonaClassifier(signals, lemmatizer)),
         control=reuse.built("control", (lexicons,), lambda: ControlWords(lexicons.control)),
         teams=teams,
+        hearing=reuse.built(
+            "hearing",
+            (lexicons,),
+            lambda: Hearing(lexicons.acts, lexicons.control, lexicons.matching, lemmatizer),
+        ),
     )
 
 

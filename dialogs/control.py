@@ -28,6 +28,12 @@ class ControlWords:
         self.correction = frozenset(_norm(p) for p in lexicon.correction)
         self.resolved = frozenset(_norm(p) for p in lexicon.resolved)
         self._resolved_checks = [(p, f"не {p}") for p in self.resolved]
+        # A correction phrase anywhere, as whole words: "ой, номер другой", "то есть 3030406, опечатался".
+        self._correction = (
+            re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(self.correction, key=len)[::-1])) + r")(?!\w)")
+            if self.correction
+            else None
+        )
         # Whether any resolved phrase occurs at all, in one pass: usually none does.
         self._any_resolved = AnyOf(self.resolved)
         self._answers = lru_cache(maxsize=RECENT_TEXTS)(self._answers_uncached)
@@ -66,6 +72,10 @@ class ControlWords:
     def is_cancel(self, text: str) -> bool:
         """The client calls the current request off."""
         return self._answers(text)[2]
+
+    def is_correction(self, text: str) -> bool:
+        """The client corrects something they said ("ой, ошибся", "не тот номер")."""
+        return self._correction is not None and self._correction.search(_norm(text)) is not None
 
     def is_resolved(self, text: str) -> bool:
         """The client says the problem went away ("всё заработало"), not that it did not."""

@@ -1,6 +1,9 @@
 """The dialog engine: one client message and the conversation state in, replies and events out.
 
 Pure and platform-free: no I/O, no clock (time comes with the message), no messenger or web imports.
+A message is heard in layers: first as an answer to what the bot asked, then as a dialogue act (thanks,
+goodbye, a question inside the flow, a complaint about the bot), then as a request, then as something the
+company does not serve; "not understood" is the last resort. `explain["layer"]` says which layer took it.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from dialogs.details.choice import choice_payload
 from dialogs.details.extractor import Extraction
 from dialogs.details.phone import phone_for_display
 from dialogs.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
-from dialogs.matcher import Match
+from dialogs.hearing import Heard
+from dialogs.matcher import Match, Ranking
 from dialogs.messages import Button, IncomingMessage, Reply
+from dialogs.saying import Say
 from dialogs.scenarios import Scenario
 from dialogs.state import ConversationState, DetailValue, PendingRequest
 from dialogs.teams import HandoffPlan
@@ -34,6 +39,9 @@ FLOOD_REFILL_S = 1.0
 # Past this many misunderstandings in a row the bot stops trying and hands the conversation over.
 NOT_UNDERSTOOD_BEFORE_HANDOFF = 3
 DEFAULT_CATEGORY = "general"
+# Below this much evidence for any request, plain Russian is about something the company does not serve.
+UNRELATED_BELOW = 1.0
+WELL_FORMED_SHARE = 0.6
 START_COMMAND = "/start"
 
 # Awaited answers.
@@ -51,6 +59,10 @@ GOOD_RATING = 4
 HUMAN, NO_HUMAN, SOLVED, NOT_SOLVED = "human", "no_human", "solved", "not_solved"
 
 _SHOWN_AS_WRITTEN = (DetailKind.CHOICE, DetailKind.DATETIME, DetailKind.ADDRESS, DetailKind.TEXT)
+# Acts that end a conversation (or a request) rather than ask for anything.
+_CLOSINGS = ("thanks", "goodbye")
+# Layers after which a question the bot asked is still open.
+_ASIDES = frozenset({"question", "aside", "out_of_scope", "wait", "capabilities"})
 
 
 @dataclass(slots=True)
@@ -60,44 +72,6 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     explain: dict[str, Any] = field(default_factory=dict)
-
-
-class _Say:
-    """Collects phrasings of one turn into replies; keeps the no-repeat memory of the conversation."""
-
-    def __init__(self, content: Content, state: ConversationState, seed: str) -> None:
-        self.content, self.state, self.seed = content, state, seed
-        self.blocks: list[tuple[list[str], tuple[Button, ...]]] = [([], ())]
-
-    def text(self, moment: str, **values: str) -> str:
-        rendered = self.content.guides.render(
-            moment, self.state.persona, values, self.state.used_phrases, seed=self.seed
-        )
-        if not moment.startswith(("button.", "problem.")):
-            self.state.remember_phrase(rendered.key)
-        return rendered.text
-
-    def __call__(self, moment: str, **values: str) -> None:
-        self.blocks[-1][0].append(self.text(moment, **values))
-
-    def buttons(self, *buttons: Button) -> None:
-        parts, _ = self.blocks[-1]
-        self.blocks[-1] = (parts, tuple(buttons))
-        self.blocks.append(([], ()))
-
-    def button(self, moment: str, payload: str) -> Button:
-        return Button(self.text(moment), payload)
-
-    def empty(self) -> bool:
-        """Whether nothing has been said in this turn yet."""
-        return not any(parts for parts, _ in self.blocks)
-
-    def new_block(self) -> None:
-        if self.blocks[-1][0]:
-            self.blocks.append(([], ()))
-
-    def replies(self) -> list[Reply]:
-        return [Reply(" ".join(parts), buttons) for parts, buttons in self.blocks if parts]
 
 
 class Engine:
@@ -153,13 +127,14 @@ class Engine:
         say("handoff", category=category_title)
         return Turn(replies=say.replies())
 
-    def _say(self, state: ConversationState) -> _Say:
-        return _Say(self.live.get(), state, seed=f"operator:{state.turns}")
+    def _say(self, state: ConversationState) -> Say:
+        return Say(self.live.get(), state, seed=f"operator:{state.turns}")
 
     @staticmethod
     def _release(state: ConversationState) -> None:
         state.handed_off = state.with_operator = False
         state.operator, state.handoff_reason, state.awaiting = "", None, None
+        state.handoff_category = None
         state.not_understood = 0
 
     def apologise(self, state: ConversationState) -> Turn:
@@ -183,12 +158,19 @@ class _Run:
         self.book = content.scenarios
         self.control = content.control
         self.turn = Turn()
-        self.say = _Say(content, state, seed=f"{message.channel}:{message.chat_id}")
+        self.say = Say(content, state, seed=f"{message.channel}:{message.chat_id}")
         # Only the start of a huge message is analysed; storage keeps all of it.
         self.text = clean((message.text or "")[:MAX_ANALYSED_CHARS]).strip()
         # Dates the client writes are meant in the company's local time.
         self.local_now = message.at.astimezone(_zone(self.book.company.timezone))
         self.payload = message.button_payload
+        self.heard = Heard()
+        self.handed_off_now = False
+
+    def _layer(self, name: str, **why: Any) -> None:
+        self.turn.explain["layer"] = name
+        if why:
+            self.turn.explain["layer_why"] = why
 
     # --- the rules, in order -------------------------------------------------------------------
     def go(self) -> None:
@@ -232,121 +214,149 @@ class _Run:
                 self.message.at,
                 in_trouble=bool(active and active.complaint),
             )
+            self.heard = self.content.hearing.hear(self.text)
+            if self.heard.acts:
+                self.turn.explain["acts"] = self.heard.explain()
+            if self.heard.has("tried"):
+                state.tried = True
         state.persona = verdict.label
         explained = verdict.explain()
         self.turn.explain["persona"] = explained
         if verdict.cues:
             state.remember_cues(explained["cues"])
         if state.handed_off:
-            self._collect(self._extract(asked=None, needed=()))
+            self._layer("waiting")
+            # What the client adds for the person is collected, the open request's details included.
+            served = self._current_scenario()
+            wanted = [n for n in served.details if n not in state.details] if served else []
+            self._collect(self._extract(asked=None, needed=wanted))
             if not state.with_operator:
-                self.say("waiting_for_human")
+                self._while_waiting()
             return
         if verdict.escalate:
+            self._layer("escalation")
             self._collect(self._extract(asked=None, needed=()))
             self._escalate()
             return
-        if verdict.angry_now and state.persona == "aggressor":
-            self.say("anger_heard")
+        self._hear()
+        if verdict.angry_now and state.persona == "aggressor" and not self.handed_off_now:
+            # Said first, and only when no one is being called in this turn: "we'll sort it out now"
+            # must not sit beside "people answer tomorrow at 9".
+            self.say.first("anger_heard")
+
+    def _hear(self) -> None:
+        """The layers, in order, until one takes the message."""
+        awaiting, awaiting_scenario = self.state.awaiting, self.state.awaiting_scenario
         if self._awaited_answer():
             return
+        self._hear_the_rest()
+        if awaiting and self.turn.explain.get("layer") in _ASIDES and not self.state.handed_off:
+            # "Минутку, гляну" or "а это надолго?" instead of an answer: the question stays open.
+            self.state.awaiting = self.state.awaiting or awaiting
+            self.state.awaiting_scenario = self.state.awaiting_scenario or awaiting_scenario
+
+    def _hear_the_rest(self) -> None:
         human = self.content.human_requests.detect(self.text) if self.payload is None else None
         if human or self.payload == HUMAN:
+            self._layer("person", cue=human.cue if human else "button")
             # "Позовите оператора, договор 7654321": the person should not have to ask again.
             self._collect(self._extract(asked=None, needed=()))
             self._handoff("client_asked", note=human.cue if human else "button")
             return
-        if self.control.is_cancel(self.text) and len(self.text) < 60:
+        heard = self.heard
+        if (heard.has("cancel") or self.control.is_cancel(self.text)) and len(self.text) < 60:
+            self._layer("act", act="cancel")
             self._cancel()
             return
         self._understand()
 
-    def _flooding(self) -> bool:
-        """Take a token for this message; without one, the message goes unanswered (once: a request to
-        slow down). Time comes with the message, so every worker sees the same bucket."""
-        state, now = self.state, self.message.at
-        last = datetime.fromisoformat(state.flood_at) if state.flood_at else None
-        tokens = float(FLOOD_BURST) if state.flood_tokens < 0 or last is None else state.flood_tokens
-        if last is not None:
-            tokens = min(float(FLOOD_BURST), tokens + max(0.0, (now - last).total_seconds()) / FLOOD_REFILL_S)
-        state.flood_at = now.isoformat()
-        if tokens >= 1.0:
-            state.flood_tokens = tokens - 1.0
-            if state.flood_tokens >= FLOOD_BURST / 2:
-                state.flood_warned = False
-            return False
-        state.flood_tokens = tokens
-        self.turn.explain["flood"] = True
-        if not state.flood_warned:
-            state.flood_warned = True
-            self.say("flood")
-        return True
+    # --- waiting for a person ------------------------------------------------------------------
+    def _while_waiting(self) -> None:
+        heard, say = self.heard, self.say
+        question = heard.question
+        if question in ("wait_person", "when", "hours"):
+            say("waiting_when")
+            self._say_when(self._plan(self.state.handoff_category or DEFAULT_CATEGORY))
+        elif question:
+            self._faq(question)
+            say("waiting_for_human")
+        elif any(heard.has(act) for act in _CLOSINGS):
+            say("closing_waiting")
+        elif heard.has("wait") or heard.has("yes") or heard.has("no"):
+            say("waiting_ack")
+        else:
+            say("waiting_for_human")
 
-    def _rated(self, score_text: str) -> None:
-        self.state.awaiting = None
-        self.state.rating_due = False
-        if score_text not in RATING_TEXTS:
-            return
-        score = int(score_text)
-        self.turn.events.append(RatingGiven(score))
-        self.say("rating_good" if score >= GOOD_RATING else "rating_bad")
-
-    def _escalate(self) -> None:
-        """Anger or a threat: straight to a senior person, first in the queue."""
-        scenario = self.book.scenario(self.state.active.scenario_id) if self.state.active else None
-        category = scenario.category if scenario and scenario.category else DEFAULT_CATEGORY
-        title = self.book.categories[category].title if category in self.book.categories else category
-        self.say("escalation", category=title)
-        self._say_when(self._handoff("escalation", category=category, priority="high", announce=False))
-
-    def _no_text(self) -> None:
-        kind = self.message.attachment
-        self.say(f"attachment.{kind.value}" if kind else "empty_message")
-        if self.state.active and self.state.active.asked:
-            self._ask(self.state.active.asked)
-
+    # --- answers to the bot's own questions ----------------------------------------------------
     def _awaited_answer(self) -> bool:
         awaiting, self.state.awaiting = self.state.awaiting, None
         scenario_id, self.state.awaiting_scenario = self.state.awaiting_scenario, None
+        heard, typed = self.heard, self.payload is None
         if awaiting == AWAIT_HUMAN_OFFER:
-            if self.payload == HUMAN or (self.payload is None and self.control.is_yes(self.text)):
+            leaning = heard.leaning() if typed else None
+            if self.payload == HUMAN or leaning is True:
+                self._layer("answer", to="human_offer", said="yes")
                 self._handoff("accepted_offer")
                 return True
-            if self.payload == NO_HUMAN or (self.payload is None and self.control.is_no(self.text)):
+            if self.payload == NO_HUMAN or leaning is False:
+                self._layer("answer", to="human_offer", said="no")
                 self.say("handoff_declined")
                 self._continue_active()
                 return True
         if awaiting == AWAIT_SOLVED:
             scenario = self.book.scenario(scenario_id or "")
-            solved = self.payload == SOLVED or (
-                self.payload is None
-                and (self.control.is_resolved(self.text) or self.control.is_yes(self.text))
-            )
-            if solved:
+            leaning = heard.leaning() if typed else None
+            if leaning is None and typed and any(heard.has(act) for act in _CLOSINGS):
+                leaning = True  # "спасибо!" after the advice: it helped
+            if self.payload == SOLVED or leaning is True:
+                self._layer("answer", to="solved", said="yes")
                 self.say("solved")
                 return True
-            if self.payload == NOT_SOLVED or (self.payload is None and self.control.is_no(self.text)):
+            if self.payload == NOT_SOLVED or leaning is False:
+                self._layer("answer", to="solved", said="partly" if heard.has("partly") else "no")
                 self.say("not_solved")
                 category = scenario.category if scenario and scenario.category else DEFAULT_CATEGORY
-                self._handoff("not_solved", category=category, scenario=scenario)
+                self._handoff("not_solved", category=category, scenario=scenario, announce_category=False)
+                return True
+            if heard.question and scenario is not None:
+                # "А это надолго?" instead of an answer: answered, and the question put again.
+                self._layer("question", question=heard.question, during="solved")
+                self._faq(heard.question, scenario)
+                self._ask_if_solved(scenario)
                 return True
         return False
 
+    # --- requests, details and acts ------------------------------------------------------------
     def _understand(self) -> None:
         state = self.state
         active = state.active
         scenario = self.book.scenario(active.scenario_id) if active else None
         asked = active.asked if active else None
         extraction = self._extract(asked, self._missing(scenario))
+        if not extraction.found and self.control.is_correction(self.text):
+            extraction = self._correction() or extraction
+        answered = bool(asked and asked in extraction.found)
+        ranking = None
         match: Match | None = None
-        if not (asked and asked in extraction.found):
-            match = self.content.matcher.match(self.text)
+        if not answered:
+            ranking = self.content.matcher.rank(self.text)
+            match = self.content.matcher.decide(ranking)
         self.turn.explain["match"] = (
-            {"scenario": match.scenario_id, "score": round(match.score, 3), "evidence": match.evidence}
+            {
+                "scenario": match.scenario_id,
+                "score": round(match.score, 2),
+                "margin": round(match.margin, 2),
+                "evidence": match.evidence,
+            }
             if match
             else None
         )
         new = self.book.scenario(match.scenario_id) if match else None
+        corrects = any(name in state.details for name in extraction.found)
+        if new and (self._is_closing_of(new) or (corrects and new.id != (scenario.id if scenario else None))):
+            # "Хорошо, спасибо, ждём звонка" after a call-back was booked; "ой, номер другой: ..." while
+            # another request is open: neither is a new request.
+            new = None
         if new:
             self.turn.explain.setdefault("scenarios", []).append(new.id)
         if new and not new.smalltalk and (scenario is None or new.id != scenario.id):
@@ -355,14 +365,21 @@ class _Run:
                 extraction.found.setdefault(name, found)
             extraction.invalid = None
         collected = self._collect(extraction)
+        if answered or (collected and asked):
+            self._layer("answer", to=asked)
+        new_request = bool(new and not new.smalltalk and (scenario is None or new.id != scenario.id))
+        if not answered and not new_request and self._act(scenario, new):
+            return
         if new and new.smalltalk:
+            self._layer("smalltalk", scenario=new.id)
             state.not_understood = 0
             self._answer(new)
-            if state.active and not collected:
+            if state.active and not collected and not self._closing_said():
                 self.say.new_block()
                 self._ask(state.active.asked or self._missing(scenario)[0])
             return
         if new and (scenario is None or new.id != scenario.id):
+            self._layer("request", scenario=new.id)
             state.not_understood = 0
             if active:
                 state.suspended = [p for p in state.suspended if p.scenario_id != active.scenario_id]
@@ -371,30 +388,163 @@ class _Run:
             self._continue_active()
             return
         if extraction.invalid and active and not collected:
+            self._layer("answer", to=asked, invalid=extraction.invalid.problem)
             self._invalid(extraction.invalid.name, extraction.invalid.problem)
             return
         if collected or new:
             state.not_understood = 0
             if active:
                 active.failures = 0
+            if collected and not answered and asked and all(name in state.details for name in collected):
+                # A correction while something else is asked: noted above, and the question put again.
+                self._reask()
+                return
             self._continue_active()
             if self.say.empty() and collected:
                 # A detail on its own ("договор 1234567"), with no request yet: take it and ask what is up.
+                self._layer("detail")
                 spec = self.book.details[collected[0]]
                 self.say("detail_noted", detail=spec.title, value=state.details[collected[0]].display)
                 self.say("ask_request")
             return
         if active and self.control.is_resolved(self.text):
+            self._layer("act", act="helped")
             self.say("solved")
             state.active = None
             return
+        if ranking is not None and not self.heard.answers and self._unrelated(ranking):
+            self._layer("out_of_scope")
+            state.not_understood = 0
+            self.say("out_of_scope", topics=self._topics(), company=self.book.company.name)
+            self._reask()
+            return
+        if active and active.asked and self._well_formed():
+            # Words about something else while a question is open ("с самого утра"): kept for the people
+            # who will read the conversation, and the question put again; a third one offers a person.
+            self._layer("aside")
+            active.failures += 1
+            if active.failures >= MAX_DETAIL_FAILURES:
+                self.say("too_many_failures", detail=self.book.details[active.asked].title)
+                self._offer_human()
+                return
+            self.say("aside_noted")
+            self._reask()
+            return
         self._not_understood()
+
+    def _correction(self) -> Extraction | None:
+        """"Ой, номер другой: ..." while something else is asked: the detail of the kind given, read again
+        as if it were the question."""
+        for name in list(self.state.details):
+            extraction = self._extract(name, (name,))
+            if name in extraction.found and extraction.found[name].value != self.state.details[name].value:
+                extraction.found = {name: extraction.found[name]}
+                extraction.invalid = None
+                return extraction
+        return None
+
+    def _unrelated(self, ranking: Ranking) -> bool:
+        """Whether a message is about something the company does not serve: its out-of-scope examples say
+        so, or it is plain Russian with hardly a word any request of the company uses."""
+        if self.content.matcher.out_of_scope(ranking):
+            return True
+        return self.content.matcher.evidence(ranking) < UNRELATED_BELOW and self._well_formed()
+
+    def _well_formed(self) -> bool:
+        """Real words, not a cat on the keyboard: most words are in the dictionary."""
+        lemmatizer = self.content.hearing.lemmatizer
+        found = lemmatizer.words(self.text)
+        known = sum(1 for word in found if len(word) > 1 and lemmatizer.is_known(word))
+        return known >= 2 and known >= WELL_FORMED_SHARE * len(found)
+
+    def _is_closing_of(self, new: Scenario) -> bool:
+        """Thanks or goodbye that names the request just served: a closing, not the request again."""
+        return any(self.heard.has(act) for act in _CLOSINGS) and new.id == self.state.last_scenario
+
+    def _closing_said(self) -> bool:
+        return self.say.said("smalltalk.thanks") or self.say.said("smalltalk.goodbye")
+
+    def _act(self, scenario: Scenario | None, new: Scenario | None) -> bool:
+        """A dialogue act that is not an answer to anything pending; True when it took the message."""
+        heard, state = self.heard, self.state
+        if heard.has("bot_complaint") and new is None:
+            self._layer("act", act="bot_complaint")
+            self.say("missed_point")
+            self._handoff("missed_point")
+            return True
+        question = heard.question
+        if question:
+            self._layer("question", question=question)
+            state.not_understood = 0
+            self._faq(question, scenario)
+            self._reask()
+            return True
+        if heard.has("capabilities") and new is None:
+            self._layer("capabilities")
+            state.not_understood = 0
+            self.say("capabilities", topics=self._topics(), company=self.book.company.name)
+            self._reask()
+            return True
+        if heard.has("goodbye"):
+            self._layer("act", act="goodbye")
+            self.say("smalltalk.goodbye")
+            state.active, state.suspended = None, []
+            return True
+        if heard.has("thanks"):
+            self._layer("act", act="thanks")
+            self.say("smalltalk.thanks")
+            if state.active:
+                # Thanks while a question is open: no buttons pushed at the client again, only a reminder.
+                request = self.book.scenario(state.active.scenario_id)
+                self.say("pending_reminder", request=request.title if request else "")
+            return True
+        if heard.has("wait"):
+            self._layer("wait")
+            self.say("waiting_ack")
+            return True
+        if heard.has("tried") and scenario is not None:
+            self._layer("act", act="tried")
+            self._continue_active()
+            return True
+        return False
+
+    def _reask(self) -> None:
+        """After an aside, the question still open is put again."""
+        active = self.state.active
+        if active and active.asked:
+            self.say.new_block()
+            self._ask(active.asked)
+
+    def _faq(self, question: str, scenario: Scenario | None = None) -> None:
+        """Answer a question asked inside a flow from the guides: the request's own answer, else a general
+        one."""
+        scenario = scenario or self._current_scenario()
+        moment = f"faq.{question}"
+        if scenario is not None and self.content.guides.has(f"faq.{scenario.id}.{question}"):
+            moment = f"faq.{scenario.id}.{question}"
+        if not self.content.guides.has(moment):
+            moment = "faq.other"
+        self.say(moment, company=self.book.company.name)
+
+    def _current_scenario(self) -> Scenario | None:
+        state = self.state
+        scenario_id = state.active.scenario_id if state.active else state.last_scenario
+        return self.book.scenario(scenario_id) if scenario_id else None
+
+    def _topics(self) -> str:
+        """What the bot helps with, from the scenarios' titles."""
+        titles = [s.title for s in self.book.scenarios if not s.smalltalk]
+        return ", ".join(title[:1].lower() + title[1:] for title in titles)
 
     # --- details ---------------------------------------------------------------------------------
     def _missing(self, scenario: Scenario | None) -> list[str]:
         if scenario is None:
             return []
-        return [name for name in scenario.details if name not in self.state.details]
+        missing = [name for name in scenario.details if name not in self.state.details]
+        if self.state.tried and scenario.done.ask_if_solved:
+            # The client already did the first steps: the questions that pick the advice are skipped.
+            missing = [n for n in missing if self.book.details[n].type is not DetailKind.CHOICE]
+        return missing
 
     def _extract(self, asked: str | None, needed: list[str] | tuple[str, ...]) -> Extraction:
         return self.content.extractor.extract(
@@ -480,6 +630,13 @@ class _Run:
 
     def _answer(self, scenario: Scenario) -> None:
         done = scenario.done
+        if not scenario.smalltalk:
+            self.state.last_scenario = scenario.id
+        if self.state.tried and done.ask_if_solved:
+            # The first steps were done already: no advice to repeat, people look into it at once.
+            self.say("tried_already")
+            self._handoff("tried_basics", scenario=scenario, announce_category=False)
+            return
         values = self._values()
         if done.answer:
             moment = done.answer
@@ -493,11 +650,14 @@ class _Run:
         if done.handoff:
             self._handoff("scenario", category=category, scenario=scenario, announce=True)
         elif done.ask_if_solved:
-            self.say("ask_if_solved")
-            self.say.buttons(
-                self.say.button("button.solved", SOLVED), self.say.button("button.not_solved", NOT_SOLVED)
-            )
-            self.state.awaiting, self.state.awaiting_scenario = AWAIT_SOLVED, scenario.id
+            self._ask_if_solved(scenario)
+
+    def _ask_if_solved(self, scenario: Scenario) -> None:
+        self.say("ask_if_solved")
+        self.say.buttons(
+            self.say.button("button.solved", SOLVED), self.say.button("button.not_solved", NOT_SOLVED)
+        )
+        self.state.awaiting, self.state.awaiting_scenario = AWAIT_SOLVED, scenario.id
 
     def _cancel(self) -> None:
         active = self.state.active
@@ -512,6 +672,7 @@ class _Run:
             self._continue_active()
 
     def _not_understood(self) -> None:
+        self._layer("not_understood")
         self.turn.explain["fallback"] = True
         self.state.not_understood += 1
         if self.state.not_understood >= NOT_UNDERSTOOD_BEFORE_HANDOFF:
@@ -522,12 +683,59 @@ class _Run:
             self._offer_human()
             return
         self.say("not_understood")
-        if self.state.active and self.state.active.asked:
-            self._ask(self.state.active.asked)
+        self._reask()
 
     def _offer_human(self) -> None:
         self.say.buttons(self.say.button("button.human", HUMAN), self.say.button("button.no_human", NO_HUMAN))
         self.state.awaiting = AWAIT_HUMAN_OFFER
+
+    # --- people ------------------------------------------------------------------------------------
+    def _flooding(self) -> bool:
+        """Take a token for this message; without one, the message goes unanswered (once: a request to
+        slow down). Time comes with the message, so every worker sees the same bucket."""
+        state, now = self.state, self.message.at
+        last = datetime.fromisoformat(state.flood_at) if state.flood_at else None
+        tokens = float(FLOOD_BURST) if state.flood_tokens < 0 or last is None else state.flood_tokens
+        if last is not None:
+            tokens = min(float(FLOOD_BURST), tokens + max(0.0, (now - last).total_seconds()) / FLOOD_REFILL_S)
+        state.flood_at = now.isoformat()
+        if tokens >= 1.0:
+            state.flood_tokens = tokens - 1.0
+            if state.flood_tokens >= FLOOD_BURST / 2:
+                state.flood_warned = False
+            return False
+        state.flood_tokens = tokens
+        self.turn.explain["flood"] = True
+        if not state.flood_warned:
+            state.flood_warned = True
+            self.say("flood")
+        return True
+
+    def _rated(self, score_text: str) -> None:
+        self.state.awaiting = None
+        self.state.rating_due = False
+        if score_text not in RATING_TEXTS:
+            return
+        score = int(score_text)
+        self.turn.events.append(RatingGiven(score))
+        self.say("rating_good" if score >= GOOD_RATING else "rating_bad")
+
+    def _escalate(self) -> None:
+        """Anger or a threat: straight to a senior person, first in the queue."""
+        scenario = self._current_scenario()
+        category = scenario.category if scenario and scenario.category else DEFAULT_CATEGORY
+        title = self.book.categories[category].title if category in self.book.categories else category
+        self.say("escalation", category=title)
+        self._say_when(self._handoff("escalation", category=category, priority="high", announce=False))
+
+    def _no_text(self) -> None:
+        kind = self.message.attachment
+        self.say(f"attachment.{kind.value}" if kind else "empty_message")
+        if self.state.active and self.state.active.asked:
+            self._ask(self.state.active.asked)
+
+    def _plan(self, category: str) -> HandoffPlan:
+        return self.content.teams.plan(category, self.message.channel, self.message.at)
 
     def _handoff(
         self,
@@ -538,24 +746,28 @@ class _Run:
         note: str = "",
         priority: str = "normal",
         announce: bool = True,
+        announce_category: bool = True,
     ) -> HandoffPlan:
-        """Hand the conversation to people; returns when they will answer."""
-        if scenario is None and self.state.active:
-            scenario = self.book.scenario(self.state.active.scenario_id)
+        """Hand the conversation to people; returns when they will answer. Without a request of its own the
+        handoff goes to the category of the request served last, not to the general desk."""
+        scenario = scenario or self._current_scenario()
         category = category or (scenario.category if scenario and scenario.category else DEFAULT_CATEGORY)
         title = self.book.categories[category].title if category in self.book.categories else category
         if self.state.persona == "aggressor":
             priority = "high"
         self.state.handed_off = True
         self.state.handoff_reason = reason
+        self.state.handoff_category = category
         self.state.awaiting = None
-        plan = self.content.teams.plan(category, self.message.channel, self.message.at)
+        self.handed_off_now = True
+        plan = self._plan(category)
         self.turn.events.append(
             HandoffRequested(reason, category, priority, note, due_at=plan.due_at.isoformat())
         )
         if announce:
-            self.say.new_block()
-            self.say("handoff", category=title)
+            if announce_category:
+                self.say.new_block()
+                self.say("handoff", category=title)
             self._say_when(plan)
         return plan
 

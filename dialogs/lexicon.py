@@ -51,18 +51,27 @@ class ControlLexicon(BaseModel):
     resolved: list[str] = Field(default_factory=list, description="'всё заработало' ends a request.")
 
 
+class ActsLexicon(BaseModel):
+    """Examples of each dialogue act: answers to the bot's questions, thanks, goodbyes, questions in a flow."""
+
+    model_config = ConfigDict(extra="forbid")
+    acts: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class Lexicons(BaseModel):
     """Every lexicon the engine uses."""
 
     matching: MatchingLexicon
     handoff: HandoffLexicon
     control: ControlLexicon
+    acts: ActsLexicon = Field(default_factory=ActsLexicon)
 
 
 _PARTS: tuple[tuple[str, type[BaseModel], tuple[str, ...]], ...] = (
     ("matching", MatchingLexicon, ()),
     ("handoff", HandoffLexicon, ("persons", "request_words", "refusals")),
     ("control", ControlLexicon, ("yes", "no", "cancel", "correction")),
+    ("acts", ActsLexicon, ("acts",)),
 )
 
 
@@ -73,7 +82,13 @@ def _merge(base: dict[str, Any], layer: BaseModel, given: set[str]) -> None:
         if isinstance(value, list) and isinstance(base.get(field_name), list):
             base[field_name] = list(dict.fromkeys([*base[field_name], *value]))
         elif isinstance(value, dict) and isinstance(base.get(field_name), dict):
-            base[field_name] = {**base[field_name], **value}
+            merged = dict(base[field_name])
+            for key, item in value.items():
+                earlier = merged.get(key)
+                # Lists under one key (an act's examples) add up; other values are replaced.
+                both_lists = isinstance(earlier, list) and isinstance(item, list)
+                merged[key] = list(dict.fromkeys([*earlier, *item])) if both_lists else item
+            base[field_name] = merged
         else:
             base[field_name] = value
 

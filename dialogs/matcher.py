@@ -27,8 +27,10 @@ MIN_WEIGHT = -1.0
 # All words of an editor's key phrase present: this much more for its label.
 KEYWORD_BONUS = 2.0
 # A term seen in few examples is weak evidence whatever its ratio: its weight is scaled by df / (df + SHRINK).
-SHRINK = 1.0
+SHRINK = 0.0
 EVIDENCE_SHOWN = 4
+# Requests are also told apart by neighbouring words and by whether something already happened.
+PAIRS = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,21 +65,25 @@ class ExampleClassifier:
         examples: Sequence[tuple[str, str]],
         normaliser: TermNormaliser,
         keywords: Sequence[tuple[str, str]] = (),
+        *,
+        pairs: bool = False,
     ) -> None:
         self.normaliser = normaliser
+        self.pairs = pairs
         self.labels: list[str] = list(dict.fromkeys(label for label, _ in [*examples, *keywords]))
         index = {label: i for i, label in enumerate(self.labels)}
         counts = [0] * len(self.labels)
         df: dict[str, list[int]] = {}
         vocabulary: set[str] = set()
         for label, text in [*examples, *keywords]:
-            terms = set(normaliser.terms(text))
+            terms = set(normaliser.features(text, pairs=pairs))
             if not terms:
                 continue
             counts[index[label]] += 1
             for term in terms:
                 df.setdefault(term, [0] * len(self.labels))[index[label]] += 1
-                vocabulary.add(term.removeprefix(NEGATED))
+                if "+" not in term and not term.startswith("~"):
+                    vocabulary.add(term.removeprefix(NEGATED))
         total = sum(counts)
         self._weights: dict[str, tuple[float, ...]] = {}
         for term, per_label in df.items():
@@ -109,8 +115,8 @@ class ExampleClassifier:
 
     def rank(self, text: str, *, explain: bool = True) -> Ranking:
         """Every label scored for a text; terms no example has are ignored."""
-        terms = self.normaliser.terms(text, correct=True)
-        ranking = Ranking(terms=terms)
+        terms = self.normaliser.features(text, correct=True, pairs=self.pairs)
+        ranking = Ranking(terms=[t for t in terms if "+" not in t and not t.startswith("~")])
         if not terms:
             return ranking
         distinct = list(dict.fromkeys(terms))
@@ -150,7 +156,7 @@ class IntentMatcher:
         examples = [(s.id, example) for s in scenarios for example in s.match.examples]
         examples += [(OUT_OF_SCOPE, example) for example in out_of_scope]
         keywords = [(s.id, keyword) for s in scenarios for keyword in s.match.keywords]
-        self.classifier = ExampleClassifier(examples, normaliser, keywords)
+        self.classifier = ExampleClassifier(examples, normaliser, keywords, pairs=PAIRS)
 
     def rank(self, text: str) -> Ranking:
         """Every label's score (scenarios and out_of_scope), for evaluation and explanations."""
@@ -187,6 +193,14 @@ class IntentMatcher:
         contributions = ranking.contributions.get(best) or []
         shown = ", ".join(f"{term} {weight:+.1f}" for term, weight in contributions[:EVIDENCE_SHOWN])
         return Match(best, score, f"words: {shown}", margin=score - second, runner_up=runner_up)
+
+    def evidence(self, ranking: Ranking) -> float:
+        """The best score of a request (not small talk, not out of scope): how much the message sounds
+        like anything the company serves."""
+        return max(
+            (s for label, s in ranking.scores if label != OUT_OF_SCOPE and label not in self._smalltalk),
+            default=0.0,
+        )
 
     def out_of_scope(self, ranking: Ranking) -> bool:
         """Whether a ranking says the message is about something the company does not serve."""

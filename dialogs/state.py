@@ -43,6 +43,12 @@ class ConversationState:
     not_understood: int = 0
     handed_off: bool = False
     handoff_reason: str | None = None
+    # The category people were asked from, so that questions while waiting are answered for its team.
+    handoff_category: str | None = None
+    # The request served last: a later "спасибо, ждём" or "когда почините?" is about it.
+    last_scenario: str | None = None
+    # The client said they already did the usual first steps (rebooted, re-plugged): not asked again.
+    tried: bool = False
     # A person has taken the conversation: the bot keeps listening (details, persona) but says nothing.
     with_operator: bool = False
     operator: str = ""
@@ -99,6 +105,9 @@ class ConversationState:
                 "not_understood": self.not_understood,
                 "handed_off": self.handed_off,
                 "handoff_reason": self.handoff_reason,
+                "handoff_category": self.handoff_category,
+                "last_scenario": self.last_scenario,
+                "tried": self.tried,
                 "with_operator": self.with_operator,
                 "operator": self.operator,
                 "rating_due": self.rating_due,

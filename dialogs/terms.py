@@ -19,8 +19,12 @@ NEGATED = "не_"
 SKIP, NEGATION, TERM = 0, 1, 2
 # A word, or a mark that ends a clause (negation does not reach past one).
 _TOKEN_RE = re.compile(f"([{_LETTER}]+(?:[-'][{_LETTER}]+)*)|([,.;:!?()\n]|\\s(?:но|а|однако)\\s)")
-# (kind, lemma, corrected lemma, whether it is a noun in the genitive: "интернета нет").
-_WordInfo = tuple[int, str, str, bool]
+# (kind, lemma, corrected lemma, whether it is a noun in the genitive ("интернета нет"), whether it is a
+# verb in the past tense ("оплатил": something happened)).
+_WordInfo = tuple[int, str, str, bool, bool]
+PAST_MARK = "~past"
+QUESTION_MARK = "~question"
+_QUESTION_LEMMAS = frozenset({"как", "где", "когда", "сколько", "какой", "можно", "ли", "почему", "куда"})
 # Negations that, after a noun in the genitive, deny it ("интернета нет") rather than the next word.
 _PREDICATE_NEGATIONS = frozenset({"нет", "нету"})
 
@@ -28,8 +32,20 @@ _PREDICATE_NEGATIONS = frozenset({"нет", "нету"})
 class TermNormaliser:
     """Turns text into matching terms, driven by the matching lexicon (stopwords, synonyms, phrases)."""
 
-    def __init__(self, lexicon: MatchingLexicon, lemmatizer: Lemmatizer) -> None:
+    def __init__(
+        self,
+        lexicon: MatchingLexicon,
+        lemmatizer: Lemmatizer,
+        *,
+        bare_negations: bool = False,
+        numbers: bool = False,
+    ) -> None:
         self.lemmatizer = lemmatizer
+        # Numbers name no request, but they answer questions ("на 500 мегабит", "вариант 2").
+        self.numbers = numbers
+        # A negation with nothing to negate ("нет.", "не, спасибо") is a term of its own when this is set:
+        # answers are made of such words, requests are not.
+        self.bare_negations = bare_negations
         self.stopwords = frozenset(fold(w) for w in lexicon.stopwords)
         self.synonyms = {fold(k): fold(v) for k, v in lexicon.synonyms.items() if " " not in k.strip()}
         self.negations = frozenset(fold(w) for w in lexicon.negations) | _PREDICATE_NEGATIONS
@@ -50,8 +66,8 @@ class TermNormaliser:
             starts.sort(key=lambda entry: -len(entry[0]))
 
     def set_vocabulary(self, vocabulary: set[str]) -> None:
-        """Terms that typos are corrected towards."""
-        self.vocabulary = sorted(vocabulary)
+        """Terms that typos are corrected towards (and the slang of the synonyms, read as what it means)."""
+        self.vocabulary = sorted(vocabulary | {key for key in self.synonyms if " " not in key})
         self._known = frozenset(vocabulary)
         self.correct.cache_clear()
         self._classify.cache_clear()
@@ -60,7 +76,10 @@ class TermNormaliser:
         if term in self._known or len(term) < MIN_CORRECTED or not term.isalpha():
             return term
         best = process.extractOne(term, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
-        return str(best[0]) if best else term
+        if not best:
+            return term
+        found = str(best[0])
+        return self.synonyms.get(found, found)
 
     def _lemma(self, word: str) -> tuple[str, str, bool, bool]:
         """A word's lemma after the synonyms, its part of speech, whether the dictionary knows it, and
@@ -85,13 +104,16 @@ class TermNormaliser:
                 word = russian
         lemma, _pos, known, genitive = self._lemma(word)
         if lemma in self.negations or word in self.negations:
-            return NEGATION, word if word in _PREDICATE_NEGATIONS else lemma, lemma, False
+            return NEGATION, word if word in _PREDICATE_NEGATIONS else lemma, lemma, False, False
         # Numbers, codes ("400-40-40", "500р") and single letters ("л/с") name no request.
+        if word.isdigit() and self.numbers:
+            return TERM, word, word, False, False
+        past = "past" in self.lemmatizer.token(word).tags
         if lemma in self.stopwords or len(lemma) < 2 or any(ch.isdigit() for ch in word):
-            return SKIP, lemma, lemma, False
+            return SKIP, lemma, lemma, False, past
         # Only words the dictionary does not know are taken for typos: a real word is what it says.
         corrected = lemma if known else self.correct(lemma)
-        return TERM, lemma, corrected, genitive
+        return TERM, lemma, corrected, genitive, past
 
     def words(self, text: str) -> list[str | None]:
         """The folded words of a text in order, None where a clause ends."""
@@ -105,20 +127,23 @@ class TermNormaliser:
         items = [classify(word) if word is not None else None for word in self.words(text)]
         index = 0
         genitive_before = False
+        negation = ""
         while index < len(items):
             item = items[index]
             index += 1
             if item is None:
+                if negate and self.bare_negations:
+                    result.append(negation)
                 negate = genitive_before = False
                 continue
-            kind, lemma, corrected, genitive = item
+            kind, lemma, corrected, genitive, _ = item
             if kind == NEGATION:
                 if lemma in _PREDICATE_NEGATIONS and genitive_before and not result[-1].startswith(NEGATED):
                     # "интернета нет", "света нету": the noun before is what is missing.
                     result[-1] = NEGATED + result[-1]
                     genitive_before = False
                     continue
-                negate = True
+                negate, negation = True, lemma
                 continue
             joined = self._phrase_at(items, index, lemma)
             if joined is not None:
@@ -130,7 +155,23 @@ class TermNormaliser:
             result.append(NEGATED + term if negate else term)
             genitive_before = genitive and not negate
             negate = False
+        if negate and self.bare_negations:
+            result.append(negation)
         return result
+
+    def features(self, text: str, *, correct: bool = False, pairs: bool = False) -> list[str]:
+        """Terms, and what else tells requests apart: neighbouring terms as pairs ("скорость+тариф" is not
+        "тариф" alone), whether something already happened (a verb in the past) and whether it is asked."""
+        terms = self.terms(text, correct=correct)
+        found = list(terms)
+        if pairs:
+            found += ["+".join(sorted(pair)) for pair in zip(terms, terms[1:], strict=False) if pair[0] != pair[1]]
+            words = [word for word in self.words(text) if word is not None]
+            if any(self._classify(word)[4] for word in words):
+                found.append(PAST_MARK)
+            if "?" in text or any(self._classify(word)[1] in _QUESTION_LEMMAS for word in words):
+                found.append(QUESTION_MARK)
+        return found
 
     def _phrase_at(self, items: list[_WordInfo | None], index: int, first: str) -> tuple[str, int] | None:
         """A multi-word synonym starting with `first`: its term and the index after it."""
@@ -142,3 +183,15 @@ class TermNormaliser:
             if all(item is not None and item[1] == part for item, part in zip(following, rest, strict=True)):
                 return target, end
         return None
+
+
+# Words that carry no meaning in a short answer ("а это плохо?" is not about "это").
+ANSWER_STOPWORDS = ("а", "и", "это", "этот", "ну", "вот", "же", "у", "в", "на", "с", "к", "о", "по", "ещё", "еще")
+
+
+def answer_normaliser(lexicon: MatchingLexicon, lemmatizer: Lemmatizer) -> TermNormaliser:
+    """Terms for short answers: every word counts ("не надо", "все горят"), bare negations are kept."""
+    words = MatchingLexicon(
+        stopwords=list(ANSWER_STOPWORDS), synonyms=lexicon.synonyms, negations=lexicon.negations
+    )
+    return TermNormaliser(words, lemmatizer, bare_negations=True, numbers=True)

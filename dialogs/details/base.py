@@ -40,6 +40,7 @@ class DetailSpec(BaseModel):
     cues: list[str] = Field(default_factory=list, description="Words that announce this detail.")
     options: list[ChoiceOption] = Field(default_factory=list)
     min_length: int = 2
+    past: bool = Field(default=False, description="A date that has been (a payment), not one to come.")
 
     @field_validator("pattern")
     @classmethod

@@ -15,6 +15,8 @@ from dialogs.details.email import email_problem, find_emails
 from dialogs.details.noise import LazyNoise
 from dialogs.details.phone import PhoneFinder
 from dialogs.details.when import find_when
+from dialogs.lexicon import MatchingLexicon
+from dialogs.terms import answer_normaliser
 from dialogs.text import Lemmatizer
 
 # Types looked for in every message, whatever was asked: clients volunteer these.
@@ -49,15 +51,21 @@ class DetailExtractor:
     """Finds details of the kinds a scenario file defines."""
 
     def __init__(
-        self, specs: Mapping[str, DetailSpec], company_numbers: Sequence[str], lemmatizer: Lemmatizer
+        self,
+        specs: Mapping[str, DetailSpec],
+        company_numbers: Sequence[str],
+        lemmatizer: Lemmatizer,
+        words: MatchingLexicon | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.phones = PhoneFinder(list(company_numbers))
         self.contracts = {n: ContractFinder(n, s) for n, s in specs.items() if s.type is DetailKind.CONTRACT}
         self.addresses = {n: AddressFinder(n) for n, s in specs.items() if s.type is DetailKind.ADDRESS}
+        answers = answer_normaliser(words or MatchingLexicon(), lemmatizer)
         self.choices = {
-            n: ChoiceFinder(n, s, lemmatizer) for n, s in specs.items() if s.type is DetailKind.CHOICE
+            n: ChoiceFinder(n, s, answers) for n, s in specs.items() if s.type is DetailKind.CHOICE
         }
+        answers.set_vocabulary(set().union(*(finder.vocabulary() for finder in self.choices.values())))
         self._plans: dict[tuple[str | None, tuple[str, ...]], _Plan] = {}
 
     def _name_for(self, kind: DetailKind, asked: str | None, needed: Sequence[str]) -> str | None:
@@ -146,7 +154,7 @@ class DetailExtractor:
                 continue
             is_asked = name == asked
             if spec.type is DetailKind.DATETIME:
-                keep(find_when(name, text, now, asked=is_asked), is_asked)
+                keep(find_when(name, text, now, asked=is_asked, past=spec.past), is_asked)
             elif spec.type is DetailKind.CHOICE:
                 keep(self.choices[name].find(text, asked=is_asked, payload=payload), is_asked)
             else:  # free text, asked for

@@ -22,7 +22,7 @@ _PARTS_OF_DAY = {
     "утр": (9, 12), "дн": (12, 17), "днем": (12, 17), "днём": (12, 17),
     "обед": (12, 14), "вечер": (17, 21), "ноч": (21, 23),
 }  # fmt: skip
-_RELATIVE_DAYS = {"сегодня": 0, "завтра": 1, "послезавтра": 2}
+_RELATIVE_DAYS = {"сегодня": 0, "завтра": 1, "послезавтра": 2, "вчера": -1, "позавчера": -2}
 # Longest first, so "послезавтра" is not read as "завтра".
 _RELATIVE_DAY_RES = tuple(
     (re.compile(rf"\b{word}\b"), offset)
@@ -31,6 +31,8 @@ _RELATIVE_DAY_RES = tuple(
 _DIGIT = re.compile(r"\d")
 _ANY_TIME = re.compile(r"\b(?:в любое время|когда угодно|любое время|в любой момент|без разницы)\b")
 _NOW = re.compile(r"\b(?:сейчас|прямо сейчас|немедленно|срочно)\b")
+_DAYS_AGO = re.compile(r"\b(\d{1,2}|два|три|пару)\s+(?:дн\w*|сут\w*)\s+назад\b")
+_AGO_WORDS = {"два": 2, "три": 3, "пару": 2}
 _IN_DELTA = re.compile(r"\bчерез\s+(\d{1,2}|полчаса|час)\s*(минут\w*|мин\b|час\w*)?")
 _DATE_NUM = re.compile(r"\b(\d{1,2})[./](\d{1,2})(?:[./](\d{2,4}))?\b")
 _DATE_WORD = re.compile(r"\b(\d{1,2})(?:-?го)?\s+(" + "|".join(_MONTHS) + r")[а-я]*\b")
@@ -58,7 +60,9 @@ _AT = re.compile(
 )
 _CLOCK = re.compile(r"(?<![\d.])(\d{1,2}):(\d{2})(?![\d])")
 _PART = re.compile(r"\b(утр|днем|дн[её]м|обед|вечер|ноч)[а-я]*\b")
-_WORD_RES = (_ANY_TIME, _NOW, _IN_DELTA, *(word_re for word_re, _ in _RELATIVE_DAY_RES), _WEEKDAY, _PART)
+_WORD_RES = (
+    _ANY_TIME, _NOW, _IN_DELTA, _DAYS_AGO, *(word_re for word_re, _ in _RELATIVE_DAY_RES), _WEEKDAY, _PART
+)  # fmt: skip
 # _AT counts only after a preposition or before an hour word.
 _AT_COUNTS = re.compile(r"\b(?:в|к|около|на)\s*\d|\d\s*(?:час|ч\b|утра|вечера|дня|ночи)")
 _NUMBER_RES = (_DATE_NUM, _DATE_WORD, _RANGE, _DASH_RANGE, _AFTER, _BEFORE, _CLOCK, _AT_COUNTS)
@@ -92,35 +96,41 @@ def _hm(hour: str, minute: str | None) -> tuple[int, int]:
     return int(hour), int(minute or 0)
 
 
-def _day(text: str, now: datetime) -> date | str | None:
+def _day(text: str, now: datetime, past: bool) -> date | str | None:
     today = now.date()
     for word_re, offset in _RELATIVE_DAY_RES:
         if word_re.search(text):
             return today + timedelta(days=offset)
+    if m := _DAYS_AGO.search(text):
+        amount = _AGO_WORDS.get(m.group(1)) or int(m.group(1))
+        return today - timedelta(days=amount)
     has_digit = _DIGIT.search(text) is not None  # numeric dates need one
     if has_digit and (m := _DATE_NUM.search(text)):
-        return _make_date(int(m.group(1)), int(m.group(2)), m.group(3), today)
+        return _make_date(int(m.group(1)), int(m.group(2)), m.group(3), today, past)
     if has_digit and (m := _DATE_WORD.search(text)):
         month = next(v for k, v in _MONTHS.items() if m.group(2).startswith(k))
-        return _make_date(int(m.group(1)), month, None, today)
+        return _make_date(int(m.group(1)), month, None, today, past)
     if m := _WEEKDAY.search(text):
         target = next(v for k, v in _WEEKDAYS.items() if m.group(1).startswith(k))
+        if past:
+            # "в понедельник" about a payment: the last Monday, today included.
+            return today - timedelta(days=(today.weekday() - target) % 7)
         ahead = (target - today.weekday()) % 7 or 7
         return today + timedelta(days=ahead)
     return None
 
 
-def _make_date(day: int, month: int, year: str | None, today: date) -> date | str:
+def _make_date(day: int, month: int, year: str | None, today: date, past: bool) -> date | str:
     full_year = today.year if year is None else int(year) + (2000 if len(year) == 2 else 0)
     try:
         result = date(full_year, month, day)
-    except ValueError:
-        return "invalid"
-    if year is None and result < today - timedelta(days=1):
-        try:
+        # Without a year, a date is the nearest one on the side of today the detail is about.
+        if year is None and not past and result < today - timedelta(days=1):
             result = result.replace(year=today.year + 1)
-        except ValueError:  # 29 February, with no 29 February next year
-            return "invalid"
+        if year is None and past and result > today:
+            result = result.replace(year=today.year - 1)
+    except ValueError:  # 31 April, or 29 February in a year without one
+        return "invalid"
     return result
 
 
@@ -154,15 +164,16 @@ def _times(text: str) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
     return None, None
 
 
-def parse_when(text: str, now: datetime) -> When | str | None:
-    """Parse a date/time window; a problem code string when it cannot be valid; None if nothing said."""
+def parse_when(text: str, now: datetime, *, past: bool = False) -> When | str | None:
+    """Parse a date/time window (one to come, or with `past` one gone by); a problem code string when it
+    cannot be valid; None if nothing said."""
     folded = fold(text)
     if (_WORDS_ONLY if _DIGIT.search(folded) is None else _ANY_WHEN).search(folded) is None:
         return None
-    return _parse_folded(folded, now)
+    return _parse_folded(folded, now, past)
 
 
-def _parse_folded(folded: str, now: datetime) -> When | str | None:
+def _parse_folded(folded: str, now: datetime, past: bool) -> When | str | None:
     if _ANY_TIME.search(folded):
         return When(None, None, None, any_time=True)
     if _NOW.search(folded):
@@ -172,7 +183,7 @@ def _parse_folded(folded: str, now: datetime) -> When | str | None:
         unit_minutes = m.group(1) == "полчаса" or (m.group(2) or "").startswith("мин")
         moment = now + (timedelta(minutes=amount) if unit_minutes else timedelta(hours=amount))
         return When(moment.date(), (moment.hour, moment.minute), None)
-    day = _day(folded, now)
+    day = _day(folded, now, past)
     if day == "invalid":
         return "datetime_invalid"
     start, end = _times(folded)
@@ -181,14 +192,20 @@ def _parse_folded(folded: str, now: datetime) -> When | str | None:
     for point in (start, end):
         if point and (point[0] > 23 or point[1] > 59):
             return "datetime_invalid"
-    if isinstance(day, date) and day < now.date():
+    if isinstance(day, date) and not past and day < now.date():
         return "datetime_past"
+    if isinstance(day, date) and past and day > now.date():
+        return "datetime_future"
+    if past and day is None and (start or end):
+        day = now.date()  # "в 10 утра" about a payment: today
     return When(day if isinstance(day, date) else None, start, end)
 
 
-def find_when(name: str, text: str, now: datetime, *, asked: bool) -> Found | Invalid | None:
+def find_when(
+    name: str, text: str, now: datetime, *, asked: bool, past: bool = False
+) -> Found | Invalid | None:
     """A date/time detail in text; when asked, an unreadable answer is reported as invalid."""
-    parsed = parse_when(text, now)
+    parsed = parse_when(text, now, past=past)
     if isinstance(parsed, When):
         return Found(name, parsed.iso(), text.strip())
     if isinstance(parsed, str):

@@ -1,0 +1,130 @@
+"""Dialogue acts: what a message does in the conversation (answers yes, says it helped, thanks, says goodbye,
+asks when it will be fixed...), learned from the examples in lexicons/acts.yaml and the control words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dialogs.control import ControlWords
+from dialogs.lexicon import ActsLexicon, ControlLexicon, MatchingLexicon
+from dialogs.matcher import ExampleClassifier
+from dialogs.terms import answer_normaliser
+from dialogs.text import Lemmatizer
+
+# Least evidence for an act; some acts need more, as their words are common ones.
+ACT_THRESHOLD = 2.5
+STRICTER = {"bot_complaint": 5.0, "tried": 4.0}
+# An act far weaker than the message's strongest is an echo of shared words, not a second act.
+RELATIVE_TO_BEST = 0.45
+# Moves (thanks, goodbye, wait...) need a short message: a story that ends with "спасибо" is a story.
+SHORT_ANSWER_TERMS = 7
+# Acts a message of any length can carry.
+ANY_LENGTH = frozenset({"bot_complaint", "capabilities", "tried"})
+QUESTION_PREFIX = "q_"
+# A question needs a question mark or a question word: "спасибо, буду ждать" asks nothing.
+QUESTION_WORDS = frozenset(
+    {"когда", "сколько", "какой", "как", "что", "где", "почему", "зачем", "ли", "долго", "надолго", "скоро",
+     "куда", "откуда", "чей", "можно", "eta"}
+)  # fmt: skip
+# Answers to "Помогло?" and to yes/no questions.
+POSITIVE = ("helped", "yes")
+NEGATIVE = ("not_helped", "no", "partly")
+
+
+@dataclass(slots=True)
+class Heard:
+    """The acts found in one message, with their evidence (summed word weights).
+
+    `acts` are those the message carries on its own; `answers` the evidence for each act whatever the
+    message's length, for reading it as the answer to a question the bot asked.
+    """
+
+    acts: dict[str, float] = field(default_factory=dict)
+    answers: dict[str, float] = field(default_factory=dict)
+    terms: list[str] = field(default_factory=list)
+
+    def has(self, act: str) -> bool:
+        """Whether the message carries this act."""
+        return act in self.acts
+
+    @property
+    def question(self) -> str | None:
+        """The question asked inside the flow ("когда почините?"), without its prefix, if any."""
+        questions = [(score, act) for act, score in self.acts.items() if act.startswith(QUESTION_PREFIX)]
+        return max(questions)[1].removeprefix(QUESTION_PREFIX) if questions else None
+
+    def leaning(self) -> bool | None:
+        """As the answer to a yes/no question ("Помогло?"): True for yes, False for no (or only partly),
+        None when it answers neither way."""
+        positive = max((self.answers.get(act, 0.0) for act in POSITIVE), default=0.0)
+        negative = max((self.answers.get(act, 0.0) for act in NEGATIVE), default=0.0)
+        if not positive and not negative:
+            # "Перезагружал уже трижды": the first steps were done, and the question is still open.
+            return False if "tried" in self.acts else None
+        return positive > negative
+
+    def explain(self) -> dict[str, float]:
+        """The acts and their evidence, for `--explain`."""
+        return {act: round(score, 2) for act, score in self.acts.items()}
+
+
+class Hearing:
+    """Finds dialogue acts in a message."""
+
+    def __init__(
+        self,
+        acts: ActsLexicon,
+        control: ControlLexicon,
+        matching: MatchingLexicon,
+        lemmatizer: Lemmatizer,
+    ) -> None:
+        self.lemmatizer = lemmatizer
+        # Every word counts in an answer ("не надо", "да, давайте"), bare negations too.
+        self.normaliser = answer_normaliser(matching, lemmatizer)
+        examples = _examples(acts.acts, control)
+        self.classifier = ExampleClassifier(examples, self.normaliser)
+        self.acts = frozenset(label for label, _ in examples)
+        # The editors' exact short answers ("нет", "да, позовите") always count, whatever the weights say.
+        self.control = ControlWords(control)
+
+    def hear(self, text: str) -> Heard:
+        """The acts of one message."""
+        ranking = self.classifier.rank(text, explain=False)
+        heard = Heard(terms=ranking.terms)
+        short = len(ranking.terms) <= SHORT_ANSWER_TERMS
+        floor = RELATIVE_TO_BEST * ranking.scores[0][1] if ranking.scores else 0.0
+        tokens = self.lemmatizer.tokens(text)
+        asks = "?" in text or any(t.lemma in QUESTION_WORDS for t in tokens)
+        # "Перезагружал": the first steps are something the client did, so a verb in the past.
+        did = any("past" in t.tags and t.pos in ("VERB", "PRTS") for t in tokens)
+        for act, score in ranking.scores:
+            if score < ACT_THRESHOLD:
+                break
+            heard.answers[act] = score
+            if score < max(floor, STRICTER.get(act, ACT_THRESHOLD)):
+                continue
+            question = act.startswith(QUESTION_PREFIX)
+            if (question and not asks) or (act == "tried" and not did):
+                continue
+            if short or act in ANY_LENGTH or question:
+                heard.acts[act] = score
+        control = self.control
+        for act, exact in (
+            ("yes", control.is_yes),
+            ("no", control.is_no),
+            ("helped", control.is_resolved),
+            ("cancel", control.is_cancel),
+        ):
+            if exact(text):
+                heard.acts[act] = heard.answers[act] = max(heard.acts.get(act, 0.0), ACT_THRESHOLD + 1.0)
+        return heard
+
+
+def _examples(acts: Mapping[str, list[str]], control: ControlLexicon) -> list[tuple[str, str]]:
+    """Every act's examples: acts.yaml's, and the control words that mean the same (editors' older lists)."""
+    examples = [(act, text) for act, texts in acts.items() for text in texts]
+    for act, texts in (("yes", control.yes), ("no", control.no), ("cancel", control.cancel)):
+        examples += [(act, text) for text in texts]
+    examples += [("helped", text) for text in control.resolved]
+    return list(dict.fromkeys(examples))
