@@ -183,7 +183,10 @@ def _load(
             "matcher",
             (scenarios, lexicons),
             lambda: IntentMatcher(
-                scenarios.scenarios, TermNormaliser(lexicons.matching, lemmatizer), scenarios.out_of_scope
+                scenarios.scenarios,
+                TermNormaliser(lexicons.matching, lemmatizer),
+                scenarios.out_of_scope,
+                scenarios.background,
             ),
         ),
         extractor=reuse.built(

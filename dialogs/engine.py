@@ -41,6 +41,8 @@ NOT_UNDERSTOOD_BEFORE_HANDOFF = 3
 DEFAULT_CATEGORY = "general"
 # Below this much evidence for any request, plain Russian is about something the company does not serve.
 UNRELATED_BELOW = 1.0
+# While the bot waits for an answer, a new request must be this clear to take over.
+SWITCH_SCORE = 6.0
 WELL_FORMED_SHARE = 0.6
 START_COMMAND = "/start"
 
@@ -352,6 +354,10 @@ class _Run:
             else None
         )
         new = self.book.scenario(match.scenario_id) if match else None
+        if new and match and active and asked and not new.smalltalk and new.id != active.scenario_id:
+            # A question is open: an answer that only sounds like another request does not switch to it.
+            if match.score < SWITCH_SCORE:
+                new = None
         corrects = any(name in state.details for name in extraction.found)
         if new and (self._is_closing_of(new) or (corrects and new.id != (scenario.id if scenario else None))):
             # "Хорошо, спасибо, ждём звонка" after a call-back was booked; "ой, номер другой: ..." while
@@ -385,6 +391,15 @@ class _Run:
                 state.suspended = [p for p in state.suspended if p.scenario_id != active.scenario_id]
                 state.suspended.append(active)
             state.active = PendingRequest(new.id)
+            second = self.book.scenario(match.also) if match and match.also else None
+            if second and all(p.scenario_id != second.id for p in state.suspended):
+                # "Сменить тариф и узнать, как оплатить": the second request waits its turn.
+                state.suspended.insert(0, PendingRequest(second.id))
+                self.turn.explain.setdefault("scenarios", []).append(second.id)
+            if new.complaint and new.id not in state.apologised:
+                # Something of ours is broken: said once per request, before the first question.
+                state.apologised.append(new.id)
+                self.say("complaint_heard", category=self._category_title(new), company=self.book.company.name)
             self._continue_active()
             return
         if extraction.invalid and active and not collected:
@@ -467,7 +482,8 @@ class _Run:
     def _act(self, scenario: Scenario | None, new: Scenario | None) -> bool:
         """A dialogue act that is not an answer to anything pending; True when it took the message."""
         heard, state = self.heard, self.state
-        if heard.has("bot_complaint") and new is None:
+        complaint = heard.acts.get("bot_complaint", 0.0)
+        if complaint and new is None and complaint >= heard.acts.get("capabilities", 0.0):
             self._layer("act", act="bot_complaint")
             self.say("missed_point")
             self._handoff("missed_point")
@@ -531,6 +547,10 @@ class _Run:
         scenario_id = state.active.scenario_id if state.active else state.last_scenario
         return self.book.scenario(scenario_id) if scenario_id else None
 
+    def _category_title(self, scenario: Scenario) -> str:
+        category = scenario.category or DEFAULT_CATEGORY
+        return self.book.categories[category].title if category in self.book.categories else category
+
     def _topics(self) -> str:
         """What the bot helps with, from the scenarios' titles."""
         titles = [s.title for s in self.book.scenarios if not s.smalltalk]
@@ -554,6 +574,10 @@ class _Run:
     def _collect(self, extraction: Extraction) -> list[str]:
         """Store found details; say so for corrections. Returns the names newly set or changed."""
         changed = []
+        for kind in extraction.refused:
+            # A full card number or a CVV: not taken, not repeated, and the client is told why.
+            if not self.say.said(f"refused.{kind}"):
+                self.say(f"refused.{kind}")
         for name, found in extraction.found.items():
             spec = self.book.details[name]
             display = found.raw if spec.type in _SHOWN_AS_WRITTEN else found.value
@@ -648,7 +672,7 @@ class _Run:
             task_details = {name: self.state.details[name].value for name in scenario.details}
             self.turn.events.append(TaskCreated(done.task, category, scenario.id, task_details))
         if done.handoff:
-            self._handoff("scenario", category=category, scenario=scenario, announce=True)
+            self._handoff("scenario", category=category, scenario=scenario, priority=done.priority)
         elif done.ask_if_solved:
             self._ask_if_solved(scenario)
 

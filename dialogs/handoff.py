@@ -49,6 +49,10 @@ class HumanRequestDetector:
         self.refusals = frozenset(fold(w) for w in lexicon.refusals)
         self.other_verbs = frozenset(fold(w) for w in lexicon.other_verbs)
         self.not_after = frozenset(fold(w) for w in lexicon.not_a_person_after)
+        questions = sorted((fold(q) for q in lexicon.who_questions), key=len, reverse=True)
+        self.who_questions = re.compile(
+            "|".join(rf"(?<!\w){re.escape(q)}(?!\w)" for q in questions) if questions else r"(?!x)x"
+        )
         # Whether a word names a person depends on the word alone (its lemma comes from the shared
         # analyser), and most clauses have none: a cached per-word answer lets them be skipped.
         self._person_word = lru_cache(maxsize=50_000)(self._person_word_uncached)
@@ -97,11 +101,17 @@ class HumanRequestDetector:
     def _detect_clause(self, clause: str, *, phrases: bool = True) -> HumanRequest | None:
         squashed = " ".join(clause.split())
         clause_words = words(squashed[:MAX_ANALYSED_CHARS])
+        if self.who_questions.search(squashed):
+            return None  # "ты живой человек или бот?" asks who answers, it asks for no one
         if phrases:
             for phrase in self.phrases:
                 position = squashed.find(phrase)
-                if position >= 0 and not self._refused(self._tokens(squashed[:position])):
-                    return HumanRequest(f"phrase: {phrase}")
+                if position < 0 or self._refused(self._tokens(squashed[:position])):
+                    continue
+                # "мастер живой человек придёт?": a person mentioned with another verb is no request.
+                if any(t.lemma in self.other_verbs for t in self._tokens(squashed)):
+                    continue
+                return HumanRequest(f"phrase: {phrase}")
         if not any(map(self._person_word, clause_words)):
             return None
         tokens = [self.lemmatizer.token(w) for w in clause_words]

@@ -38,6 +38,9 @@ class HandoffLexicon(BaseModel):
         default_factory=list, description="Verbs that make a person word a mention."
     )
     not_a_person_after: list[str] = Field(default_factory=list, description="'оператор связи' is a company.")
+    who_questions: list[str] = Field(
+        default_factory=list, description="'ты бот или человек?' asks who answers, not for a person."
+    )
 
 
 class ControlLexicon(BaseModel):

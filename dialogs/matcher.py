@@ -16,6 +16,9 @@ from dialogs.scenarios import Scenario
 from dialogs.terms import NEGATED, TermNormaliser
 
 OUT_OF_SCOPE = "out_of_scope"
+# Everyday talk: learned as a label of its own, so that a company's near misses keep their weight.
+BACKGROUND = "background"
+_NONE_OF_THESE = frozenset({OUT_OF_SCOPE, BACKGROUND})
 # Small talk only wins short messages: in a long one the request matters, not the "привет".
 SMALLTALK_MAX_TERMS = 4
 # The least evidence (summed log-odds) that names a request; below it the message names none.
@@ -29,6 +32,10 @@ KEYWORD_BONUS = 2.0
 # A term seen in few examples is weak evidence whatever its ratio: its weight is scaled by df / (df + SHRINK).
 SHRINK = 0.0
 EVIDENCE_SHOWN = 4
+# A request needs a word (or pair) that at least this many of its examples hold.
+CORE_SUPPORT = 3
+# A second request in the same message needs this much more than the threshold.
+SECOND_REQUEST_EXTRA = 2.0
 # Requests are also told apart by neighbouring words and by whether something already happened.
 PAIRS = True
 
@@ -42,6 +49,8 @@ class Match:
     evidence: str
     margin: float = 0.0
     runner_up: str | None = None
+    # A second request named in the same message ("сменить тариф и узнать, как оплатить"), if any.
+    also: str | None = None
 
 
 @dataclass(slots=True)
@@ -51,6 +60,9 @@ class Ranking:
     scores: list[tuple[str, float]] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
     contributions: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    # For each label, how many of its examples share the message's most shared term: a request is named
+    # by words its examples keep using, not by a word one example happened to hold.
+    support: dict[str, int] = field(default_factory=dict)
 
     def top(self, count: int = 2) -> list[tuple[str, float]]:
         """The best labels and their scores."""
@@ -86,6 +98,7 @@ class ExampleClassifier:
                     vocabulary.add(term.removeprefix(NEGATED))
         total = sum(counts)
         self._weights: dict[str, tuple[float, ...]] = {}
+        self._counts: dict[str, tuple[int, ...]] = {}
         for term, per_label in df.items():
             everywhere = sum(per_label)
             row = []
@@ -100,6 +113,7 @@ class ExampleClassifier:
                 log_odds *= everywhere / (everywhere + SHRINK)
                 row.append(min(MAX_WEIGHT, max(MIN_WEIGHT, log_odds)))
             self._weights[term] = tuple(row)
+            self._counts[term] = tuple(per_label)
         self._keywords: list[tuple[int, frozenset[str], str]] = []
         for label, text in keywords:
             needed = frozenset(normaliser.terms(text))
@@ -133,6 +147,13 @@ class ExampleClassifier:
                 sums[label_index] += KEYWORD_BONUS
                 bonuses.append((label_index, keyword))
         ranking.scores = sorted(zip(self.labels, sums, strict=True), key=lambda pair: -pair[1])
+        counts = self._counts
+        for label, _ in ranking.scores[:3]:
+            i = self.labels.index(label)
+            keyword = any(j == i for j, _ in bonuses)
+            ranking.support[label] = max(
+                (counts[term][i] for term, row in rows if row[i] > 0 and term[0] != "~"), default=0
+            ) + (CORE_SUPPORT if keyword else 0)
         if explain:
             for label, _ in ranking.scores[:2]:
                 i = self.labels.index(label)
@@ -150,11 +171,13 @@ class IntentMatcher:
         scenarios: Sequence[Scenario],
         normaliser: TermNormaliser,
         out_of_scope: Sequence[str] = (),
+        background: Sequence[str] = (),
     ) -> None:
         self.normaliser = normaliser
         self._smalltalk = frozenset(s.id for s in scenarios if s.smalltalk)
         examples = [(s.id, example) for s in scenarios for example in s.match.examples]
         examples += [(OUT_OF_SCOPE, example) for example in out_of_scope]
+        examples += [(BACKGROUND, example) for example in background]
         keywords = [(s.id, keyword) for s in scenarios for keyword in s.match.keywords]
         self.classifier = ExampleClassifier(examples, normaliser, keywords, pairs=PAIRS)
 
@@ -182,23 +205,39 @@ class IntentMatcher:
         if (
             best in self._smalltalk
             and requests
-            and requests[0][0] != OUT_OF_SCOPE
+            and requests[0][0] not in _NONE_OF_THESE
             and requests[0][1] >= MATCH_THRESHOLD
         ):
             best, score = requests[0]
-        if best == OUT_OF_SCOPE or score < MATCH_THRESHOLD:
+        if best in _NONE_OF_THESE or score < MATCH_THRESHOLD:
+            return None
+        if ranking.support.get(best, CORE_SUPPORT) < CORE_SUPPORT:
             return None
         rest = [(label, s) for label, s in candidates if label != best]
         runner_up, second = rest[0] if rest else (None, 0.0)
         contributions = ranking.contributions.get(best) or []
         shown = ", ".join(f"{term} {weight:+.1f}" for term, weight in contributions[:EVIDENCE_SHOWN])
-        return Match(best, score, f"words: {shown}", margin=score - second, runner_up=runner_up)
+        also = runner_up if self._second_request(ranking, best, runner_up) else None
+        return Match(best, score, f"words: {shown}", margin=score - second, runner_up=runner_up, also=also)
+
+    def _second_request(self, ranking: Ranking, best: str, other: str | None) -> bool:
+        """Whether the runner-up is a request of its own: clearly named, by words the best one does not
+        use (two readings of the same words are one request, not two)."""
+        if other is None or other in _NONE_OF_THESE or other in self._smalltalk or best in self._smalltalk:
+            return False
+        # Its own words are judged alone: the first request's words count against it in its score.
+        own = sum(weight for term, weight in ranking.contributions.get(other, ()) if term[0] != "~")
+        if own < MATCH_THRESHOLD + SECOND_REQUEST_EXTRA or ranking.support.get(other, 0) < CORE_SUPPORT:
+            return False
+        mine = {term for term, weight in ranking.contributions.get(best, ()) if weight >= 1.0}
+        theirs = {term for term, weight in ranking.contributions.get(other, ()) if weight >= 1.0}
+        return bool(theirs) and not (mine & theirs) and not any("+" in t for t in theirs & mine)
 
     def evidence(self, ranking: Ranking) -> float:
         """The best score of a request (not small talk, not out of scope): how much the message sounds
         like anything the company serves."""
         return max(
-            (s for label, s in ranking.scores if label != OUT_OF_SCOPE and label not in self._smalltalk),
+            (s for label, s in ranking.scores if label not in _NONE_OF_THESE and label not in self._smalltalk),
             default=0.0,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -28,6 +28,9 @@ class DoneSpec(BaseModel):
     answer: str | None = Field(default=None, description="Guide moment; may name a detail: x.{choice}.")
     task: str | None = Field(default=None, description="Kind of task to create (callback, tariff_change).")
     handoff: bool = False
+    priority: Literal["normal", "high"] = Field(
+        default="normal", description="A handoff's place in the queue: high goes first (a stolen card)."
+    )
     ask_if_solved: bool = False
 
 
@@ -87,6 +90,10 @@ class ScenarioFile(BaseModel):
         default_factory=list,
         description="Examples of what clients ask that no scenario serves: recognised as out of scope.",
     )
+    background: list[str] = Field(
+        default_factory=list,
+        description="Everyday messages about nothing the company serves: what ordinary words look like.",
+    )
 
 
 class ScenarioBook(BaseModel):
@@ -97,6 +104,7 @@ class ScenarioBook(BaseModel):
     details: dict[str, DetailSpec]
     scenarios: list[Scenario]
     out_of_scope: list[str] = Field(default_factory=list)
+    background: list[str] = Field(default_factory=list)
     # Where each scenario's `done.answer` is written, for errors found later against the guides.
     answer_places: dict[str, ContentIssue] = Field(default_factory=dict)
 
@@ -119,6 +127,7 @@ def load_scenarios(paths: Path | Sequence[Path]) -> ScenarioBook:
     issues: list[ContentIssue] = []
     company, categories, details = Company(), {}, {}
     out_of_scope: list[str] = []
+    background: list[str] = []
     placed: dict[str, tuple[Path, Any, int, Scenario]] = {}
     for layer in layers:
         seen: set[str] = set()
@@ -133,6 +142,7 @@ def load_scenarios(paths: Path | Sequence[Path]) -> ScenarioBook:
             categories.update(parsed.categories)
             details.update(parsed.details)
             out_of_scope.extend(parsed.out_of_scope)
+            background.extend(parsed.background)
             for index, scenario in enumerate(parsed.scenarios):
                 if scenario.id in seen:
                     message = f"scenario id {scenario.id!r} is used twice"
@@ -187,5 +197,6 @@ def load_scenarios(paths: Path | Sequence[Path]) -> ScenarioBook:
         details=details,
         scenarios=scenarios,
         out_of_scope=list(dict.fromkeys(out_of_scope)),
+        background=list(dict.fromkeys(background)),
         answer_places=answer_places,
     )

@@ -49,6 +49,8 @@ class ConversationState:
     last_scenario: str | None = None
     # The client said they already did the usual first steps (rebooted, re-plugged): not asked again.
     tried: bool = False
+    # Requests whose trouble the bot has apologised for: once is sincere, twice is a script.
+    apologised: list[str] = field(default_factory=list)
     # A person has taken the conversation: the bot keeps listening (details, persona) but says nothing.
     with_operator: bool = False
     operator: str = ""
@@ -108,6 +110,7 @@ class ConversationState:
                 "handoff_category": self.handoff_category,
                 "last_scenario": self.last_scenario,
                 "tried": self.tried,
+                "apologised": self.apologised,
                 "with_operator": self.with_operator,
                 "operator": self.operator,
                 "rating_due": self.rating_due,

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dialogs.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
 from personas.labels import NEUTRAL, PERSONAS
 
-PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
+PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 _STRAY_BRACE = re.compile(r"[{}]")
 _EMOJI_RE = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\U0001f000-\U0001f2ff]")
 CATALOGUE_FILE = "moments.yaml"

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from dialogs.details.base import Found, Invalid, Span, overlaps
+from dialogs.details.when import when_spans
 
 _STREET_MARKERS = (
     r"ул\.?|улиц[аеуы]|пр-?т\.?|пр\.|просп\.?|проспект\w*|пер\.?|переул\w*|б-р|бул\.?|бульвар\w*|ш\.|шоссе|"
@@ -62,6 +63,9 @@ _FLAT_OR_HOUSE_WORD = re.compile(
     r"(?:кв|квартира|кв-ра|оф|офис|д\.|дом|корп|стр)|\d\s*[-–/]\s*\d|\d[а-я]\b", re.IGNORECASE
 )
 _FIRST_NUMBER = re.compile(r"\d+")
+# "20 декабря на ул. ...": a date before a street marker is no street name.
+_MONTH = re.compile(r"(?i)\d\s*(?:январ|феврал|март|апрел|ма[яй]|июн|июл|август|сентябр|октябр|ноябр|декабр)")
+_ENDS_WITH_MARKER = re.compile(rf"(?:{_STREET_MARKERS})\.?$", re.IGNORECASE)
 # Case endings of ordinary nouns ("в конце 35-35"); street names come in the genitive or as adjectives.
 _NOT_STREET_ENDINGS = ("е", "у", "ю", "ом", "ем", "ах", "ях", "ми", "ии")
 BARE_MAX_HOUSE = 400
@@ -106,8 +110,12 @@ class AddressFinder:
             return not first.endswith(_NOT_STREET_ENDINGS)
         return True
 
-    def find(self, text: str, taken: list[Span], *, asked: bool) -> Found | Invalid | None:
-        """The first address in text, or (when asked) the text itself if it reads as one."""
+    def find(
+        self, text: str, taken: list[Span], *, asked: bool, noise: list[Span] | None = None
+    ) -> Found | Invalid | None:
+        """The first address in text, or (when asked) the text itself if it reads as one. Numbers with
+        another meaning (`noise`: amounts, percentages) and dates are never part of an address."""
+        blocked = [*(noise or []), *when_spans(text)]
         # Every address found in text holds a digit, so text without one needs no regex passes.
         for regex, prefilter in _PREFILTERS if _HAS_NUMBER.search(text) else ():
             if prefilter.search(text) is None:
@@ -116,6 +124,9 @@ class AddressFinder:
                 raw = match.group().strip(_PUNCT_EDGES)
                 if (
                     overlaps(match.span(), taken)
+                    or overlaps(match.span(), blocked)
+                    or _MONTH.search(raw)
+                    or _ENDS_WITH_MARKER.search(raw)
                     or _NOT_STREET.match(raw)
                     or _NOT_STREET_BEFORE.search(text[: match.start()])
                     or not _HAS_NUMBER.search(raw)
@@ -123,7 +134,7 @@ class AddressFinder:
                 ):
                     continue
                 return Found(self.name, raw, raw, *match.span())
-        if not asked:
+        if not asked or blocked:
             return None
         candidate = _LEADING_FILLER.sub("", text, count=1).strip(_PUNCT_EDGES)
         if len(candidate) < 4:

@@ -19,6 +19,8 @@ class DetailKind(StrEnum):
     DATETIME = "datetime"
     TEXT = "text"
     CHOICE = "choice"
+    CARD = "card"
+    MONEY = "money"
 
 
 class ChoiceOption(BaseModel):

@@ -9,10 +9,12 @@ from datetime import datetime
 
 from dialogs.details.address import AddressFinder
 from dialogs.details.base import DetailKind, DetailSpec, Found, Invalid, Span
+from dialogs.details.card import CardFinder, cvv_spans, full_card_spans
 from dialogs.details.choice import ChoiceFinder
 from dialogs.details.contract import ContractFinder
 from dialogs.details.email import email_problem, find_emails
-from dialogs.details.noise import LazyNoise
+from dialogs.details.money import MoneyFinder
+from dialogs.details.noise import LazyNoise, measure_spans
 from dialogs.details.phone import PhoneFinder
 from dialogs.details.when import find_when
 from dialogs.lexicon import MatchingLexicon
@@ -26,10 +28,12 @@ _DIGIT = re.compile(r"\d")
 
 @dataclass(slots=True)
 class Extraction:
-    """Details found in one message, and why the asked-for one did not validate, if it did not."""
+    """Details found in one message, why the asked-for one did not validate (if it did not), and what
+    the client should not have sent at all (a full card number, a CVV: never taken)."""
 
     found: dict[str, Found] = field(default_factory=dict)
     invalid: Invalid | None = None
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,8 @@ class _Plan:
     contract: str | None
     phone: str | None
     address: str | None
+    card: str | None
+    money: str | None
     others: tuple[tuple[str, DetailSpec], ...]  # dates, choices and asked-for free text, in order
 
 
@@ -61,6 +67,8 @@ class DetailExtractor:
         self.phones = PhoneFinder(list(company_numbers))
         self.contracts = {n: ContractFinder(n, s) for n, s in specs.items() if s.type is DetailKind.CONTRACT}
         self.addresses = {n: AddressFinder(n) for n, s in specs.items() if s.type is DetailKind.ADDRESS}
+        self.cards = {n: CardFinder(n) for n, s in specs.items() if s.type is DetailKind.CARD}
+        self.sums = {n: MoneyFinder(n) for n, s in specs.items() if s.type is DetailKind.MONEY}
         answers = answer_normaliser(words or MatchingLexicon(), lemmatizer)
         self.choices = {
             n: ChoiceFinder(n, s, answers) for n, s in specs.items() if s.type is DetailKind.CHOICE
@@ -77,6 +85,12 @@ class DetailExtractor:
                 return name
         return kind.value if kind.value in self.specs else None
 
+    def _wanted(self, kind: DetailKind, asked: str | None, needed: Sequence[str]) -> str | None:
+        """The asked or needed detail of a kind, if any."""
+        if asked and self.specs[asked].type is kind:
+            return asked
+        return next((name for name in needed if self.specs[name].type is kind), None)
+
     def _plan_for(self, asked: str | None, needed: Sequence[str]) -> _Plan:
         """What to look for given the question: the same few (asked, needed) pairs come again and again."""
         key = (asked, tuple(needed))
@@ -87,6 +101,9 @@ class DetailExtractor:
                 contract=self._name_for(DetailKind.CONTRACT, asked, needed),
                 phone=self._name_for(DetailKind.PHONE, asked, needed),
                 address=self._name_for(DetailKind.ADDRESS, asked, needed),
+                card=self._name_for(DetailKind.CARD, asked, needed),
+                # A sum is looked for only where one is wanted: elsewhere numbers with "р" are noise.
+                money=self._wanted(DetailKind.MONEY, asked, needed),
                 others=tuple(
                     (name, spec)
                     for name in dict.fromkeys([*([asked] if asked else []), *needed])
@@ -125,6 +142,14 @@ class DetailExtractor:
             elif isinstance(found, Invalid) and is_asked and result.invalid is None:
                 result.invalid = found
 
+        if has_digit:
+            # A full card number or a CVV is never a detail: its digits are kept out of every other one.
+            refused = full_card_spans(text)
+            codes = cvv_spans(text)
+            taken.extend([*refused, *codes])
+            result.refused = ["card"] * bool(refused) + ["cvv"] * bool(codes)
+            if name := plan.card:
+                keep(self.cards[name].find(text, taken, asked=asked == name), asked == name)
         if name := plan.email:
             for email in find_emails(name, text, taken)[:1]:
                 keep(email, False)
@@ -139,7 +164,10 @@ class DetailExtractor:
                 keep(self.phones.problem(name, text, taken, noise), True)
         if name := plan.address:
             is_asked = asked == name and not result.found
-            keep(self.addresses[name].find(text, taken, asked=is_asked), is_asked)
+            spans = measure_spans(text) if has_digit else []
+            keep(self.addresses[name].find(text, taken, asked=is_asked, noise=spans), is_asked)
+        if has_digit and (name := plan.money):
+            keep(self.sums[name].find(text, taken, asked=asked == name), asked == name)
         # A bare number answers the question asked; it is a contract only if that was the question.
         if (
             has_digit

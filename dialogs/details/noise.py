@@ -41,6 +41,19 @@ NOISE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
 )
 
 
+# Numbers whose unit leaves no doubt (percent, speed, money signs): never part of an address. Looser
+# units ("к", "час") are left out: "д.71 к.1" is a building, "17, частный дом" a house.
+_MEASURE = re.compile(
+    r"\d[\d\s.,\-–]{0,15}?\s*(?:%|процент\w*|[мкг]бит\w*|мб/с|mbps|₽|руб\w*|мс\b|ms\b|dbm|дбм)",
+    re.IGNORECASE,
+)
+
+
+def measure_spans(text: str) -> list[Span]:
+    """Spans of numbers with an unmistakable unit: percentages, speeds, sums in rubles, milliseconds."""
+    return [m.span() for m in _MEASURE.finditer(text)]
+
+
 def noise_spans(text: str) -> list[Span]:
     """Spans of text that hold numbers with another meaning."""
     return [m.span() for pattern in NOISE_PATTERNS for m in pattern.finditer(text)]

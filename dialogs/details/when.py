@@ -173,7 +173,7 @@ def parse_when(text: str, now: datetime, *, past: bool = False) -> When | str | 
     return _parse_folded(folded, now, past)
 
 
-def _parse_folded(folded: str, now: datetime, past: bool) -> When | str | None:
+def _parse_folded(folded: str, now: datetime, past: bool = False) -> When | str | None:
     if _ANY_TIME.search(folded):
         return When(None, None, None, any_time=True)
     if _NOW.search(folded):
@@ -207,7 +207,31 @@ def find_when(
     """A date/time detail in text; when asked, an unreadable answer is reported as invalid."""
     parsed = parse_when(text, now, past=past)
     if isinstance(parsed, When):
-        return Found(name, parsed.iso(), text.strip())
+        return Found(name, parsed.iso(), _said(text))
     if isinstance(parsed, str):
         return Invalid(name, parsed, text.strip())
     return Invalid(name, "datetime_unclear", text.strip()) if asked else None
+
+
+def _said(text: str) -> str:
+    """The words of a text that name the date or time ("20 декабря" of "мы переезжаем 20 декабря на ...")."""
+    folded = fold(text)
+    spans = [m.span() for m in _ANY_WHEN.finditer(folded)]
+    if not spans:
+        return text.strip()
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
+    return text[start:end].strip(" ,.;:-") or text.strip()
+
+
+# Date and time expressions that a street address never contains ("Завтра после 18" is no "Street 18").
+_DOTTED_DATE = re.compile(r"\b(?:0?[1-9]|[12]\d|3[01])\.(?:0?[1-9]|1[0-2])(?:\.\d{2,4})?\b")
+_SURELY_WHEN = (
+    *(word_re for word_re, _ in _RELATIVE_DAY_RES), _WEEKDAY, _DATE_WORD, _DOTTED_DATE, _AFTER, _BEFORE,
+    _CLOCK, _DAYS_AGO,
+)  # fmt: skip
+
+
+def when_spans(text: str) -> list[tuple[int, int]]:
+    """Where a text surely names a date or time."""
+    folded = fold(text)
+    return [m.span() for regex in _SURELY_WHEN for m in regex.finditer(folded)]

@@ -1,0 +1,69 @@
+"""Bank cards: the last four digits are a detail; a full card number or a CVV is recognised only to be
+refused (never taken, never repeated back: the client is told not to send them)."""
+
+from __future__ import annotations
+
+import re
+
+from dialogs.details.base import Found, Invalid, Span, overlaps
+
+# 13-19 digits, in groups separated by single spaces or dashes ("4276 3801 2345 6789", "4276-3801-..."),
+# not part of a longer run (a 20-digit account written in groups is no card).
+_CARD_RUN = re.compile(r"(?<!\d)(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d)")
+_CVV = re.compile(
+    r"(?i)(?:cvv2?|cvc2?|cvp|кв[вш]|код\s+(?:на\s+)?(?:оборот\w*|обратн\w*|сзади)|тр[её]хзначн\w*\s+код)"
+    r"\D{0,15}?(?<!\d)(\d{3})(?!\d)"
+)
+_LAST4_CUE = re.compile(
+    r"(?i)(?:карт\w*|оканчива\w*|заканчива\w*|последни\w*\s+(?:4|четыре)\s+цифр\w*|\*{2,}|х{4}|x{4}|"
+    r"номер\w*\s+карт\w*)[^\d\n]{0,25}?(?<![\d*])(\d{4})(?![\d])"
+)
+_BARE_FOUR = re.compile(r"(?<![\d])(\d{4})(?![\d])")
+_ANY_DIGITS = re.compile(r"\d+")
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a digit string passes the Luhn check that card numbers carry."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def full_card_spans(text: str) -> list[Span]:
+    """Where a text holds full card numbers (Luhn-valid, 13-19 digits in any grouping)."""
+    return [m.span() for m in _CARD_RUN.finditer(text) if luhn_valid(re.sub(r"\D", "", m.group()))]
+
+
+def cvv_spans(text: str) -> list[Span]:
+    """Where a text holds a CVV/CVC code (three digits announced as such)."""
+    return [match.span(1) for match in _CVV.finditer(text)]
+
+
+class CardFinder:
+    """Finds the last four digits of a card; refuses full numbers and CVV codes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find(self, text: str, taken: list[Span], *, asked: bool) -> Found | Invalid | None:
+        """The card's last four digits: announced ("карта *1234", "заканчивается на 5678"), or alone when
+        asked. A full card number is never a value: the client is asked for the last four digits only."""
+        refused = full_card_spans(text)
+        if refused and asked:
+            return Invalid(self.name, "card_full_number")
+        for match in _LAST4_CUE.finditer(text):
+            span = match.span(1)
+            if not overlaps(span, [*taken, *refused]):
+                return Found(self.name, match.group(1), match.group(1), *span)
+        if not asked:
+            return None
+        numbers = [m for m in _ANY_DIGITS.finditer(text) if not overlaps(m.span(), [*taken, *refused])]
+        if len(numbers) == 1 and _BARE_FOUR.fullmatch(numbers[0].group()):
+            return Found(self.name, numbers[0].group(), numbers[0].group(), *numbers[0].span())
+        if numbers:
+            return Invalid(self.name, "card_last4_pattern")
+        return None
