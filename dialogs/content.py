@@ -22,7 +22,8 @@ from dialogs.lexicon import Lexicons, load_lexicons
 from dialogs.matcher import IntentMatcher
 from dialogs.scenarios import ScenarioBook, load_scenarios
 from dialogs.teams import TeamBook, check_categories, load_teams
-from dialogs.terms import TermNormaliser
+from dialogs.terms import TermNormaliser, answer_normaliser
+from dialogs.urgent import UrgentDetector
 from dialogs.text import Lemmatizer, shared_lemmatizer
 from dialogs.yamlfile import ContentError, ContentIssue
 from personas.classifier import PersonaClassifier
@@ -56,6 +57,7 @@ class Content:
     control: ControlWords
     teams: TeamBook
     hearing: Hearing
+    urgent: UrgentDetector
 
 
 def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssue]:
@@ -202,6 +204,11 @@ def _load(
         personas=reuse.built("personas", (signals,), lambda: PersonaClassifier(signals, lemmatizer)),
         control=reuse.built("control", (lexicons,), lambda: ControlWords(lexicons.control)),
         teams=teams,
+        urgent=reuse.built(
+            "urgent",
+            (lexicons,),
+            lambda: UrgentDetector(lexicons.urgent, answer_normaliser(lexicons.matching, lemmatizer)),
+        ),
         hearing=reuse.built(
             "hearing",
             (lexicons,),

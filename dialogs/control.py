@@ -30,7 +30,9 @@ class ControlWords:
         self._resolved_checks = [(p, f"не {p}") for p in self.resolved]
         # A correction phrase anywhere, as whole words: "ой, номер другой", "то есть 3030406, опечатался".
         self._correction = (
-            re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(self.correction, key=len)[::-1])) + r")(?!\w)")
+            re.compile(
+                r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(self.correction, key=len)[::-1])) + r")(?!\w)"
+            )
             if self.correction
             else None
         )

@@ -27,6 +27,7 @@ from dialogs.saying import Say
 from dialogs.scenarios import Scenario
 from dialogs.state import ConversationState, DetailValue, PendingRequest
 from dialogs.teams import HandoffPlan
+from dialogs.urgent import Urgent
 from dialogs.text import MAX_ANALYSED_CHARS, clean
 from personas.classifier import Verdict
 
@@ -168,6 +169,7 @@ class _Run:
         self.payload = message.button_payload
         self.heard = Heard()
         self.handed_off_now = False
+        self.awaited: str | None = None
 
     def _layer(self, name: str, **why: Any) -> None:
         self.turn.explain["layer"] = name
@@ -226,14 +228,21 @@ class _Run:
         self.turn.explain["persona"] = explained
         if verdict.cues:
             state.remember_cues(explained["cues"])
+        urgent = self.content.urgent.detect(self.text) if not pressed and not state.with_operator else None
+        if urgent and state.urgent is None:
+            self._urgent(urgent)
+            return
         if state.handed_off:
             self._layer("waiting")
             # What the client adds for the person is collected, the open request's details included.
             served = self._current_scenario()
             wanted = [n for n in served.details if n not in state.details] if served else []
-            self._collect(self._extract(asked=None, needed=wanted))
+            asked = state.active.asked if state.active else None
+            collected = self._collect(self._extract(asked=asked, needed=wanted))
+            if asked and asked in collected:
+                state.active = None
             if not state.with_operator:
-                self._while_waiting()
+                self._while_waiting(noted=bool(collected))
             return
         if verdict.escalate:
             self._layer("escalation")
@@ -249,6 +258,7 @@ class _Run:
     def _hear(self) -> None:
         """The layers, in order, until one takes the message."""
         awaiting, awaiting_scenario = self.state.awaiting, self.state.awaiting_scenario
+        self.awaited = awaiting
         if self._awaited_answer():
             return
         self._hear_the_rest()
@@ -273,9 +283,12 @@ class _Run:
         self._understand()
 
     # --- waiting for a person ------------------------------------------------------------------
-    def _while_waiting(self) -> None:
+    def _while_waiting(self, *, noted: bool = False) -> None:
         heard, say = self.heard, self.say
         question = heard.question
+        if noted:
+            say("waiting_noted")
+            return
         if question in ("wait_person", "when", "hours"):
             say("waiting_when")
             self._say_when(self._plan(self.state.handoff_category or DEFAULT_CATEGORY))
@@ -284,7 +297,7 @@ class _Run:
             say("waiting_for_human")
         elif any(heard.has(act) for act in _CLOSINGS):
             say("closing_waiting")
-        elif heard.has("wait") or heard.has("yes") or heard.has("no"):
+        elif any(heard.has(act) for act in ("wait", "yes", "no", "ok")):
             say("waiting_ack")
         else:
             say("waiting_for_human")
@@ -307,6 +320,14 @@ class _Run:
                 return True
         if awaiting == AWAIT_SOLVED:
             scenario = self.book.scenario(scenario_id or "")
+            if typed and heard.question and "?" in self.text and scenario is not None:
+                # "А через сколько он сам разблокируется?": a question, not yet the answer.
+                self._layer("question", question=heard.question, during="solved")
+                self._faq(heard.question, scenario)
+                self._ask_if_solved(scenario)
+                return True
+            if typed and scenario is not None and self._choice_corrected(scenario):
+                return True
             leaning = heard.leaning() if typed else None
             if leaning is None and typed and any(heard.has(act) for act in _CLOSINGS):
                 leaning = True  # "спасибо!" after the advice: it helped
@@ -328,6 +349,20 @@ class _Run:
                 return True
         return False
 
+    def _choice_corrected(self, scenario: Scenario) -> bool:
+        """ "Ой, не так — это банк заблокировал" after the advice: the choice is corrected and the advice
+        for the right one given instead."""
+        choices = [n for n in scenario.details if self.book.details[n].type is DetailKind.CHOICE]
+        if not choices or not self.control.is_correction(self.text) and "не так" not in self.text.lower():
+            return False
+        extraction = self._extract(None, choices)
+        changed = [n for n in choices if n in extraction.found and n in self.state.details]
+        if not changed or not self._collect(extraction):
+            return False
+        self._layer("answer", to=changed[0], corrected=True)
+        self._answer(scenario)
+        return True
+
     # --- requests, details and acts ------------------------------------------------------------
     def _understand(self) -> None:
         state = self.state
@@ -335,8 +370,12 @@ class _Run:
         scenario = self.book.scenario(active.scenario_id) if active else None
         asked = active.asked if active else None
         extraction = self._extract(asked, self._missing(scenario))
-        if not extraction.found and self.control.is_correction(self.text):
-            extraction = self._correction() or extraction
+        if self.control.is_correction(self.text) and (corrected := self._correction()) is not None:
+            for name, found in corrected.found.items():
+                extraction.found.setdefault(name, found)
+                if name in extraction.found and extraction.found[name] is not found:
+                    extraction.found[name] = found
+            extraction.invalid = None
         answered = bool(asked and asked in extraction.found)
         ranking = None
         match: Match | None = None
@@ -374,7 +413,10 @@ class _Run:
         if answered or (collected and asked):
             self._layer("answer", to=asked)
         new_request = bool(new and not new.smalltalk and (scenario is None or new.id != scenario.id))
-        if not answered and not new_request and self._act(scenario, new):
+        elsewhere = ranking is not None and self.content.matcher.out_of_scope(
+            ranking, mid_flow=bool(active or self.awaited)
+        )
+        if not answered and not new_request and not elsewhere and self._act(scenario, new):
             return
         if new and new.smalltalk:
             self._layer("smalltalk", scenario=new.id)
@@ -399,7 +441,9 @@ class _Run:
             if new.complaint and new.id not in state.apologised:
                 # Something of ours is broken: said once per request, before the first question.
                 state.apologised.append(new.id)
-                self.say("complaint_heard", category=self._category_title(new), company=self.book.company.name)
+                self.say(
+                    "complaint_heard", category=self._category_title(new), company=self.book.company.name
+                )
             self._continue_active()
             return
         if extraction.invalid and active and not collected:
@@ -427,10 +471,16 @@ class _Run:
             self.say("solved")
             state.active = None
             return
-        if ranking is not None and not self.heard.answers and self._unrelated(ranking):
+        if elsewhere or (ranking is not None and not self.heard.answers and self._unrelated(ranking)):
             self._layer("out_of_scope")
             state.not_understood = 0
             self.say("out_of_scope", topics=self._topics(), company=self.book.company.name)
+            self._reask()
+            return
+        if active and active.asked and self._repeats_known():
+            # "5677" again, a value the bot already has: noted, and the open question put again.
+            self._layer("aside", repeated=True)
+            self.say("aside_noted")
             self._reask()
             return
         if active and active.asked and self._well_formed():
@@ -447,11 +497,26 @@ class _Run:
             return
         self._not_understood()
 
+    def _repeats_known(self) -> bool:
+        """Whether the message only repeats a detail the bot already has."""
+        said = "".join(ch for ch in self.text if ch.isalnum()).lower()
+        return bool(said) and any(
+            said in ("".join(ch for ch in v.value if ch.isalnum()).lower(), v.raw.lower().replace(" ", ""))
+            for v in self.state.details.values()
+        )
+
     def _correction(self) -> Extraction | None:
-        """"Ой, номер другой: ..." while something else is asked: the detail of the kind given, read again
+        """ "Ой, номер другой: ..." while something else is asked: the detail of the kind given, read again
         as if it were the question."""
         for name in list(self.state.details):
-            extraction = self._extract(name, (name,))
+            # "4521, а не 4512": the value being replaced is not the new one.
+            old = self.state.details[name]
+            text = self.text
+            for said in {old.raw, old.value} - {""}:
+                text = text.replace(said, " " * len(said))
+            extraction = self.content.extractor.extract(
+                text, self.local_now, asked=name, needed=(name,), payload=self.payload
+            )
             if name in extraction.found and extraction.found[name].value != self.state.details[name].value:
                 extraction.found = {name: extraction.found[name]}
                 extraction.invalid = None
@@ -483,7 +548,7 @@ class _Run:
         """A dialogue act that is not an answer to anything pending; True when it took the message."""
         heard, state = self.heard, self.state
         complaint = heard.acts.get("bot_complaint", 0.0)
-        if complaint and new is None and complaint >= heard.acts.get("capabilities", 0.0):
+        if complaint and new is None and complaint >= max(heard.acts.values()):
             self._layer("act", act="bot_complaint")
             self.say("missed_point")
             self._handoff("missed_point")
@@ -513,6 +578,10 @@ class _Run:
                 # Thanks while a question is open: no buttons pushed at the client again, only a reminder.
                 request = self.book.scenario(state.active.scenario_id)
                 self.say("pending_reminder", request=request.title if request else "")
+            return True
+        if heard.has("ok") and scenario is None:
+            self._layer("act", act="ok")
+            self.say("noted")
             return True
         if heard.has("wait"):
             self._layer("wait")
@@ -743,6 +812,39 @@ class _Run:
         score = int(score_text)
         self.turn.events.append(RatingGiven(score))
         self.say("rating_good" if score >= GOOD_RATING else "rating_bad")
+
+    def _urgent(self, urgent: Urgent) -> None:
+        """A situation that cannot wait (money leaving the account, a stolen card, a death, a threat): a
+        person at once, first in the queue, whatever else was going on; details said are kept."""
+        self._layer("urgent", situation=urgent.situation, evidence=urgent.evidence)
+        state = self.state
+        match = self.content.matcher.match(self.text)
+        named = self.book.scenario(match.scenario_id) if match else None
+        served = named if named and not named.smalltalk else self._current_scenario()
+        if served is not None:
+            self.turn.explain.setdefault("scenarios", []).append(served.id)
+            state.last_scenario = served.id
+        wanted = [n for n in served.details if n not in state.details] if served else []
+        self._collect(self._extract(asked=None, needed=wanted))
+        state.urgent = urgent.situation
+        category = urgent.category if urgent.category in self.book.categories else None
+        moment = f"urgent.{urgent.situation}"
+        self.say(moment if self.content.guides.has(moment) else "urgent")
+        state.active, state.suspended = None, []
+        self._handoff(
+            f"urgent:{urgent.situation}",
+            category=category,
+            scenario=served,
+            priority="high",
+            note=urgent.evidence,
+            announce_category=False,
+        )
+        missing = [n for n in wanted if n not in state.details]
+        if served is not None and missing:
+            # What the person will need first, asked while they come (the answer is kept for them).
+            state.active = PendingRequest(served.id, asked=missing[0])
+            self.say.new_block()
+            self._ask(missing[0])
 
     def _escalate(self) -> None:
         """Anger or a threat: straight to a senior person, first in the queue."""

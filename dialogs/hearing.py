@@ -85,6 +85,14 @@ class Hearing:
         examples = _examples(acts.acts, control)
         self.classifier = ExampleClassifier(examples, self.normaliser)
         self.acts = frozenset(label for label, _ in examples)
+        # "Tried" needs one of its own verbs in the past ("переустановил"), not just its nouns ("приложение").
+        self._tried_verbs = frozenset(
+            token.lemma
+            for act, text in examples
+            if act == "tried"
+            for token in lemmatizer.tokens(text)
+            if token.pos in ("VERB", "INFN", "PRTS")
+        )
         # The editors' exact short answers ("нет", "да, позовите") always count, whatever the weights say.
         self.control = ControlWords(control)
 
@@ -97,7 +105,7 @@ class Hearing:
         tokens = self.lemmatizer.tokens(text)
         asks = "?" in text or any(t.lemma in QUESTION_WORDS for t in tokens)
         # "Перезагружал": the first steps are something the client did, so a verb in the past.
-        did = any("past" in t.tags and t.pos in ("VERB", "PRTS") for t in tokens)
+        did = any("past" in t.tags and t.lemma in self._tried_verbs for t in tokens)
         for act, score in ranking.scores:
             if score < ACT_THRESHOLD:
                 break

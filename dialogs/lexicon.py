@@ -61,6 +61,22 @@ class ActsLexicon(BaseModel):
     acts: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class UrgentSituation(BaseModel):
+    """A situation that always goes to a person at once."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: str | None = Field(default=None, description="Request category that takes it; else general.")
+    phrases: list[str] = Field(default_factory=list, description="All words of one, close together, decide.")
+    examples: list[str] = Field(default_factory=list)
+
+
+class UrgentLexicon(BaseModel):
+    """Situations that go to a person at once, first in the queue, whatever else is going on."""
+
+    model_config = ConfigDict(extra="forbid")
+    situations: dict[str, UrgentSituation] = Field(default_factory=dict)
+
+
 class Lexicons(BaseModel):
     """Every lexicon the engine uses."""
 
@@ -68,6 +84,7 @@ class Lexicons(BaseModel):
     handoff: HandoffLexicon
     control: ControlLexicon
     acts: ActsLexicon = Field(default_factory=ActsLexicon)
+    urgent: UrgentLexicon = Field(default_factory=UrgentLexicon)
 
 
 _PARTS: tuple[tuple[str, type[BaseModel], tuple[str, ...]], ...] = (
@@ -75,25 +92,23 @@ _PARTS: tuple[tuple[str, type[BaseModel], tuple[str, ...]], ...] = (
     ("handoff", HandoffLexicon, ("persons", "request_words", "refusals")),
     ("control", ControlLexicon, ("yes", "no", "cancel", "correction")),
     ("acts", ActsLexicon, ("acts",)),
+    ("urgent", UrgentLexicon, ()),
 )
 
 
-def _merge(base: dict[str, Any], layer: BaseModel, given: set[str]) -> None:
-    """Add a layer's lists to the base's and let its mappings override; fields it does not give stay."""
-    for field_name in given:
-        value = getattr(layer, field_name)
-        if isinstance(value, list) and isinstance(base.get(field_name), list):
-            base[field_name] = list(dict.fromkeys([*base[field_name], *value]))
-        elif isinstance(value, dict) and isinstance(base.get(field_name), dict):
-            merged = dict(base[field_name])
-            for key, item in value.items():
-                earlier = merged.get(key)
-                # Lists under one key (an act's examples) add up; other values are replaced.
-                both_lists = isinstance(earlier, list) and isinstance(item, list)
-                merged[key] = list(dict.fromkeys([*earlier, *item])) if both_lists else item
-            base[field_name] = merged
+def _merge(base: dict[str, Any], layer: dict[str, Any]) -> None:
+    """Merge a layer into the base: lists add up (without repeats), mappings merge key by key, other
+    values are replaced."""
+    for key, value in layer.items():
+        earlier = base.get(key)
+        if isinstance(value, list) and isinstance(earlier, list):
+            base[key] = list(dict.fromkeys([*earlier, *value]))
+        elif isinstance(value, dict) and isinstance(earlier, dict):
+            merged = dict(earlier)
+            _merge(merged, value)
+            base[key] = merged
         else:
-            base[field_name] = value
+            base[key] = value
 
 
 def load_lexicons(directories: Path | Sequence[Path]) -> Lexicons:
@@ -106,6 +121,9 @@ def load_lexicons(directories: Path | Sequence[Path]) -> Lexicons:
         merged: dict[str, Any] = {}
         files = [layer / f"{name}.yaml" for layer in layers]
         found = [path for path in files if path.is_file()]
+        if not found and not required:
+            parts[name] = model()  # optional: a layer set without it has none
+            continue
         if not found:
             # Reported as before: the shared layer, or the only directory, lacks the file.
             issues.append(ContentIssue(str(files[0]), 1, 1, "cannot read file: no such file"))
@@ -117,7 +135,8 @@ def load_lexicons(directories: Path | Sequence[Path]) -> Lexicons:
             except ContentError as exc:
                 issues.extend(exc.issues)
                 continue
-            _merge(merged, layer, set(data or {}) & set(model.model_fields))
+            given = set(data or {}) & set(model.model_fields)
+            _merge(merged, layer.model_dump(include=given, exclude_unset=False))
         for field_name in required:
             if not merged.get(field_name):
                 message = f"{field_name}: no words given in any layer; expected a list of words"

@@ -34,6 +34,8 @@ SHRINK = 0.0
 EVIDENCE_SHOWN = 4
 # A request needs a word (or pair) that at least this many of its examples hold.
 CORE_SUPPORT = 3
+# In the middle of a request, "not ours" needs this much more evidence.
+MID_FLOW_EXTRA = 5.0
 # A second request in the same message needs this much more than the threshold.
 SECOND_REQUEST_EXTRA = 2.0
 # Requests are also told apart by neighbouring words and by whether something already happened.
@@ -237,14 +239,19 @@ class IntentMatcher:
         """The best score of a request (not small talk, not out of scope): how much the message sounds
         like anything the company serves."""
         return max(
-            (s for label, s in ranking.scores if label not in _NONE_OF_THESE and label not in self._smalltalk),
+            (
+                s
+                for label, s in ranking.scores
+                if label not in _NONE_OF_THESE and label not in self._smalltalk
+            ),
             default=0.0,
         )
 
-    def out_of_scope(self, ranking: Ranking) -> bool:
-        """Whether a ranking says the message is about something the company does not serve."""
-        return (
-            bool(ranking.scores)
-            and ranking.scores[0][0] == OUT_OF_SCOPE
-            and (ranking.scores[0][1] >= MATCH_THRESHOLD)
-        )
+    def out_of_scope(self, ranking: Ranking, *, mid_flow: bool = False) -> bool:
+        """Whether a ranking says the message is about something the company does not serve; in the middle
+        of a request it takes more to say so (the client is most likely still talking about it)."""
+        threshold = MATCH_THRESHOLD + (MID_FLOW_EXTRA if mid_flow else 0.0)
+        if not ranking.scores:
+            return False
+        best, score = ranking.scores[0]
+        return best in _NONE_OF_THESE and score >= threshold

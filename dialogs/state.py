@@ -49,6 +49,8 @@ class ConversationState:
     last_scenario: str | None = None
     # The client said they already did the usual first steps (rebooted, re-plugged): not asked again.
     tried: bool = False
+    # An urgent situation the conversation was handed over for (a stolen card...), so it is raised once.
+    urgent: str | None = None
     # Requests whose trouble the bot has apologised for: once is sincere, twice is a script.
     apologised: list[str] = field(default_factory=list)
     # A person has taken the conversation: the bot keeps listening (details, persona) but says nothing.
@@ -111,6 +113,7 @@ class ConversationState:
                 "last_scenario": self.last_scenario,
                 "tried": self.tried,
                 "apologised": self.apologised,
+                "urgent": self.urgent,
                 "with_operator": self.with_operator,
                 "operator": self.operator,
                 "rating_due": self.rating_due,

@@ -116,8 +116,15 @@ class TermNormaliser:
         return TERM, lemma, corrected, genitive, past
 
     def words(self, text: str) -> list[str | None]:
-        """The folded words of a text in order, None where a clause ends."""
-        return [word or None for word, _ in _TOKEN_RE.findall(fold(text[:MAX_ANALYSED_CHARS]))]
+        """The folded words of a text in order, None where a clause ends. A hyphenated word that is
+        neither in the dictionary nor in the lexicon is read as its parts ("сбп-перевод")."""
+        found: list[str | None] = []
+        for word, _ in _TOKEN_RE.findall(fold(text[:MAX_ANALYSED_CHARS])):
+            if "-" in word and word not in self.synonyms and not self.lemmatizer.is_known(word):
+                found.extend(part for part in word.split("-") if part)
+            else:
+                found.append(word or None)
+        return found
 
     def terms(self, text: str, *, correct: bool = False) -> list[str]:
         """Matching terms of a text, in order."""
@@ -165,7 +172,9 @@ class TermNormaliser:
         terms = self.terms(text, correct=correct)
         found = list(terms)
         if pairs:
-            found += ["+".join(sorted(pair)) for pair in zip(terms, terms[1:], strict=False) if pair[0] != pair[1]]
+            found += [
+                "+".join(sorted(pair)) for pair in zip(terms, terms[1:], strict=False) if pair[0] != pair[1]
+            ]
             words = [word for word in self.words(text) if word is not None]
             if any(self._classify(word)[4] for word in words):
                 found.append(PAST_MARK)
@@ -186,7 +195,24 @@ class TermNormaliser:
 
 
 # Words that carry no meaning in a short answer ("а это плохо?" is not about "это").
-ANSWER_STOPWORDS = ("а", "и", "это", "этот", "ну", "вот", "же", "у", "в", "на", "с", "к", "о", "по", "ещё", "еще")
+ANSWER_STOPWORDS = (
+    "а",
+    "и",
+    "это",
+    "этот",
+    "ну",
+    "вот",
+    "же",
+    "у",
+    "в",
+    "на",
+    "с",
+    "к",
+    "о",
+    "по",
+    "ещё",
+    "еще",
+)
 
 
 def answer_normaliser(lexicon: MatchingLexicon, lemmatizer: Lemmatizer) -> TermNormaliser:

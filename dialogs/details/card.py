@@ -15,9 +15,11 @@ _CVV = re.compile(
     r"\D{0,15}?(?<!\d)(\d{3})(?!\d)"
 )
 _LAST4_CUE = re.compile(
-    r"(?i)(?:карт\w*|оканчива\w*|заканчива\w*|последни\w*\s+(?:4|четыре)\s+цифр\w*|\*{2,}|х{4}|x{4}|"
-    r"номер\w*\s+карт\w*)[^\d\n]{0,25}?(?<![\d*])(\d{4})(?![\d])"
+    r"(?i)(?:карт\w*|оканчива\w*|заканчива\w*|последни\w*(?:\s+(?:4|четыре))?\s+цифр\w*|\*|х{4}|x{4}|"
+    r"номер\w*\s+карт\w*)[^\d\n]{0,25}?(?<!\d)(\d{4})(?![\d])"
 )
+# "3390... нет, 3309": a number taken back in favour of the next one.
+_TAKEN_BACK = re.compile(r"(?i)(?:\bнет\b|\bточнее\b|\bвернее\b|\bто есть\b|\bой\b)")
 _BARE_FOUR = re.compile(r"(?<![\d])(\d{4})(?![\d])")
 _ANY_DIGITS = re.compile(r"\d+")
 
@@ -53,8 +55,11 @@ class CardFinder:
         """The card's last four digits: announced ("карта *1234", "заканчивается на 5678"), or alone when
         asked. A full card number is never a value: the client is asked for the last four digits only."""
         refused = full_card_spans(text)
-        if refused and asked:
-            return Invalid(self.name, "card_full_number")
+        if refused:
+            # The full number is refused (and never kept), but its last four digits are what was asked.
+            start, end = refused[0]
+            last4 = re.sub(r"\D", "", text[start:end])[-4:]
+            return Found(self.name, last4, last4, end - 4, end)
         for match in _LAST4_CUE.finditer(text):
             span = match.span(1)
             if not overlaps(span, [*taken, *refused]):
@@ -62,6 +67,8 @@ class CardFinder:
         if not asked:
             return None
         numbers = [m for m in _ANY_DIGITS.finditer(text) if not overlaps(m.span(), [*taken, *refused])]
+        if len(numbers) > 1 and _TAKEN_BACK.search(text[numbers[0].end() : numbers[-1].start()]):
+            numbers = numbers[-1:]
         if len(numbers) == 1 and _BARE_FOUR.fullmatch(numbers[0].group()):
             return Found(self.name, numbers[0].group(), numbers[0].group(), *numbers[0].span())
         if numbers:

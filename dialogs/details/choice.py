@@ -46,20 +46,25 @@ class ChoiceFinder:
         # ASCII digits only: "፩" or "²" pass isdigit() but int() refuses them.
         if asked and stripped.isascii() and stripped.isdigit() and 1 <= int(stripped) <= len(self.options):
             return self._found(self.options[int(stripped) - 1].id)
-        terms = frozenset(self._normaliser.terms(text, correct=True))
+        ordered = self._normaliser.terms(text, correct=True)
+        terms = frozenset(ordered)
         if not terms:
             return None
-        chosen = self._by_meaning(terms, asked)
+        chosen = self._by_meaning(terms, asked, ordered)
         if chosen is None and asked:
             chosen = self._by_spelling(" ".join(sorted(terms)))
         return self._found(chosen) if chosen else None
 
-    def _by_meaning(self, terms: frozenset[str], asked: bool) -> str | None:
+    def _by_meaning(self, terms: frozenset[str], asked: bool, ordered: list[str]) -> str | None:
         """The option whose phrase's words are all in the message (the longest such phrase wins; a tie
-        between options is no answer)."""
+        between options is no answer). Unasked, a phrase's words must also stand together: a story that
+        has "приложение" at its start and "заблокирована" at its end did not say "заблокировал в
+        приложении"."""
         best: dict[str, float] = {}
         for option_id, needed, _ in self._phrases:
             covered = len(needed & terms)
+            if covered == len(needed) and not asked and not _together(needed, ordered):
+                continue
             if covered == len(needed):
                 score = float(len(needed))
             elif asked and len(needed) >= 3 and covered / len(needed) >= PARTIAL_SHARE:
@@ -88,3 +93,9 @@ class ChoiceFinder:
     def _found(self, option_id: str) -> Found:
         option = next(o for o in self.options if o.id == option_id)
         return Found(self.name, option.id, option.label)
+
+
+def _together(needed: frozenset[str], ordered: list[str]) -> bool:
+    """Whether the words of a phrase occur within a window a little longer than the phrase."""
+    window = len(needed) + 2
+    return any(needed <= set(ordered[start : start + window]) for start in range(len(ordered)))

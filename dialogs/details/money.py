@@ -12,6 +12,11 @@ _UNIT = (
     r"(?P<unit>₽|руб\w*|р\b\.?|р\.|rub\b|тыс\w*\.?|т\.?\s?р\.?|тр\b|к\b|k\b|млн\w*|\$|usd|долл\w*|eur|евро)"
 )
 _AMOUNT = re.compile(rf"(?<![\d.,])(?P<number>{_NUMBER})\s*{_UNIT}", re.IGNORECASE)
+# A sum announced by what was done with it: "перевёл 5000", "на сумму 1 500", "перевод на 3000".
+_CUED = re.compile(
+    rf"(?i)(?:перев[её]\w*|перевод\w*|заплатил\w*|оплатил\w*|отправил\w*|скинул\w*|закинул\w*|внес\w*"
+    rf"|сумм\w*|списал\w*|сняли|пришло|пришли)\s+(?:на\s+|в\s+размере\s+)?(?P<number>{_NUMBER})(?![\d.,:/\-])"
+)
 _BARE = re.compile(rf"(?<![\d.,:/\-])(?P<number>{_NUMBER})(?![\d.,:/\-]|\s*(?:%|мин|час|дн|руб))")
 _THOUSANDS = ("т.р", "тр", "к", "k", "т")
 _WORDS = {"полторы тысячи": "1500", "тысячу": "1000", "тысяча": "1000", "сотку": "100", "пятихатку": "500"}
@@ -50,6 +55,13 @@ class MoneyFinder:
             amount = _value(match.group("number"), match.group("unit"))
             if amount is not None and 0 < amount <= MAX_AMOUNT:
                 return Found(self.name, _text(amount), match.group().strip(), *match.span())
+        for match in _CUED.finditer(text):
+            span = match.span("number")
+            if overlaps(span, taken):
+                continue
+            amount = _value(match.group("number"), "")
+            if amount is not None and 0 < amount <= MAX_AMOUNT:
+                return Found(self.name, _text(amount), match.group("number"), *span)
         lowered = text.lower()
         for words, value in _WORDS.items():
             if words in lowered and asked:
