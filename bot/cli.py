@@ -48,6 +48,13 @@ def _eval(args: argparse.Namespace) -> int:
     return run_evaluation(args.kind, Path(args.file), as_json=args.json, settings=_settings(args))
 
 
+def _test(args: argparse.Namespace) -> int:
+    from dialogs.evaluation.content_tests import run_tests
+
+    settings = _settings(args)
+    return run_tests(settings.content_dir, Path(args.path) if args.path else None, sys.stdout)
+
+
 def _guides(args: argparse.Namespace) -> int:
     from personas.editor_tools import lint, preview
 
@@ -334,6 +341,13 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     evaluate.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     evaluate.set_defaults(handler=_eval)
+
+    test = commands.add_parser(
+        "test", help="run the editors' conversation tests (default: the tests of the content in use)"
+    )
+    test.add_argument("path", nargs="?", help="a test file (.yaml, .jsonl) or a directory of them")
+    test.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
+    test.set_defaults(handler=_test)
 
     guides = commands.add_parser("guides", help="tools for tone-guide editors")
     guide_commands = guides.add_subparsers(dest="guides_command", required=True)

@@ -8,6 +8,7 @@ company does not serve; "not understood" is the last resort. `explain["layer"]` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -64,6 +65,7 @@ HUMAN, NO_HUMAN, SOLVED, NOT_SOLVED = "human", "no_human", "solved", "not_solved
 _SHOWN_AS_WRITTEN = (DetailKind.CHOICE, DetailKind.DATETIME, DetailKind.ADDRESS, DetailKind.TEXT)
 # Acts that end a conversation (or a request) rather than ask for anything.
 _CLOSINGS = ("thanks", "goodbye")
+_NUMBERS = re.compile(r"\d+")
 # Layers after which a question the bot asked is still open.
 _ASIDES = frozenset({"question", "aside", "out_of_scope", "wait", "capabilities"})
 
@@ -355,7 +357,11 @@ class _Run:
         choices = [n for n in scenario.details if self.book.details[n].type is DetailKind.CHOICE]
         if not choices or not self.control.is_correction(self.text) and "не так" not in self.text.lower():
             return False
-        extraction = self._extract(None, choices)
+        extraction = Extraction()
+        for name in choices:
+            found = self.content.extractor.choices[name].find(self.text, asked=False, first_named=True)
+            if found is not None:
+                extraction.found[name] = found
         changed = [n for n in choices if n in extraction.found and n in self.state.details]
         if not changed or not self._collect(extraction):
             return False
@@ -498,12 +504,13 @@ class _Run:
         self._not_understood()
 
     def _repeats_known(self) -> bool:
-        """Whether the message only repeats a detail the bot already has."""
+        """Whether the message only repeats a detail the bot already has ("а, понял. 6781")."""
+        known = {"".join(ch for ch in v.value if ch.isalnum()).lower() for v in self.state.details.values()}
+        numbers = _NUMBERS.findall(self.text)
+        if numbers:
+            return all(number in known for number in numbers)
         said = "".join(ch for ch in self.text if ch.isalnum()).lower()
-        return bool(said) and any(
-            said in ("".join(ch for ch in v.value if ch.isalnum()).lower(), v.raw.lower().replace(" ", ""))
-            for v in self.state.details.values()
-        )
+        return bool(said) and said in known
 
     def _correction(self) -> Extraction | None:
         """ "Ой, номер другой: ..." while something else is asked: the detail of the kind given, read again
@@ -578,6 +585,10 @@ class _Run:
                 # Thanks while a question is open: no buttons pushed at the client again, only a reminder.
                 request = self.book.scenario(state.active.scenario_id)
                 self.say("pending_reminder", request=request.title if request else "")
+            return True
+        if heard.has("preamble") and scenario is None:
+            self._layer("act", act="preamble")
+            self.say("listening")
             return True
         if heard.has("ok") and scenario is None:
             self._layer("act", act="ok")

@@ -10,11 +10,11 @@ from dialogs.control import ControlWords
 from dialogs.lexicon import ActsLexicon, ControlLexicon, MatchingLexicon
 from dialogs.matcher import ExampleClassifier
 from dialogs.terms import answer_normaliser
-from dialogs.text import Lemmatizer
+from dialogs.text import Lemmatizer, fold
 
 # Least evidence for an act; some acts need more, as their words are common ones.
 ACT_THRESHOLD = 2.5
-STRICTER = {"bot_complaint": 5.0, "tried": 4.0}
+STRICTER = {"bot_complaint": 6.0, "tried": 4.0}
 # An act far weaker than the message's strongest is an echo of shared words, not a second act.
 RELATIVE_TO_BEST = 0.45
 # Moves (thanks, goodbye, wait...) need a short message: a story that ends with "спасибо" is a story.
@@ -93,6 +93,7 @@ class Hearing:
             for token in lemmatizer.tokens(text)
             if token.pos in ("VERB", "INFN", "PRTS")
         )
+        self._requires = {act: frozenset(fold(w) for w in words) for act, words in acts.requires.items()}
         # The editors' exact short answers ("нет", "да, позовите") always count, whatever the weights say.
         self.control = ControlWords(control)
 
@@ -114,6 +115,9 @@ class Hearing:
                 continue
             question = act.startswith(QUESTION_PREFIX)
             if (question and not asks) or (act == "tried" and not did):
+                continue
+            required = self._requires.get(act)
+            if required and not any(t.lemma in required or t.word in required for t in tokens):
                 continue
             if short or act in ANY_LENGTH or question:
                 heard.acts[act] = score

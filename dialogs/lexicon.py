@@ -59,6 +59,9 @@ class ActsLexicon(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     acts: dict[str, list[str]] = Field(default_factory=dict)
+    requires: dict[str, list[str]] = Field(
+        default_factory=dict, description="act -> words (lemmas) one of which must be in the message"
+    )
 
 
 class UrgentSituation(BaseModel):

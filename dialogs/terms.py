@@ -113,6 +113,12 @@ class TermNormaliser:
             return SKIP, lemma, lemma, False, past
         # Only words the dictionary does not know are taken for typos: a real word is what it says.
         corrected = lemma if known else self.correct(lemma)
+        if not known and corrected == lemma and len(word) >= MIN_CORRECTED:
+            # A guessed lemma may be far from the right one ("вафйаю" -> "вафйать"): the word as written
+            # is compared too, with the written forms of the vocabulary.
+            as_written = self.correct(word)
+            if as_written != word:
+                corrected = self._lemma(as_written)[0]
         return TERM, lemma, corrected, genitive, past
 
     def words(self, text: str) -> list[str | None]:

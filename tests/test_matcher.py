@@ -6,7 +6,8 @@ import pytest
 
 from dialogs.content import LiveContent
 from dialogs.lexicon import MatchingLexicon
-from dialogs.matcher import CANDIDATES, IntentMatcher, TermNormaliser
+from dialogs.matcher import IntentMatcher
+from dialogs.terms import TermNormaliser
 from dialogs.scenarios import MatchSpec, Scenario
 from dialogs.text import shared_lemmatizer
 
@@ -37,15 +38,20 @@ def test_unrelated_text_is_not_matched(live_content: LiveContent, text: str) -> 
     assert live_content.get().matcher.match(text) is None
 
 
-def test_candidates_are_bounded_whatever_the_number_of_examples() -> None:
+def test_word_weights_are_learned_from_the_examples() -> None:
+    """A word the examples of one request keep using weighs more for it than a word every request uses."""
     scenarios = [
-        Scenario(id=f"s{i}", title="t", match=MatchSpec(examples=[f"слово{i} запрос{i % 50} интернет"]))
-        for i in range(3000)
+        Scenario(id="a", title="a", match=MatchSpec(examples=["роутер мигает", "роутер гудит", "опять роутер"])),
+        Scenario(id="b", title="b", match=MatchSpec(examples=["баланс опять", "оплата опять", "счёт опять"])),
     ]
     normaliser = TermNormaliser(MatchingLexicon(), shared_lemmatizer())
     matcher = IntentMatcher(scenarios, normaliser)
-    compared = matcher._candidates(frozenset(normaliser.terms("интернет запрос7")))
-    assert len(compared) <= CANDIDATES
+    weight = matcher.classifier.weight
+    assert weight("роутер", "a") > weight("опять", "a")
+    assert weight("роутер", "b") < 0 < weight("роутер", "a")
+    ranking = matcher.rank("у меня опять роутер")
+    assert ranking.scores[0][0] == "a"
+    assert ranking.contributions["a"][0][0] == "роутер"
 
 
 def test_folded_word_splitting_reads_every_character_as_the_ignore_case_pattern_does() -> None:

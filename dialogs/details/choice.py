@@ -34,11 +34,22 @@ class ChoiceFinder:
                     self._phrases.append((option.id, terms, " ".join(sorted(terms))))
 
     def vocabulary(self) -> set[str]:
-        """The words of every option, for typos in answers to be read towards."""
-        return {term.removeprefix("не_") for _, terms, _ in self._phrases for term in terms}
+        """The words of every option, as lemmas and as written, for typos in answers to be read towards."""
+        lemmas = {term.removeprefix("не_") for _, terms, _ in self._phrases for term in terms}
+        written = {
+            word
+            for option in self.options
+            for phrase in (option.label, *option.synonyms)
+            for word in self._normaliser.lemmatizer.words(phrase)
+            if word.isalpha()
+        }
+        return lemmas | written
 
-    def find(self, text: str, *, asked: bool, payload: str | None = None) -> Found | None:
-        """The chosen option, or None when the text names none of them (or names two alike)."""
+    def find(
+        self, text: str, *, asked: bool, payload: str | None = None, first_named: bool = False
+    ) -> Found | None:
+        """The chosen option, or None when the text names none of them (or names two alike, unless
+        `first_named`: "не так, это банк заблокировал, я сама ничего не делала" names the bank first)."""
         for option in self.options:
             if payload == choice_payload(self.name, option.id):
                 return Found(self.name, option.id, option.label)
@@ -50,20 +61,23 @@ class ChoiceFinder:
         terms = frozenset(ordered)
         if not terms:
             return None
-        chosen = self._by_meaning(terms, asked, ordered)
+        chosen = self._by_meaning(terms, asked, ordered, first_named)
         if chosen is None and asked:
             chosen = self._by_spelling(" ".join(sorted(terms)))
         return self._found(chosen) if chosen else None
 
-    def _by_meaning(self, terms: frozenset[str], asked: bool, ordered: list[str]) -> str | None:
+    def _by_meaning(
+        self, terms: frozenset[str], asked: bool, ordered: list[str], first_named: bool = False
+    ) -> str | None:
         """The option whose phrase's words are all in the message (the longest such phrase wins; a tie
-        between options is no answer). Unasked, a phrase's words must also stand together: a story that
-        has "приложение" at its start and "заблокирована" at its end did not say "заблокировал в
-        приложении"."""
-        best: dict[str, float] = {}
+        between options is no answer, unless `first_named`: then the one named first). Unasked, a phrase's
+        words must also stand together: a story that has "приложение" at its start and "заблокирована" at
+        its end did not say "заблокировал в приложении"."""
+        best: dict[str, tuple[float, int]] = {}
         for option_id, needed, _ in self._phrases:
             covered = len(needed & terms)
-            if covered == len(needed) and not asked and not _together(needed, ordered):
+            position = _together(needed, ordered) if covered == len(needed) else None
+            if covered == len(needed) and not asked and position is None:
                 continue
             if covered == len(needed):
                 score = float(len(needed))
@@ -71,11 +85,14 @@ class ChoiceFinder:
                 score = covered - 0.5
             else:
                 continue
-            best[option_id] = max(best.get(option_id, 0.0), score)
+            place = position if position is not None else len(ordered)
+            earlier = best.get(option_id)
+            if earlier is None or (score, -place) > (earlier[0], -earlier[1]):
+                best[option_id] = (score, place)
         if not best:
             return None
-        ranked = sorted(best.items(), key=lambda item: -item[1])
-        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[1][1]))
+        if len(ranked) > 1 and ranked[0][1][0] == ranked[1][1][0] and not first_named:
             return None
         return ranked[0][0]
 
@@ -95,7 +112,11 @@ class ChoiceFinder:
         return Found(self.name, option.id, option.label)
 
 
-def _together(needed: frozenset[str], ordered: list[str]) -> bool:
-    """Whether the words of a phrase occur within a window a little longer than the phrase."""
+def _together(needed: frozenset[str], ordered: list[str]) -> int | None:
+    """Where the words of a phrase first occur within a window a little longer than the phrase (None:
+    they never stand together)."""
     window = len(needed) + 2
-    return any(needed <= set(ordered[start : start + window]) for start in range(len(ordered)))
+    for start in range(len(ordered)):
+        if needed <= set(ordered[start : start + window]):
+            return start
+    return None

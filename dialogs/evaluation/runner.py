@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from dialogs.content import LiveContent
 from dialogs.engine import Engine
+from dialogs.evaluation.content_tests import load_tests
 from dialogs.evaluation.details import evaluate_details
 from dialogs.evaluation.dialogs import evaluate_dialogs
 from dialogs.evaluation.handoff import evaluate_handoff
 from dialogs.evaluation.metrics import read_jsonl
 from dialogs.evaluation.personas import evaluate_personas
 from dialogs.evaluation.requests import evaluate_requests
+from dialogs.yamlfile import ContentError
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -71,8 +73,11 @@ def _table(result: dict[str, Any]) -> str:
 def run_evaluation(kind: str, path: Path, *, as_json: bool, settings: Settings) -> int:
     """Score one labelled file; exit code 0, or 2 when the file cannot be read."""
     try:
-        rows = read_jsonl(str(path))
-    except (OSError, ValueError) as exc:
+        if kind == "dialogs" and (path.is_dir() or path.suffix == ".yaml"):
+            rows = [test.dialog for test in load_tests(path)]  # editors' conversation tests
+        else:
+            rows = read_jsonl(str(path))
+    except (OSError, ValueError, ContentError) as exc:
         print(f"tonebot eval: {exc}")
         return 2
     content = LiveContent(settings.content_dir)
