@@ -23,8 +23,8 @@ from dialogs.matcher import IntentMatcher
 from dialogs.scenarios import ScenarioBook, load_scenarios
 from dialogs.teams import TeamBook, check_categories, load_teams
 from dialogs.terms import TermNormaliser, answer_normaliser
-from dialogs.urgent import UrgentDetector
 from dialogs.text import Lemmatizer, shared_lemmatizer
+from dialogs.urgent import UrgentDetector
 from dialogs.yamlfile import ContentError, ContentIssue
 from personas.classifier import PersonaClassifier
 from personas.guides import GuideBook, load_guides

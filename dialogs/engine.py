@@ -28,8 +28,8 @@ from dialogs.saying import Say
 from dialogs.scenarios import Scenario
 from dialogs.state import ConversationState, DetailValue, PendingRequest
 from dialogs.teams import HandoffPlan
-from dialogs.urgent import Urgent
 from dialogs.text import MAX_ANALYSED_CHARS, clean
+from dialogs.urgent import Urgent
 from personas.classifier import Verdict
 
 MAX_DETAIL_FAILURES = 3
@@ -91,6 +91,7 @@ class Engine:
         run = _Run(content, state, message)
         run.go()
         run.turn.replies = run.say.replies()
+        run.turn.explain["moments"] = list(run.say.moments)
         run.turn.explain.update(
             persona_label=state.persona,
             active=state.active.scenario_id if state.active else None,
@@ -355,7 +356,7 @@ class _Run:
         """ "Ой, не так — это банк заблокировал" after the advice: the choice is corrected and the advice
         for the right one given instead."""
         choices = [n for n in scenario.details if self.book.details[n].type is DetailKind.CHOICE]
-        if not choices or not self.control.is_correction(self.text) and "не так" not in self.text.lower():
+        if not choices or (not self.control.is_correction(self.text) and "не так" not in self.text.lower()):
             return False
         extraction = Extraction()
         for name in choices:
@@ -399,10 +400,17 @@ class _Run:
             else None
         )
         new = self.book.scenario(match.scenario_id) if match else None
-        if new and match and active and asked and not new.smalltalk and new.id != active.scenario_id:
+        switching = bool(new and match and active and asked and not new.smalltalk)
+        if (
+            switching
+            and new
+            and active
+            and new.id != active.scenario_id
+            and match
+            and match.score < SWITCH_SCORE
+        ):
             # A question is open: an answer that only sounds like another request does not switch to it.
-            if match.score < SWITCH_SCORE:
-                new = None
+            new = None
         corrects = any(name in state.details for name in extraction.found)
         if new and (self._is_closing_of(new) or (corrects and new.id != (scenario.id if scenario else None))):
             # "Хорошо, спасибо, ждём звонка" after a call-back was booked; "ой, номер другой: ..." while
@@ -419,6 +427,16 @@ class _Run:
         if answered or (collected and asked):
             self._layer("answer", to=asked)
         new_request = bool(new and not new.smalltalk and (scenario is None or new.id != scenario.id))
+        complaint = self.heard.acts.get("bot_complaint", 0.0)
+        if complaint and complaint >= max(self.heard.acts.values()):
+            # "Вы опять про тарифы, я в третий раз объясняю...": a person, for the request named if any.
+            self._layer("act", act="bot_complaint")
+            self.say("missed_point")
+            served = new if new and not new.smalltalk else scenario
+            if served is not None:
+                self.turn.explain.setdefault("scenarios", []).append(served.id)
+            self._handoff("missed_point", scenario=served)
+            return
         elsewhere = ranking is not None and self.content.matcher.out_of_scope(
             ranking, mid_flow=bool(active or self.awaited)
         )
@@ -554,12 +572,6 @@ class _Run:
     def _act(self, scenario: Scenario | None, new: Scenario | None) -> bool:
         """A dialogue act that is not an answer to anything pending; True when it took the message."""
         heard, state = self.heard, self.state
-        complaint = heard.acts.get("bot_complaint", 0.0)
-        if complaint and new is None and complaint >= max(heard.acts.values()):
-            self._layer("act", act="bot_complaint")
-            self.say("missed_point")
-            self._handoff("missed_point")
-            return True
         question = heard.question
         if question:
             self._layer("question", question=question)

@@ -20,7 +20,9 @@ RELATIVE_TO_BEST = 0.45
 # Moves (thanks, goodbye, wait...) need a short message: a story that ends with "спасибо" is a story.
 SHORT_ANSWER_TERMS = 7
 # Acts a message of any length can carry.
-ANY_LENGTH = frozenset({"bot_complaint", "capabilities", "tried"})
+ANY_LENGTH = frozenset({"capabilities", "tried"})
+# Acts with a length limit of their own: a complaint about the bot is said in a sentence, not in a story.
+LONGEST = {"bot_complaint": 12}
 QUESTION_PREFIX = "q_"
 # A question needs a question mark or a question word: "спасибо, буду ждать" asks nothing.
 QUESTION_WORDS = frozenset(
@@ -119,7 +121,8 @@ class Hearing:
             required = self._requires.get(act)
             if required and not any(t.lemma in required or t.word in required for t in tokens):
                 continue
-            if short or act in ANY_LENGTH or question:
+            fits = len(ranking.terms) <= LONGEST[act] if act in LONGEST else short
+            if fits or act in ANY_LENGTH or question:
                 heard.acts[act] = score
         control = self.control
         for act, exact in (

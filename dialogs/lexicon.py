@@ -55,7 +55,7 @@ class ControlLexicon(BaseModel):
 
 
 class ActsLexicon(BaseModel):
-    """Examples of each dialogue act: answers to the bot's questions, thanks, goodbyes, questions in a flow."""
+    """Examples of each dialogue act: answers to the bot's questions, thanks, goodbyes, questions."""
 
     model_config = ConfigDict(extra="forbid")
     acts: dict[str, list[str]] = Field(default_factory=dict)

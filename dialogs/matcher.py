@@ -152,10 +152,10 @@ class ExampleClassifier:
         counts = self._counts
         for label, _ in ranking.scores[:3]:
             i = self.labels.index(label)
-            keyword = any(j == i for j, _ in bonuses)
+            keyed = any(j == i for j, _ in bonuses)
             ranking.support[label] = max(
                 (counts[term][i] for term, row in rows if row[i] > 0 and term[0] != "~"), default=0
-            ) + (CORE_SUPPORT if keyword else 0)
+            ) + (CORE_SUPPORT if keyed else 0)
         if explain:
             for label, _ in ranking.scores[:2]:
                 i = self.labels.index(label)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import pairwise
 
 from rapidfuzz import fuzz, process
 
@@ -178,9 +179,7 @@ class TermNormaliser:
         terms = self.terms(text, correct=correct)
         found = list(terms)
         if pairs:
-            found += [
-                "+".join(sorted(pair)) for pair in zip(terms, terms[1:], strict=False) if pair[0] != pair[1]
-            ]
+            found += ["+".join(sorted(pair)) for pair in pairwise(terms) if pair[0] != pair[1]]
             words = [word for word in self.words(text) if word is not None]
             if any(self._classify(word)[4] for word in words):
                 found.append(PAST_MARK)

@@ -166,3 +166,85 @@ def test_bad_phones_say_what_is_wrong(live_content: LiveContent, text: str, prob
 )
 def test_choice_by_words_or_number(live_content: LiveContent, text: str, option: str) -> None:
     assert found(live_content, text, asked="router_lights")["router_lights"] == option
+
+
+def _bank(text: str, **kwargs: object) -> dict[str, str]:
+    from dialogs.content import CONTENT_ROOT
+
+    content = LiveContent(CONTENT_ROOT / "bank").get()
+    result = content.extractor.extract(text, NOW, **kwargs)  # type: ignore[arg-type]
+    return {name: value.value for name, value in result.found.items()} | {"refused": ",".join(result.refused)}
+
+
+@pytest.mark.parametrize(
+    ("text", "last4"),
+    [
+        ("карта *7788 заблокирована", "7788"),
+        ("карта заканчивается на 0457", "0457"),
+        ("последние цифры 4521", "4521"),
+    ],
+)
+def test_the_last_four_digits_of_a_card(text: str, last4: str) -> None:
+    assert _bank(text, needed=["card_last4"])["card_last4"] == last4
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4276 3801 2345 6782",
+        "4276380123456782",
+        "4276-3801-2345-6782",
+        "номер карты 4276 3801 2345 6782 cvv 123",
+    ],
+)
+def test_a_full_card_number_is_refused_and_only_its_last_digits_kept(text: str) -> None:
+    found = _bank(text, asked="card_last4", needed=["card_last4"])
+    assert found["card_last4"] == "6782"
+    assert "card" in found["refused"]
+    assert "4276" not in "".join(v for k, v in found.items() if k != "refused")
+
+
+def test_a_cvv_is_refused() -> None:
+    assert "cvv" in _bank("вот cvv 321 если надо", needed=["card_last4"])["refused"]
+
+
+def test_an_account_number_is_no_card() -> None:
+    assert _bank("счёт 40817 810 0 1234 5678901", needed=["card_last4"])["refused"] == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("перевёл 5000 другу", "5000"),
+        ("вчера перевёл 15 000 сестре", "15000"),
+        ("перевод на 3000 не дошёл", "3000"),
+        ("сумма 1 500,50 ₽", "1500.50"),
+        ("15 тыс", "15000"),
+    ],
+)
+def test_sums_of_money(text: str, amount: str) -> None:
+    assert _bank(text, needed=["amount"])["amount"] == amount
+
+
+@pytest.mark.parametrize(
+    ("text", "day"), [("вчера", "2026-11-22"), ("позавчера", "2026-11-21"), ("20.11", "2026-11-20")]
+)
+def test_a_payment_date_is_in_the_past(text: str, day: str) -> None:
+    assert _bank(text, asked="transfer_date", needed=["transfer_date"])["transfer_date"].startswith(day)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "мы переезжаем 20 декабря на ул. Кирова 48 кв 3",
+            {"new_address": "ул. Кирова 48 кв 3", "move_date": "2026-12-20"},
+        ),
+        ("Завтра после 18", {"move_date": "2026-11-24 18:00"}),
+        ("Потери пакетов 30-40%", {}),
+    ],
+)
+def test_dates_and_measures_are_not_addresses(
+    live_content: LiveContent, text: str, expected: dict[str, str]
+) -> None:
+    assert found(live_content, text, needed=["new_address", "move_date"]) == expected

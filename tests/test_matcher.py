@@ -7,8 +7,8 @@ import pytest
 from dialogs.content import LiveContent
 from dialogs.lexicon import MatchingLexicon
 from dialogs.matcher import IntentMatcher
-from dialogs.terms import TermNormaliser
 from dialogs.scenarios import MatchSpec, Scenario
+from dialogs.terms import TermNormaliser
 from dialogs.text import shared_lemmatizer
 
 
@@ -41,7 +41,9 @@ def test_unrelated_text_is_not_matched(live_content: LiveContent, text: str) -> 
 def test_word_weights_are_learned_from_the_examples() -> None:
     """A word the examples of one request keep using weighs more for it than a word every request uses."""
     scenarios = [
-        Scenario(id="a", title="a", match=MatchSpec(examples=["роутер мигает", "роутер гудит", "опять роутер"])),
+        Scenario(
+            id="a", title="a", match=MatchSpec(examples=["роутер мигает", "роутер гудит", "опять роутер"])
+        ),
         Scenario(id="b", title="b", match=MatchSpec(examples=["баланс опять", "оплата опять", "счёт опять"])),
     ]
     normaliser = TermNormaliser(MatchingLexicon(), shared_lemmatizer())

@@ -20,6 +20,7 @@ _LAST4_CUE = re.compile(
 )
 # "3390... нет, 3309": a number taken back in favour of the next one.
 _TAKEN_BACK = re.compile(r"(?i)(?:\bнет\b|\bточнее\b|\bвернее\b|\bто есть\b|\bой\b)")
+CARD_DIGITS = 16
 _BARE_FOUR = re.compile(r"(?<![\d])(\d{4})(?![\d])")
 _ANY_DIGITS = re.compile(r"\d+")
 
@@ -36,8 +37,14 @@ def luhn_valid(digits: str) -> bool:
 
 
 def full_card_spans(text: str) -> list[Span]:
-    """Where a text holds full card numbers (Luhn-valid, 13-19 digits in any grouping)."""
-    return [m.span() for m in _CARD_RUN.finditer(text) if luhn_valid(re.sub(r"\D", "", m.group()))]
+    """Where a text holds full card numbers: Luhn-valid 13-19 digits in any grouping, or 16 digits (a card
+    number with a typo is still one: it is refused just the same)."""
+    spans = []
+    for match in _CARD_RUN.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if len(digits) == CARD_DIGITS or luhn_valid(digits):
+            spans.append(match.span())
+    return spans
 
 
 def cvv_spans(text: str) -> list[Span]:

@@ -42,7 +42,9 @@ def _from_yaml(path: Path) -> list[ConversationTest]:
     if data is None:
         return []
     if not isinstance(data, list):
-        raise ContentError([ContentIssue(str(path), 1, 1, "expected a list of dialogs (- id: ..., turns: ...)")])
+        raise ContentError(
+            [ContentIssue(str(path), 1, 1, "expected a list of dialogs (- id: ..., turns: ...)")]
+        )
     found = []
     for index, item in enumerate(data):
         line = data.marks[index].line + 1 if hasattr(data, "marks") else 1
@@ -61,7 +63,9 @@ def _from_jsonl(path: Path) -> list[ConversationTest]:
         try:
             found.append(ConversationTest(path, number, json.loads(line)))
         except json.JSONDecodeError as exc:
-            raise ContentError([ContentIssue(str(path), number, exc.colno, f"not valid JSON: {exc.msg}")]) from exc
+            raise ContentError(
+                [ContentIssue(str(path), number, exc.colno, f"not valid JSON: {exc.msg}")]
+            ) from exc
     return found
 
 
