@@ -177,6 +177,8 @@ def _load(
     if issues:
         raise ContentError(issues)
     reuse = reuse or _Reuse()
+    # How short answers are read, shared by the readers of one message (acts, choices, urgency).
+    answers = reuse.built("answers", (lexicons,), lambda: answer_normaliser(lexicons.matching, lemmatizer))
     return Content(
         scenarios=scenarios,
         lexicons=lexicons,
@@ -194,9 +196,7 @@ def _load(
         extractor=reuse.built(
             "extractor",
             (scenarios, lexicons),
-            lambda: DetailExtractor(
-                scenarios.details, scenarios.company.hotlines, lemmatizer, lexicons.matching
-            ),
+            lambda: DetailExtractor(scenarios.details, scenarios.company.hotlines, lemmatizer, answers),
         ),
         human_requests=reuse.built(
             "human_requests", (lexicons,), lambda: HumanRequestDetector(lexicons.handoff, lemmatizer)
@@ -207,12 +207,12 @@ def _load(
         urgent=reuse.built(
             "urgent",
             (lexicons,),
-            lambda: UrgentDetector(lexicons.urgent, answer_normaliser(lexicons.matching, lemmatizer)),
+            lambda: UrgentDetector(lexicons.urgent, answers),
         ),
         hearing=reuse.built(
             "hearing",
             (lexicons,),
-            lambda: Hearing(lexicons.acts, lexicons.control, lexicons.matching, lemmatizer),
+            lambda: Hearing(lexicons.acts, lexicons.control, answers),
         ),
     )
 

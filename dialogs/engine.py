@@ -43,6 +43,8 @@ NOT_UNDERSTOOD_BEFORE_HANDOFF = 3
 DEFAULT_CATEGORY = "general"
 # Below this much evidence for any request, plain Russian is about something the company does not serve.
 UNRELATED_BELOW = 1.0
+# A complaint about the bot this strong hands over even when a request is named with it.
+STRONG_COMPLAINT = 12.0
 # While the bot waits for an answer, a new request must be this clear to take over.
 SWITCH_SCORE = 6.0
 WELL_FORMED_SHARE = 0.6
@@ -224,7 +226,9 @@ class _Run:
             self.heard = self.content.hearing.hear(self.text)
             if self.heard.acts:
                 self.turn.explain["acts"] = self.heard.explain()
-            if self.heard.has("tried"):
+            better = any(act in self.heard.answers for act in ("helped", "partly"))
+            if self.heard.has("tried") and not better:
+                # "Перезагрузил, вроде стало лучше" is no "tried, and it still does not work".
                 state.tried = True
         state.persona = verdict.label
         explained = verdict.explain()
@@ -428,7 +432,8 @@ class _Run:
             self._layer("answer", to=asked)
         new_request = bool(new and not new.smalltalk and (scenario is None or new.id != scenario.id))
         complaint = self.heard.acts.get("bot_complaint", 0.0)
-        if complaint and complaint >= max(self.heard.acts.values()):
+        clear_request = new_request and match is not None and complaint < STRONG_COMPLAINT
+        if complaint and complaint >= max(self.heard.acts.values()) and not clear_request:
             # "Вы опять про тарифы, я в третий раз объясняю...": a person, for the request named if any.
             self._layer("act", act="bot_complaint")
             self.say("missed_point")
@@ -480,7 +485,7 @@ class _Run:
                 active.failures = 0
             if collected and not answered and asked and all(name in state.details for name in collected):
                 # A correction while something else is asked: noted above, and the question put again.
-                self._reask()
+                self._reask(apart=False)
                 return
             self._continue_active()
             if self.say.empty() and collected:
@@ -497,9 +502,9 @@ class _Run:
             return
         if elsewhere or (ranking is not None and not self.heard.answers and self._unrelated(ranking)):
             self._layer("out_of_scope")
-            state.not_understood = 0
             self.say("out_of_scope", topics=self._topics(), company=self.book.company.name)
-            self._reask()
+            if not self._no_progress():
+                self._reask()
             return
         if active and active.asked and self._repeats_known():
             # "5677" again, a value the bot already has: noted, and the open question put again.
@@ -511,13 +516,9 @@ class _Run:
             # Words about something else while a question is open ("с самого утра"): kept for the people
             # who will read the conversation, and the question put again; a third one offers a person.
             self._layer("aside")
-            active.failures += 1
-            if active.failures >= MAX_DETAIL_FAILURES:
-                self.say("too_many_failures", detail=self.book.details[active.asked].title)
-                self._offer_human()
-                return
             self.say("aside_noted")
-            self._reask()
+            if not self._no_progress():
+                self._reask()
             return
         self._not_understood()
 
@@ -573,17 +574,18 @@ class _Run:
         """A dialogue act that is not an answer to anything pending; True when it took the message."""
         heard, state = self.heard, self.state
         question = heard.question
+        pending = bool(state.active and state.active.asked)
         if question:
             self._layer("question", question=question)
-            state.not_understood = 0
             self._faq(question, scenario)
-            self._reask()
+            if not (pending and self._no_progress()):
+                self._reask()
             return True
         if heard.has("capabilities") and new is None:
             self._layer("capabilities")
-            state.not_understood = 0
             self.say("capabilities", topics=self._topics(), company=self.book.company.name)
-            self._reask()
+            if not (pending and self._no_progress()):
+                self._reask()
             return True
         if heard.has("goodbye"):
             self._layer("act", act="goodbye")
@@ -614,13 +616,26 @@ class _Run:
             self._layer("act", act="tried")
             self._continue_active()
             return True
+        served = self.book.scenario(state.last_scenario) if state.last_scenario else None
+        if scenario is None and served and served.done.ask_if_solved and heard.leaning() is False:
+            # "Сделал, как вы сказали, всё равно не раздаёт" after the advice: it did not help.
+            self._layer("answer", to="solved", said="no", late=True)
+            self.say("not_solved")
+            self._handoff("not_solved", scenario=served, announce_category=False)
+            return True
+        if scenario is None and (heard.has("no") or heard.has("not_helped") or heard.has("yes")):
+            # A yes or a no to nothing the bot asked: no step forward.
+            self._layer("act", act="unasked_answer")
+            self._no_progress()
+            return True
         return False
 
-    def _reask(self) -> None:
-        """After an aside, the question still open is put again."""
+    def _reask(self, *, apart: bool = True) -> None:
+        """After an aside, the question still open is put again (in a message of its own when `apart`)."""
         active = self.state.active
         if active and active.asked:
-            self.say.new_block()
+            if apart:
+                self.say.new_block()
             self._ask(active.asked)
 
     def _faq(self, question: str, scenario: Scenario | None = None) -> None:
@@ -800,6 +815,21 @@ class _Run:
             return
         self.say("not_understood")
         self._reask()
+
+    def _no_progress(self) -> bool:
+        """A turn that moved nothing forward (out of scope, an answer to nothing): after two in a row a
+        person is offered, after three the conversation goes to one. True when that happened."""
+        state = self.state
+        state.not_understood += 1
+        if state.not_understood >= NOT_UNDERSTOOD_BEFORE_HANDOFF:
+            self._handoff("stuck")
+            return True
+        if state.not_understood >= NOT_UNDERSTOOD_BEFORE_OFFER and state.awaiting is None:
+            self.say.new_block()
+            self.say("offer_person")
+            self._offer_human()
+            return True
+        return False
 
     def _offer_human(self) -> None:
         self.say.buttons(self.say.button("button.human", HUMAN), self.say.button("button.no_human", NO_HUMAN))

@@ -108,6 +108,9 @@ class HumanRequestDetector:
                 position = squashed.find(phrase)
                 if position < 0 or self._refused(self._tokens(squashed[:position])):
                     continue
+                after = self._tokens(squashed[position + len(phrase) :])[:WINDOW_AFTER]
+                if self._refused_after(after) or any(t.lemma == "не" for t in after[:1]):
+                    continue  # "живой человек не нужен"
                 # "мастер живой человек придёт?": a person mentioned with another verb is no request.
                 if any(t.lemma in self.other_verbs for t in self._tokens(squashed)):
                     continue

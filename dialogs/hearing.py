@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dialogs.control import ControlWords
-from dialogs.lexicon import ActsLexicon, ControlLexicon, MatchingLexicon
+from dialogs.lexicon import ActsLexicon, ControlLexicon
 from dialogs.matcher import ExampleClassifier
-from dialogs.terms import answer_normaliser
-from dialogs.text import Lemmatizer, fold
+from dialogs.terms import TermNormaliser
+from dialogs.text import fold
 
 # Least evidence for an act; some acts need more, as their words are common ones.
 ACT_THRESHOLD = 2.5
@@ -78,12 +78,11 @@ class Hearing:
         self,
         acts: ActsLexicon,
         control: ControlLexicon,
-        matching: MatchingLexicon,
-        lemmatizer: Lemmatizer,
+        answers: TermNormaliser,
     ) -> None:
-        self.lemmatizer = lemmatizer
+        self.lemmatizer = lemmatizer = answers.lemmatizer
         # Every word counts in an answer ("не надо", "да, давайте"), bare negations too.
-        self.normaliser = answer_normaliser(matching, lemmatizer)
+        self.normaliser = answers
         examples = _examples(acts.acts, control)
         self.classifier = ExampleClassifier(examples, self.normaliser)
         self.acts = frozenset(label for label, _ in examples)

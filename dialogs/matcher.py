@@ -9,6 +9,7 @@ what the company does not serve (`out_of_scope` examples), counts against a labe
 from __future__ import annotations
 
 import math
+from operator import add
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -86,6 +87,7 @@ class ExampleClassifier:
         self.pairs = pairs
         self.labels: list[str] = list(dict.fromkeys(label for label, _ in [*examples, *keywords]))
         index = {label: i for i, label in enumerate(self.labels)}
+        self._index = index
         counts = [0] * len(self.labels)
         df: dict[str, list[int]] = {}
         vocabulary: set[str] = set()
@@ -122,7 +124,7 @@ class ExampleClassifier:
             # A one-word key phrase is a word like any other: its examples weigh it already.
             if len(needed) > 1:
                 self._keywords.append((index[label], needed, text))
-        normaliser.set_vocabulary(vocabulary)
+        normaliser.add_vocabulary(vocabulary)
 
     def weight(self, term: str, label: str) -> float:
         """One term's learned weight for a label (0 for a term no example has)."""
@@ -132,37 +134,41 @@ class ExampleClassifier:
     def rank(self, text: str, *, explain: bool = True) -> Ranking:
         """Every label scored for a text; terms no example has are ignored."""
         terms = self.normaliser.features(text, correct=True, pairs=self.pairs)
-        ranking = Ranking(terms=[t for t in terms if "+" not in t and not t.startswith("~")])
+        ranking = Ranking(terms=[t for t in terms if "+" not in t and t[0] != "~"] if self.pairs else terms)
         if not terms:
             return ranking
-        distinct = list(dict.fromkeys(terms))
-        rows = [(term, row) for term in distinct if (row := self._weights.get(term)) is not None]
+        weights = self._weights
+        rows = [(term, row) for term in dict.fromkeys(terms) if (row := weights.get(term)) is not None]
         if not rows:
             return ranking
-        sums = [0.0] * len(self.labels)
-        for _, row in rows:
-            sums = [a + b for a, b in zip(sums, row, strict=True)]
-        present = frozenset(distinct)
+        sums = list(rows[0][1])
+        for _, row in rows[1:]:
+            sums = list(map(add, sums, row))
         bonuses: list[tuple[int, str]] = []
-        for label_index, needed, keyword in self._keywords:
-            if needed <= present:
-                sums[label_index] += KEYWORD_BONUS
-                bonuses.append((label_index, keyword))
-        ranking.scores = sorted(zip(self.labels, sums, strict=True), key=lambda pair: -pair[1])
-        counts = self._counts
-        for label, _ in ranking.scores[:3]:
-            i = self.labels.index(label)
+        if self._keywords:
+            present = frozenset(terms)
+            for label_index, needed, keyword in self._keywords:
+                if needed <= present:
+                    sums[label_index] += KEYWORD_BONUS
+                    bonuses.append((label_index, keyword))
+        ranking.scores = sorted(zip(self.labels, sums, strict=True), key=_by_score)
+        if not explain:
+            return ranking
+        counts, index = self._counts, self._index
+        for label, _ in ranking.scores[:2]:
+            i = index[label]
             keyed = any(j == i for j, _ in bonuses)
+            positive = [(term, row[i]) for term, row in rows if row[i] > 0]
             ranking.support[label] = max(
-                (counts[term][i] for term, row in rows if row[i] > 0 and term[0] != "~"), default=0
+                (counts[term][i] for term, _ in positive if term[0] != "~"), default=0
             ) + (CORE_SUPPORT if keyed else 0)
-        if explain:
-            for label, _ in ranking.scores[:2]:
-                i = self.labels.index(label)
-                parts = [(term, row[i]) for term, row in rows if row[i] > 0]
-                parts += [(f"«{keyword}»", KEYWORD_BONUS) for j, keyword in bonuses if j == i]
-                ranking.contributions[label] = sorted(parts, key=lambda part: -part[1])
+            positive += [(f"«{keyword}»", KEYWORD_BONUS) for j, keyword in bonuses if j == i]
+            ranking.contributions[label] = sorted(positive, key=_by_score)
         return ranking
+
+
+def _by_score(pair: tuple[str, float]) -> float:
+    return -pair[1]
 
 
 class IntentMatcher:

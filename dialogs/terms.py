@@ -14,6 +14,7 @@ from dialogs.text import _LETTER, MAX_ANALYSED_CHARS, Lemmatizer, fold
 from dialogs.translit import LATIN_WORD, read_latin
 
 TYPO_CUTOFF = 82
+RECENT_TEXTS = 16
 MIN_CORRECTED = 4
 NEGATED = "не_"
 # What one word of a message is to the matcher.
@@ -57,6 +58,9 @@ class TermNormaliser:
         self._known: frozenset[str] = frozenset()
         self.correct = lru_cache(maxsize=50_000)(self._correct_uncached)
         self._classify = lru_cache(maxsize=50_000)(self._classify_uncached)
+        # One message is read by several readers in a turn (acts, choices, urgency): its words are
+        # classified once.
+        self._recent_items = lru_cache(maxsize=RECENT_TEXTS)(self._items_uncached)
         # Multi-word synonyms ("вай фай", "личный кабинет"), looked up by their first word's lemma.
         self._phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         for phrase, target in lexicon.synonyms.items():
@@ -72,6 +76,11 @@ class TermNormaliser:
         self._known = frozenset(vocabulary)
         self.correct.cache_clear()
         self._classify.cache_clear()
+        self._recent_items.cache_clear()
+
+    def add_vocabulary(self, vocabulary: set[str]) -> None:
+        """Add terms to those typos are corrected towards (a normaliser shared by several readers)."""
+        self.set_vocabulary(self._known | vocabulary)
 
     def _correct_uncached(self, term: str) -> str:
         if term in self._known or len(term) < MIN_CORRECTED or not term.isalpha():
@@ -135,10 +144,18 @@ class TermNormaliser:
 
     def terms(self, text: str, *, correct: bool = False) -> list[str]:
         """Matching terms of a text, in order."""
+        return self._terms(self._items(text), correct)
+
+    def _items(self, text: str) -> tuple[_WordInfo | None, ...]:
+        return self._recent_items(text)
+
+    def _items_uncached(self, text: str) -> tuple[_WordInfo | None, ...]:
+        classify = self._classify
+        return tuple(classify(word) if word is not None else None for word in self.words(text))
+
+    def _terms(self, items: tuple[_WordInfo | None, ...], correct: bool) -> list[str]:
         result: list[str] = []
         negate = False
-        classify = self._classify
-        items = [classify(word) if word is not None else None for word in self.words(text)]
         index = 0
         genitive_before = False
         negation = ""
@@ -159,10 +176,11 @@ class TermNormaliser:
                     continue
                 negate, negation = True, lemma
                 continue
-            joined = self._phrase_at(items, index, lemma)
-            if joined is not None:
-                lemma, index = joined
-                corrected, kind = lemma, TERM
+            if lemma in self._phrases:
+                joined = self._phrase_at(items, index, lemma)
+                if joined is not None:
+                    lemma, index = joined
+                    corrected, kind = lemma, TERM
             if kind == SKIP:
                 continue
             term = corrected if correct else lemma
@@ -176,18 +194,21 @@ class TermNormaliser:
     def features(self, text: str, *, correct: bool = False, pairs: bool = False) -> list[str]:
         """Terms, and what else tells requests apart: neighbouring terms as pairs ("скорость+тариф" is not
         "тариф" alone), whether something already happened (a verb in the past) and whether it is asked."""
-        terms = self.terms(text, correct=correct)
-        found = list(terms)
-        if pairs:
-            found += ["+".join(sorted(pair)) for pair in pairwise(terms) if pair[0] != pair[1]]
-            words = [word for word in self.words(text) if word is not None]
-            if any(self._classify(word)[4] for word in words):
-                found.append(PAST_MARK)
-            if "?" in text or any(self._classify(word)[1] in _QUESTION_LEMMAS for word in words):
-                found.append(QUESTION_MARK)
+        items = self._items(text)
+        terms = self._terms(items, correct)
+        if not pairs:
+            return terms
+        found = [*terms, *("+".join(sorted(pair)) for pair in pairwise(terms) if pair[0] != pair[1])]
+        words = [item for item in items if item is not None]
+        if any(item[4] for item in words):
+            found.append(PAST_MARK)
+        if "?" in text or any(item[1] in _QUESTION_LEMMAS for item in words):
+            found.append(QUESTION_MARK)
         return found
 
-    def _phrase_at(self, items: list[_WordInfo | None], index: int, first: str) -> tuple[str, int] | None:
+    def _phrase_at(
+        self, items: tuple[_WordInfo | None, ...], index: int, first: str
+    ) -> tuple[str, int] | None:
         """A multi-word synonym starting with `first`: its term and the index after it."""
         for rest, target in self._phrases.get(first, ()):
             end = index + len(rest)

@@ -34,6 +34,8 @@ class UrgentDetector:
             for phrase in spec.phrases
             if (terms := normaliser.terms(phrase))
         ]
+        # Every phrase has one of these words: most messages have none and are passed at once.
+        self._words = frozenset(term for _, needed, _, _ in self._phrases for term in needed)
 
     def detect(self, text: str) -> Urgent | None:
         """The urgent situation a message describes, if any: all words of one of its phrases close
@@ -42,6 +44,8 @@ class UrgentDetector:
             return None
         terms = self.normaliser.terms(text, correct=True)
         present = set(terms)
+        if self._words.isdisjoint(present):
+            return None
         for name, needed, size, phrase in self._phrases:
             if not needed <= present:
                 continue

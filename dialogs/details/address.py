@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from dialogs.details.base import Found, Invalid, Span, overlaps
+from dialogs.details.noise import measure_spans
 from dialogs.details.when import when_spans
 
 _STREET_MARKERS = (
@@ -110,18 +111,18 @@ class AddressFinder:
             return not first.endswith(_NOT_STREET_ENDINGS)
         return True
 
-    def find(
-        self, text: str, taken: list[Span], *, asked: bool, noise: list[Span] | None = None
-    ) -> Found | Invalid | None:
-        """The first address in text, or (when asked) the text itself if it reads as one. Numbers with
-        another meaning (`noise`: amounts, percentages) and dates are never part of an address."""
-        blocked = [*(noise or []), *when_spans(text)]
+    def find(self, text: str, taken: list[Span], *, asked: bool) -> Found | Invalid | None:
+        """The first address in text, or (when asked) the text itself if it reads as one. Numbers with a
+        unit (percentages, speeds, sums) and dates are never part of an address."""
+        blocked: list[Span] | None = None  # found when first needed: most texts hold no candidate
         # Every address found in text holds a digit, so text without one needs no regex passes.
         for regex, prefilter in _PREFILTERS if _HAS_NUMBER.search(text) else ():
             if prefilter.search(text) is None:
                 continue
             for match in _overlapping(regex, text):
                 raw = match.group().strip(_PUNCT_EDGES)
+                if blocked is None:
+                    blocked = [*measure_spans(text), *when_spans(text)]
                 if (
                     overlaps(match.span(), taken)
                     or overlaps(match.span(), blocked)
@@ -134,7 +135,11 @@ class AddressFinder:
                 ):
                     continue
                 return Found(self.name, raw, raw, *match.span())
-        if not asked or blocked:
+        if not asked:
+            return None
+        if blocked is None:
+            blocked = [*measure_spans(text), *when_spans(text)]
+        if blocked:
             return None
         candidate = _LEADING_FILLER.sub("", text, count=1).strip(_PUNCT_EDGES)
         if len(candidate) < 4:

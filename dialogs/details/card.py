@@ -21,6 +21,7 @@ _LAST4_CUE = re.compile(
 # "3390... нет, 3309": a number taken back in favour of the next one.
 _TAKEN_BACK = re.compile(r"(?i)(?:\bнет\b|\bточнее\b|\bвернее\b|\bто есть\b|\bой\b)")
 CARD_DIGITS = 16
+_CVV_CUE = re.compile(r"(?i)cv|кв[вш]|код|тр[её]хзнач")
 _BARE_FOUR = re.compile(r"(?<![\d])(\d{4})(?![\d])")
 _ANY_DIGITS = re.compile(r"\d+")
 
@@ -49,6 +50,8 @@ def full_card_spans(text: str) -> list[Span]:
 
 def cvv_spans(text: str) -> list[Span]:
     """Where a text holds a CVV/CVC code (three digits announced as such)."""
+    if _CVV_CUE.search(text) is None:
+        return []
     return [match.span(1) for match in _CVV.finditer(text)]
 
 

@@ -14,11 +14,11 @@ from dialogs.details.choice import ChoiceFinder
 from dialogs.details.contract import ContractFinder
 from dialogs.details.email import email_problem, find_emails
 from dialogs.details.money import MoneyFinder
-from dialogs.details.noise import LazyNoise, measure_spans
+from dialogs.details.noise import LazyNoise
 from dialogs.details.phone import PhoneFinder
 from dialogs.details.when import find_when
 from dialogs.lexicon import MatchingLexicon
-from dialogs.terms import answer_normaliser
+from dialogs.terms import TermNormaliser, answer_normaliser
 from dialogs.text import Lemmatizer
 
 # Types looked for in every message, whatever was asked: clients volunteer these.
@@ -61,7 +61,7 @@ class DetailExtractor:
         specs: Mapping[str, DetailSpec],
         company_numbers: Sequence[str],
         lemmatizer: Lemmatizer,
-        words: MatchingLexicon | None = None,
+        answers: TermNormaliser | None = None,
     ) -> None:
         self.specs = dict(specs)
         self.phones = PhoneFinder(list(company_numbers))
@@ -69,11 +69,11 @@ class DetailExtractor:
         self.addresses = {n: AddressFinder(n) for n, s in specs.items() if s.type is DetailKind.ADDRESS}
         self.cards = {n: CardFinder(n) for n, s in specs.items() if s.type is DetailKind.CARD}
         self.sums = {n: MoneyFinder(n) for n, s in specs.items() if s.type is DetailKind.MONEY}
-        answers = answer_normaliser(words or MatchingLexicon(), lemmatizer)
+        answers = answers or answer_normaliser(MatchingLexicon(), lemmatizer)
         self.choices = {
             n: ChoiceFinder(n, s, answers) for n, s in specs.items() if s.type is DetailKind.CHOICE
         }
-        answers.set_vocabulary(set().union(*(finder.vocabulary() for finder in self.choices.values())))
+        answers.add_vocabulary(set().union(*(finder.vocabulary() for finder in self.choices.values())))
         self._plans: dict[tuple[str | None, tuple[str, ...]], _Plan] = {}
 
     def _name_for(self, kind: DetailKind, asked: str | None, needed: Sequence[str]) -> str | None:
@@ -164,8 +164,7 @@ class DetailExtractor:
                 keep(self.phones.problem(name, text, taken, noise), True)
         if name := plan.address:
             is_asked = asked == name and not result.found
-            spans = measure_spans(text) if has_digit else []
-            keep(self.addresses[name].find(text, taken, asked=is_asked, noise=spans), is_asked)
+            keep(self.addresses[name].find(text, taken, asked=is_asked), is_asked)
         if has_digit and (name := plan.money):
             keep(self.sums[name].find(text, taken, asked=asked == name), asked == name)
         # A bare number answers the question asked; it is a contract only if that was the question.
