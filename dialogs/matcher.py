@@ -9,9 +9,9 @@ what the company does not serve (`out_of_scope` examples), counts against a labe
 from __future__ import annotations
 
 import math
-from operator import add
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import add
 
 from dialogs.scenarios import Scenario
 from dialogs.terms import NEGATED, TermNormaliser

@@ -80,7 +80,7 @@ class TermNormaliser:
 
     def add_vocabulary(self, vocabulary: set[str]) -> None:
         """Add terms to those typos are corrected towards (a normaliser shared by several readers)."""
-        self.set_vocabulary(self._known | vocabulary)
+        self.set_vocabulary(set(self._known) | vocabulary)
 
     def _correct_uncached(self, term: str) -> str:
         if term in self._known or len(term) < MIN_CORRECTED or not term.isalpha():
