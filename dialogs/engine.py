@@ -257,7 +257,8 @@ class _Run:
             self._escalate()
             return
         self._hear()
-        if verdict.angry_now and state.persona == "aggressor" and not self.handed_off_now:
+        heard_out = self.say.said("complaint_heard")
+        if verdict.angry_now and state.persona == "aggressor" and not self.handed_off_now and not heard_out:
             # Said first, and only when no one is being called in this turn: "we'll sort it out now"
             # must not sit beside "people answer tomorrow at 9".
             self.say.first("anger_heard")

@@ -84,7 +84,7 @@ class Hearing:
         # Every word counts in an answer ("не надо", "да, давайте"), bare negations too.
         self.normaliser = answers
         examples = _examples(acts.acts, control)
-        self.classifier = ExampleClassifier(examples, self.normaliser)
+        self.classifier = ExampleClassifier(examples, self.normaliser, evidence_only=True)
         self.acts = frozenset(label for label, _ in examples)
         # "Tried" needs one of its own verbs in the past ("переустановил"), not just its nouns ("приложение").
         self._tried_verbs = frozenset(

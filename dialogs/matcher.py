@@ -82,9 +82,14 @@ class ExampleClassifier:
         keywords: Sequence[tuple[str, str]] = (),
         *,
         pairs: bool = False,
+        evidence_only: bool = False,
     ) -> None:
         self.normaliser = normaliser
         self.pairs = pairs
+        # Only evidence for a label, none against: each term touches the few labels it speaks for (cheaper,
+        # and enough where labels are not rivals but may co-occur, as dialogue acts do).
+        self.evidence_only = evidence_only
+        self._sparse: dict[str, tuple[tuple[int, float], ...]] = {}
         self.labels: list[str] = list(dict.fromkeys(label for label, _ in [*examples, *keywords]))
         index = {label: i for i, label in enumerate(self.labels)}
         self._index = index
@@ -118,6 +123,7 @@ class ExampleClassifier:
                 row.append(min(MAX_WEIGHT, max(MIN_WEIGHT, log_odds)))
             self._weights[term] = tuple(row)
             self._counts[term] = tuple(per_label)
+            self._sparse[term] = tuple((i, w) for i, w in enumerate(row) if w > 0)
         self._keywords: list[tuple[int, frozenset[str], str]] = []
         for label, text in keywords:
             needed = frozenset(normaliser.terms(text))
@@ -137,6 +143,8 @@ class ExampleClassifier:
         ranking = Ranking(terms=[t for t in terms if "+" not in t and t[0] != "~"] if self.pairs else terms)
         if not terms:
             return ranking
+        if self.evidence_only and not explain:
+            return self._rank_evidence(terms, ranking)
         weights = self._weights
         rows = [(term, row) for term in dict.fromkeys(terms) if (row := weights.get(term)) is not None]
         if not rows:
@@ -164,6 +172,16 @@ class ExampleClassifier:
             ) + (CORE_SUPPORT if keyed else 0)
             positive += [(f"«{keyword}»", KEYWORD_BONUS) for j, keyword in bonuses if j == i]
             ranking.contributions[label] = sorted(positive, key=_by_score)
+        return ranking
+
+    def _rank_evidence(self, terms: list[str], ranking: Ranking) -> Ranking:
+        sums: dict[int, float] = {}
+        sparse = self._sparse
+        for term in dict.fromkeys(terms):
+            for i, weight in sparse.get(term, ()):
+                sums[i] = sums.get(i, 0.0) + weight
+        labels = self.labels
+        ranking.scores = sorted(((labels[i], total) for i, total in sums.items()), key=_by_score)
         return ranking
 
 

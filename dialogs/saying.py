@@ -17,14 +17,17 @@ class Say:
         self.content, self.state, self.seed = content, state, seed
         self.blocks: list[tuple[list[str], tuple[Button, ...]]] = [([], ())]
         self.moments: list[str] = []
+        # The phrasings heard so far, as a set: looked up for every moment said.
+        self._used: set[str] | None = None
 
     def text(self, moment: str, **values: str) -> str:
         """One moment phrased for the client's persona (remembered, so it is not repeated soon)."""
-        rendered = self.content.guides.render(
-            moment, self.state.persona, values, self.state.used_phrases, seed=self.seed
-        )
+        if self._used is None:
+            self._used = set(self.state.used_phrases)
+        rendered = self.content.guides.render(moment, self.state.persona, values, self._used, seed=self.seed)
         if not moment.startswith(_NOT_REMEMBERED):
             self.state.remember_phrase(rendered.key)
+            self._used.add(rendered.key)
         return rendered.text
 
     def __call__(self, moment: str, **values: str) -> None:

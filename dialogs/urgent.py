@@ -34,8 +34,11 @@ class UrgentDetector:
             for phrase in spec.phrases
             if (terms := normaliser.terms(phrase))
         ]
-        # Every phrase has one of these words: most messages have none and are passed at once.
-        self._words = frozenset(term for _, needed, _, _ in self._phrases for term in needed)
+        # Phrases by each of their words: a message is checked only against phrases it shares a word with.
+        self._by_word: dict[str, list[int]] = {}
+        for position, (_, needed, _, _) in enumerate(self._phrases):
+            for term in needed:
+                self._by_word.setdefault(term, []).append(position)
 
     def detect(self, text: str) -> Urgent | None:
         """The urgent situation a message describes, if any: all words of one of its phrases close
@@ -44,9 +47,10 @@ class UrgentDetector:
             return None
         terms = self.normaliser.terms(text, correct=True)
         present = set(terms)
-        if self._words.isdisjoint(present):
-            return None
-        for name, needed, size, phrase in self._phrases:
+        by_word = self._by_word
+        candidates = sorted({p for term in present if term in by_word for p in by_word[term]})
+        for position in candidates:
+            name, needed, size, phrase = self._phrases[position]
             if not needed <= present:
                 continue
             window = size + PHRASE_SLACK
