@@ -12,15 +12,26 @@ EMAIL_RE = re.compile(
 _ALMOST_EMAIL = re.compile(r"\S{1,64}@\S{0,64}|\S{1,64}\s*(?:собака|собачка)\s*\S{1,64}", re.IGNORECASE)
 
 
+# "ivan собака mail.ru", "ivan(at)mail.ru", "ivan @ mail . ru": how an @ and dots are said in words.
+_SPOKEN_AT = re.compile(r"\s*(?:\bсобака\b|\bсобачка\b|\(at\)|\[at\]|\s@\s|@\s+|\s+@)\s*", re.IGNORECASE)
+_SPOKEN_DOT = re.compile(r"\s*(?:\bточка\b|\(dot\)|\[dot\])\s*|(?<=\w)\s+\.\s*(?=[a-z])", re.IGNORECASE)
+_SPOKEN = re.compile(r"собак|собачк|\(at\)|\[at\]|\s@|@\s", re.IGNORECASE)
+
+
 def find_emails(name: str, text: str, taken: list[Span]) -> list[Found]:
-    """Every email address in text."""
-    if "@" not in text:  # the regex would scan the whole text to learn the same
+    """Every email address in text, also when the @ is said in words ("ivan собака mail.ru")."""
+    if "@" not in text and _SPOKEN.search(text) is None:  # the regex would scan the text to learn the same
         return []
-    return [
+    found = [
         Found(name, m.group().lower().rstrip("."), m.group(), *m.span())
         for m in EMAIL_RE.finditer(text)
         if not overlaps(m.span(), taken)
     ]
+    if found or _SPOKEN.search(text) is None:
+        return found
+    written = _SPOKEN_DOT.sub(".", _SPOKEN_AT.sub("@", text))
+    # The spelled-out address is not where it was in the text: no span is taken for it.
+    return [Found(name, m.group().lower().rstrip("."), m.group()) for m in EMAIL_RE.finditer(written)]
 
 
 def email_problem(name: str, text: str) -> Invalid | None:
