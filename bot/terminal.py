@@ -29,10 +29,18 @@ def _lines(stream: TextIO, interactive: bool, out: TextIO) -> Iterator[str]:
 def explain_lines(explain: dict[str, Any]) -> list[str]:
     """What the bot understood, for people: the request, the details, the persona with scores and cues."""
     lines = []
+    layer = explain.get("layer")
+    if layer:
+        why = ", ".join(f"{k}={v}" for k, v in (explain.get("layer_why") or {}).items())
+        acts = ", ".join(f"{k} {v:g}" for k, v in (explain.get("acts") or {}).items())
+        lines.append(f"heard as: {layer}" + (f" ({why})" if why else "") + (f" · acts: {acts}" if acts else ""))
     match = explain.get("match")
     request = f"request {explain.get('active') or '-'}"
     if match:
-        request += f" (matched {match['scenario']} {match['score']}, {match['evidence']})"
+        request += (
+            f" (matched {match['scenario']} {match['score']}, margin {match.get('margin', 0)},"
+            f" {match['evidence']})"
+        )
     details = ", ".join(f"{k}={v}" for k, v in (explain.get("details") or {}).items()) or "-"
     waiting = explain.get("asked") or explain.get("awaiting") or "-"
     lines.append(f"{request} · details: {details} · waiting for: {waiting}")

@@ -105,7 +105,12 @@ class DetailExtractor:
         for name in needed:
             if self.specs[name].type is kind:
                 return name
-        return kind.value if kind.value in self.specs else None
+        if kind.value in self.specs:
+            return kind.value
+        if kind is DetailKind.CARD:
+            # A company's one card detail, whatever its name: a card number given anywhere is read.
+            return next((name for name, spec in self.specs.items() if spec.type is kind), None)
+        return None
 
     def _wanted(self, kind: DetailKind, asked: str | None, needed: Sequence[str]) -> str | None:
         """The asked or needed detail of a kind, if any."""
