@@ -33,7 +33,9 @@ def explain_lines(explain: dict[str, Any]) -> list[str]:
     if layer:
         why = ", ".join(f"{k}={v}" for k, v in (explain.get("layer_why") or {}).items())
         acts = ", ".join(f"{k} {v:g}" for k, v in (explain.get("acts") or {}).items())
-        lines.append(f"heard as: {layer}" + (f" ({why})" if why else "") + (f" · acts: {acts}" if acts else ""))
+        lines.append(
+            f"heard as: {layer}" + (f" ({why})" if why else "") + (f" · acts: {acts}" if acts else "")
+        )
     match = explain.get("match")
     request = f"request {explain.get('active') or '-'}"
     if match:

@@ -92,6 +92,11 @@ class Engine:
         content = self.live.get()
         run = _Run(content, state, message)
         run.go()
+        if run.say.empty() and not run.turn.explain.get("flood") and not state.with_operator:
+            # Every message gets an answer: a rule that took a message and said nothing is a bug, not a
+            # silence the client should meet.
+            run.turn.explain["unanswered"] = run.turn.explain.get("layer")
+            run.say("waiting_for_human" if state.handed_off else "ask_request")
         run.turn.replies = run.say.replies()
         run.turn.explain["moments"] = list(run.say.moments)
         run.turn.explain.update(
@@ -627,7 +632,8 @@ class _Run:
         if scenario is None and (heard.has("no") or heard.has("not_helped") or heard.has("yes")):
             # A yes or a no to nothing the bot asked: no step forward.
             self._layer("act", act="unasked_answer")
-            self._no_progress()
+            if not self._no_progress():
+                self.say("ask_request")
             return True
         return False
 

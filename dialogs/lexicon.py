@@ -68,6 +68,7 @@ class UrgentSituation(BaseModel):
     """A situation that always goes to a person at once."""
 
     model_config = ConfigDict(extra="forbid")
+    title: str = Field(default="", description="How operators read it in the queue.")
     category: str | None = Field(default=None, description="Request category that takes it; else general.")
     phrases: list[str] = Field(default_factory=list, description="All words of one, close together, decide.")
     examples: list[str] = Field(default_factory=list)

@@ -83,6 +83,7 @@ class Lemmatizer:
         self._parse = lru_cache(maxsize=cache_size)(self._parse_uncached)
         self._recent = lru_cache(maxsize=RECENT_TEXTS)(self._tokens_uncached)
         self._known = lru_cache(maxsize=cache_size)(self._morph.word_is_known)
+        self._analyses = lru_cache(maxsize=4096)(self._analyses_uncached)
 
     def _parse_uncached(self, word: str) -> Token:
         if not word.replace("-", "").isalpha():
@@ -94,6 +95,13 @@ class Lemmatizer:
     def token(self, word: str) -> Token:
         """Parse one already folded word."""
         return self._parse(word)
+
+    def analyses(self, word: str) -> tuple[frozenset[str], ...]:
+        """The grammatical tags of every reading the dictionary has for an already folded word."""
+        return self._analyses(word)
+
+    def _analyses_uncached(self, word: str) -> tuple[frozenset[str], ...]:
+        return tuple(frozenset(str(p.tag).replace(" ", ",").split(",")) for p in self._morph.parse(word))
 
     def is_known(self, word: str) -> bool:
         """Whether the dictionary knows an already folded word (not a guess from its ending)."""

@@ -145,3 +145,29 @@ def test_web_chat_keeps_a_message_while_the_database_is_read_only(tmp_path: Path
             expect(client.locator(".bubble.theirs").last).to_contain_text("лампочки", timeout=20_000)
             expect(client.locator("#chat-error")).to_be_hidden()
         dispose_all()
+
+
+def test_a_bank_client_whose_stolen_card_is_being_used_reaches_a_person_at_once(tmp_path: Path) -> None:
+    from dialogs.content import copy_content
+
+    runtime = web_runtime(tmp_path, copy_content(tmp_path / "content", "bank"))
+    add_operator(runtime, "anna", "demo-password-1", "Анна")
+    stolen = "У меня украли карту, с неё прямо сейчас списывают деньги!"
+    with serving(runtime) as base, chromium() as browser:
+        client = browser.new_context().new_page()
+        operator = browser.new_context(viewport={"width": 1360, "height": 900}).new_page()
+        client.set_default_timeout(TIMEOUT_MS)
+        operator.set_default_timeout(TIMEOUT_MS)
+
+        client.goto(f"{base}/chat")
+        client.fill("#chat-input", stolen)
+        client.press("#chat-input", "Enter")
+        expect(client.locator(".bubble.theirs").last).to_contain_text("вне очереди")
+
+        sign_in(operator, base)
+        row = operator.locator("#queue-rows tr.item").first
+        expect(row).to_contain_text("срочно")
+        expect(row).to_contain_text("срочная ситуация")
+        row.locator("a").click()
+        expect(operator.locator("#handoff-reason")).to_contain_text("срочно")
+        expect(operator.locator("#handoff-reason")).to_contain_text("сигнал: phrase")

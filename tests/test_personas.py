@@ -69,8 +69,10 @@ def test_mild_annoyance_is_answered_in_the_aggressors_tone_without_handoff(
 ) -> None:
     persona, dialog = persona_after(engine, ["да вы издеваетесь, опять не работает интернет"])
     assert persona == "aggressor" and not dialog.state.handed_off
-    angry = live_content.get().guides.variants("anger_heard", "aggressor")
-    assert any(variant in dialog.last_text for variant in angry)
+    guides = live_content.get().guides
+    # One apology a turn: the trouble's own (complaint_heard) replaces the general one when both apply.
+    angry = [*guides.variants("anger_heard", "aggressor"), *guides.variants("complaint_heard", "aggressor")]
+    assert any(variant.split("{")[0] in dialog.last_text for variant in angry)
 
 
 def test_talker_bursts(engine: Engine) -> None:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from dialogs.content import Content
 from operators.desk import DeskError, OperatorDesk
 from storage.desk import DeskConflict, DeskStore
 from storage.privacy import ClientData
@@ -31,10 +32,24 @@ REASON_TITLES = {
     "client_asked": "клиент попросил человека",
     "accepted_offer": "согласился на предложение позвать человека",
     "not_solved": "решение бота не помогло",
-    "stuck": "бот трижды не понял клиента",
+    "stuck": "разговор с ботом не двигается",
     "escalation": "гнев или угроза: срочно",
     "scenario": "запрос, который решают люди",
+    "missed_point": "клиент говорит, что бот его не понимает",
+    "tried_basics": "клиент уже сделал первые шаги",
 }
+URGENT_REASON = "urgent:"
+
+
+def reason_titles(content: Content) -> dict[str, str]:
+    """How each handoff reason reads to operators: the fixed ones, and the company's urgent situations."""
+    urgent = {
+        f"{URGENT_REASON}{name}": f"срочная ситуация: {spec.title or name}"
+        for name, spec in content.lexicons.urgent.situations.items()
+    }
+    return {**REASON_TITLES, **urgent}
+
+
 STATUS_TITLES = {
     "bot": "с ботом",
     "handed_off": "ждёт человека",
@@ -99,7 +114,7 @@ class Console:
             "now": now,
             "categories": self._categories(),
             "personas": PERSONA_TITLES,
-            "reasons": REASON_TITLES,
+            "reasons": reason_titles(self.desk.engine.live.get()),
         }
 
     def _conversation_context(self, who: SignedIn, conversation_id: int, *, record: bool) -> dict[str, Any]:
@@ -134,7 +149,7 @@ class Console:
             "category_title": categories.get(category, category),
             "staff": staff,
             "personas": PERSONA_TITLES,
-            "reasons": REASON_TITLES,
+            "reasons": reason_titles(content),
             "statuses": STATUS_TITLES,
             "details_titles": {name: spec.title for name, spec in content.scenarios.details.items()},
             "now": _now(),

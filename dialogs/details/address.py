@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from dialogs.details.base import Found, Invalid, Span, overlaps
 from dialogs.details.noise import measure_spans
 from dialogs.details.when import when_spans
+from dialogs.text import shared_lemmatizer
 
 _STREET_MARKERS = (
     r"ул\.?|улиц[аеуы]|пр-?т\.?|пр\.|просп\.?|проспект\w*|пер\.?|переул\w*|б-р|бул\.?|бульвар\w*|ш\.|шоссе|"
     r"пл\.|площад\w*|наб\.?|набережн\w*|мкр\.?|мкрн\.?|микрорайон\w*|тракт\w*|проезд\w*|туп\.?|тупик\w*|"
     r"пр-д|аллея|аллее|снт|жк|кп|ст\.|станиц\w*|пос\.|п\.|посел\w*|с\.|село|дер\.|деревн\w*"
 )
-_HOUSE = r"\d{1,4}(?:\s?[а-яa-z](?![а-яa-z]))?(?:\s?[/\\]\s?\d{1,4}[а-я]?)?"
+_HOUSE = r"\d{1,4}(?:\s?[а-яa-z](?![а-яa-z])\d{0,2})?(?:\s?[/\\]\s?\d{1,4}[а-я]?)?"
 _FLAT = r"(?:\s*[-–]\s*\d{1,4}|,?\s*(?:кв\.?|квартира|кв-ра|оф\.?|офис)\s*\d{1,4})?"
 _PARTS = r"(?:,?\s*(?:корп\.?|корпус|к\.|стр\.?|строение|под\.?|подъезд|этаж)\s*\d{1,3})*"
 _HOUSE_WORD = r"(?:,?\s*(?:д\.?|дом|участок|уч\.)\s*)?"
@@ -64,6 +65,8 @@ _FLAT_OR_HOUSE_WORD = re.compile(
     r"(?:кв|квартира|кв-ра|оф|офис|д\.|дом|корп|стр)|\d\s*[-–/]\s*\d|\d[а-я]\b", re.IGNORECASE
 )
 _FIRST_NUMBER = re.compile(r"\d+")
+# The street name of a bare "Name 12": the last capitalised word before the number.
+_NAME_WORD = re.compile(r"[А-ЯЁ][а-яё]{2,40}(?=[^А-ЯЁа-яё\d]*(?:[а-яё]+\s+)?\d)")
 # "20 декабря на ул. ...": a date before a street marker is no street name.
 _MONTH = re.compile(r"(?i)\d\s*(?:январ|феврал|март|апрел|ма[яй]|июн|июл|август|сентябр|октябр|ноябр|декабр)")
 _ENDS_WITH_MARKER = re.compile(rf"(?:{_STREET_MARKERS})\.?$", re.IGNORECASE)
@@ -88,8 +91,23 @@ def _overlapping(regex: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
         position = match.start() + 1
 
 
+# Readings of a capitalised word that a street name can have: a surname, a name, a place, an adjective
+# ("Советская"), a noun in the genitive ("Победы", "Мира"). A verb ("Обещали"), an adverb ("Почему") or a
+# common noun in the nominative ("Возврат", "Кредит") is the start of a sentence, not a street.
+_STREET_READINGS = frozenset({"Surn", "Name", "Patr", "Geox", "Orgn", "Fixd", "ADJF", "gent", "UNKN"})
+
+
+def _street_like(word: str) -> bool:
+    readings = shared_lemmatizer().analyses(word.lower())
+    return any(reading & _STREET_READINGS for reading in readings)
+
+
 def _plausible_bare(raw: str) -> bool:
-    """A bare "Name 12" needs a flat, a house word, or a modest house number to be an address."""
+    """A bare "Name 12" needs a name that can be a street's, and a flat, a house word, or a modest house
+    number to be an address."""
+    first = _NAME_WORD.match(raw)
+    if first is not None and not _street_like(first.group()):
+        return False
     if _FLAT_OR_HOUSE_WORD.search(raw):
         return True
     number = _FIRST_NUMBER.search(raw)

@@ -13,8 +13,13 @@ _ALMOST_EMAIL = re.compile(r"\S{1,64}@\S{0,64}|\S{1,64}\s*(?:собака|соб
 
 
 # "ivan собака mail.ru", "ivan(at)mail.ru", "ivan @ mail . ru": how an @ and dots are said in words.
-_SPOKEN_AT = re.compile(r"\s*(?:\bсобака\b|\bсобачка\b|\(at\)|\[at\]|\s@\s|@\s+|\s+@)\s*", re.IGNORECASE)
-_SPOKEN_DOT = re.compile(r"\s*(?:\bточка\b|\(dot\)|\[dot\])\s*|(?<=\w)\s+\.\s*(?=[a-z])", re.IGNORECASE)
+_SPOKEN_AT = re.compile(
+    r"\s*(?:[(\[<]\s*(?:собака|собачка|at)\s*[)\]>]|\bсобака\b|\bсобачка\b|\s@\s|@\s+|\s+@)\s*",
+    re.IGNORECASE,
+)
+_SPOKEN_DOT = re.compile(
+    r"\s*(?:[(\[<]\s*(?:точка|dot)\s*[)\]>]|\bточка\b)\s*|(?<=\w)\s+\.\s*(?=[a-z])", re.IGNORECASE
+)
 _SPOKEN = re.compile(r"собак|собачк|\(at\)|\[at\]|\s@|@\s", re.IGNORECASE)
 
 

@@ -14,6 +14,7 @@ from dialogs.details.choice import ChoiceFinder
 from dialogs.details.contract import ContractFinder
 from dialogs.details.email import email_problem, find_emails
 from dialogs.details.money import MoneyFinder
+from dialogs.details.newest import NEWER, OLD, newest
 from dialogs.details.noise import LazyNoise
 from dialogs.details.phone import PhoneFinder
 from dialogs.details.when import find_when
@@ -24,28 +25,6 @@ from dialogs.text import Lemmatizer
 # Types looked for in every message, whatever was asked: clients volunteer these.
 ALWAYS_LOOKED_FOR = (DetailKind.EMAIL, DetailKind.CONTRACT, DetailKind.PHONE, DetailKind.ADDRESS)
 _DIGIT = re.compile(r"\d")
-# Words that say the value after them replaces the one before: "старая была ..., новая ...".
-_NEWER = re.compile(
-    r"(?i)\b(?:нов(?:ая|ый|ое)|теперь|правильн\w*|актуальн\w*|вернее|точнее|а не|не\s+\S+,?\s+а|сменил\w*)\b"
-)
-
-
-_NOT_BEFORE = re.compile(r"(?i)\bне\s*$")
-_BUT_BETWEEN = re.compile(r"(?i)\s*,?\s*а\b")
-
-
-def newest(found: list[Found], text: str) -> list[Found]:
-    """Values in the order to take them: when the client says a later one replaces an earlier one
-    ("почта старая была a@b.ru, новая c@d.ru"), the later one first."""
-    if len(found) < 2:
-        return found
-    between = text[found[0].end : found[-1].start]
-    before = text[: found[0].start]
-    # "не X, а Y": the first value is the one taken back.
-    taken_back = _NOT_BEFORE.search(before) is not None and _BUT_BETWEEN.match(between) is not None
-    if taken_back or _NEWER.search(between) or (_NEWER.search(before) and "стар" in between.lower()):
-        return [found[-1], *found[:-1]]
-    return found
 
 
 @dataclass(slots=True)
@@ -187,7 +166,9 @@ class DetailExtractor:
             keep(self.contracts[contract_name].find_cued(text, taken, noise), asked == contract_name)
         if has_digit and (name := plan.phone):
             phones = (
-                self.phones.find(name, text, taken, noise) if _NEWER.search(text) or " не " in text else []
+                self.phones.find(name, text, taken, noise)
+                if NEWER.search(text) or OLD.search(text) or " не " in text
+                else []
             )
             keep(newest(phones, text)[0] if phones else self.phones.first(name, text, taken, noise), False)
             if asked == name and name not in result.found:

@@ -20,6 +20,13 @@ _DIGIT_RUN = re.compile(r"\+?\d[\d\s()\-.]{4,}\d")
 # such stretch, where letters break a stretch and up to nine other characters may sit between digits.
 _PHONE_STRETCH = re.compile(r"[\dxX](?:[^\dA-Za-zА-Яа-яЁё]{0,9}[\dxX])*")
 _DIGITISH = re.compile(r"[\dxX]")
+# 8 800 numbers are free lines of companies, never a client's own.
+_TOLL_FREE = re.compile(r"^\+7800")
+# Words right before a number that make it someone else's.
+_SOMEONE_ELSES = re.compile(
+    r"(?i)(?:(?:звонил\w*|звонят|позвонил\w*)\s+(?:мне\s+)?с(?:\s+номера)?|курьер\w*(?:\s+\w+){0,2}\s+с"
+    r"|горяч\w*\s+лини\w*|дозвониться\s+до)\s*[:\-]?\s*$"
+)
 _PLUS_CHARS = ("+", "\uff0b")
 # How far before its first digit a number may start: two leading marks with four punctuation each.
 _LEAD_REACH = 10
@@ -118,8 +125,10 @@ class PhoneFinder:
                 continue
             value = str(phonenumbers.format_number(match.number, _E164))
             # Noise last: most messages with a number need no noise spans at all.
-            if value in self.company_numbers or overlaps(span, noise.spans()):
+            if value in self.company_numbers or _TOLL_FREE.match(value) or overlaps(span, noise.spans()):
                 continue
+            if _SOMEONE_ELSES.search(text[max(0, span[0] - 30) : span[0]]):
+                continue  # "курьер звонил с ...", "звонили с номера ...": not the client's number
             yield Found(name, value, match.raw_string, *span)
 
     def problem(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Invalid | None:
