@@ -55,6 +55,32 @@ def _test(args: argparse.Namespace) -> int:
     return run_tests(settings.content_dir, Path(args.path) if args.path else None, sys.stdout)
 
 
+def _personas(args: argparse.Namespace) -> int:
+    from dialogs.evaluation.metrics import read_jsonl
+    from dialogs.layers import content_layers
+    from dialogs.text import shared_lemmatizer
+    from personas.fitting import as_yaml, fit
+    from personas.signals import LEARNED_FILE
+
+    try:
+        rows = [row for name in args.files for row in read_jsonl(name)]
+    except (OSError, ValueError) as exc:
+        print(f"tonebot personas fit: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        out = Path(args.out)
+    else:
+        layers = content_layers(_settings(args).content_dir)
+        holding = [layer for layer in layers if (layer / "personas" / "signals.yaml").is_file()] or layers
+        out = holding[-1] / "personas" / LEARNED_FILE
+    table = fit(rows, shared_lemmatizer())
+    scales = {"aggressor": args.aggressor_scale}
+    out.write_text(as_yaml(table, list(args.files), args.scale, scales), encoding="utf-8")
+    words = ", ".join(f"{label} {len(weights)}" for label, weights in table.items())
+    print(f"fitted from {len(rows)} conversations: {words}; written to {out}")
+    return 0
+
+
 def _guides(args: argparse.Namespace) -> int:
     from personas.editor_tools import lint, preview
 
@@ -348,6 +374,19 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("path", nargs="?", help="a test file (.yaml, .jsonl) or a directory of them")
     test.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     test.set_defaults(handler=_test)
+
+    personas = commands.add_parser("personas", help="the persona classifier's fitted word weights")
+    persona_commands = personas.add_subparsers(dest="personas_command", required=True)
+    fitting = persona_commands.add_parser(
+        "fit", help="fit word weights from labelled conversations (personas format) into learned.yaml"
+    )
+    fitting.add_argument("files", nargs="+", help="JSON Lines files in the personas evaluation format")
+    fitting.add_argument("--out", help="where to write (default: personas/learned.yaml of the shared layer)")
+    fitting.add_argument("--scale", type=float, default=0.3, help="how much a fitted word counts (0.3)")
+    fitting.add_argument(
+        "--aggressor-scale", type=float, default=0.15, help="the same for aggression, which acts at once"
+    )
+    fitting.set_defaults(handler=_personas)
 
     guides = commands.add_parser("guides", help="tools for tone-guide editors")
     guide_commands = guides.add_subparsers(dest="guides_command", required=True)

@@ -10,10 +10,12 @@ from rapidfuzz import fuzz, process
 
 from dialogs.lexicon import HandoffLexicon
 from dialogs.text import MAX_ANALYSED_CHARS, Lemmatizer, Token, fold, words
+from dialogs.translit import read_latin
 
 WINDOW_BEFORE = 5
 WINDOW_AFTER = 3
 SHORT_MESSAGE = 2
+_LATIN = re.compile(r"\b[a-z']{2,}\b")
 _CLAUSE_BREAK = re.compile(r"[,.;!?]|\b(?:а|но|однако)\b")
 
 
@@ -49,6 +51,7 @@ class HumanRequestDetector:
         self.refusals = frozenset(fold(w) for w in lexicon.refusals)
         self.other_verbs = frozenset(fold(w) for w in lexicon.other_verbs)
         self.not_after = frozenset(fold(w) for w in lexicon.not_a_person_after)
+        self.not_before = frozenset(fold(w) for w in lexicon.not_a_person_before)
         questions = sorted((fold(q) for q in lexicon.who_questions), key=len, reverse=True)
         self.who_questions = re.compile(
             "|".join(rf"(?<!\w){re.escape(q)}(?!\w)" for q in questions) if questions else r"(?!x)x"
@@ -77,6 +80,8 @@ class HumanRequestDetector:
     def detect(self, text: str) -> HumanRequest | None:
         """A HumanRequest when text asks for a person, None when it does not (or only mentions one)."""
         folded = fold(text)
+        if _LATIN.search(folded):
+            folded = self._as_cyrillic(folded)
         # A phrase found in a whitespace-squashed clause is also in the squashed whole text.
         any_phrase = self._any_phrase
         phrases = (
@@ -124,6 +129,9 @@ class HumanRequestDetector:
             following = tokens[index + 1 : index + 2]
             if following and following[0].lemma in self.not_after:
                 continue
+            preceding = tokens[index - 1 : index] if index else []
+            if preceding and (preceding[0].lemma in self.not_before or preceding[0].word in self.not_before):
+                continue
             before = tokens[max(0, index - WINDOW_BEFORE) : index]
             after = tokens[index + 1 : index + 1 + WINDOW_AFTER]
             around = before + after
@@ -138,6 +146,10 @@ class HumanRequestDetector:
             if len(tokens) <= SHORT_MESSAGE:
                 return HumanRequest(f"short call for {token.word}")
         return None
+
+    def _as_cyrillic(self, folded: str) -> str:
+        """Russian typed in Latin letters ("pozovite operatora") read back, word by word."""
+        return _LATIN.sub(lambda m: read_latin(m.group(), self.lemmatizer.is_known) or m.group(), folded)
 
     def _refused_after(self, after: list[Token]) -> bool:
         """'оператора не зовите', 'специалиста вызывать не нужно': a negated request after the person."""

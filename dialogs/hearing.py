@@ -94,7 +94,10 @@ class Hearing:
             for token in lemmatizer.tokens(text)
             if token.pos in ("VERB", "INFN", "PRTS")
         )
-        self._requires = {act: frozenset(fold(w) for w in words) for act, words in acts.requires.items()}
+        self._requires = {
+            act: [frozenset(fold(w) for w in group) for group in groups]
+            for act, groups in acts.requires.items()
+        }
         # The editors' exact short answers ("нет", "да, позовите") always count, whatever the weights say.
         self.control = ControlWords(control)
 
@@ -117,8 +120,8 @@ class Hearing:
             question = act.startswith(QUESTION_PREFIX)
             if (question and not asks) or (act == "tried" and not did):
                 continue
-            required = self._requires.get(act)
-            if required and not any(t.lemma in required or t.word in required for t in tokens):
+            groups = self._requires.get(act, ())
+            if not all(any(t.lemma in group or t.word in group for t in tokens) for group in groups):
                 continue
             fits = len(ranking.terms) <= LONGEST[act] if act in LONGEST else short
             if fits or act in ANY_LENGTH or question:

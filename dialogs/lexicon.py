@@ -38,6 +38,9 @@ class HandoffLexicon(BaseModel):
         default_factory=list, description="Verbs that make a person word a mention."
     )
     not_a_person_after: list[str] = Field(default_factory=list, description="'оператор связи' is a company.")
+    not_a_person_before: list[str] = Field(
+        default_factory=list, description="'на другого человека' is someone else, not a person to talk to."
+    )
     who_questions: list[str] = Field(
         default_factory=list, description="'ты бот или человек?' asks who answers, not for a person."
     )
@@ -59,8 +62,9 @@ class ActsLexicon(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     acts: dict[str, list[str]] = Field(default_factory=dict)
-    requires: dict[str, list[str]] = Field(
-        default_factory=dict, description="act -> words (lemmas) one of which must be in the message"
+    requires: dict[str, list[list[str]]] = Field(
+        default_factory=dict,
+        description="act -> groups of words (lemmas): the message must hold a word of every group",
     )
 
 

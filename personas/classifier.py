@@ -97,11 +97,24 @@ class PersonaClassifier:
                     entry = (label, phrase, weight, " " + phrase.lstrip())
                     self._phrase_index.setdefault(phrase.split()[0][:3], []).append(entry)
         self._words = {label: getattr(signals, label).words for label in LABELS}
+        self._learned: dict[str, list[tuple[str, float]]] = {}
         # Lemma -> its word cues' (label, weight) in LABELS order: one lookup a lemma instead of five.
         self._lemma_labels: dict[str, list[tuple[str, float]]] = {}
         for label in LABELS:
             for lemma, weight in self._words[label].items():
                 self._lemma_labels.setdefault(lemma, []).append((label, weight))
+        # Fitted word weights, but for the words signals.yaml already weighs: an editor's cue for this
+        # persona is the weight, and one for another persona ("отличный" is praise) says the data was
+        # sarcasm or chance, which the hand-written rules judge better than a word count.
+        learned = signals.learned
+        for label, table in learned.words.items():
+            if label not in LABELS:
+                continue
+            scale = learned.scales.get(label, learned.scale)
+            for lemma, weight in table.items():
+                if lemma in self._lemma_labels or weight <= 0 or scale <= 0:
+                    continue
+                self._learned.setdefault(lemma, []).append((label, round(weight * scale, 3)))
         self._rude_words: dict[str, Cue | None] = {}
         polite = signals.aggressor.politeness
         decays = {label: getattr(signals, label).decay or signals.decay for label in LABELS}
@@ -143,6 +156,10 @@ class PersonaClassifier:
                 by_label.setdefault(label, []).append(
                     Cue(label, f"word «{lemma}»" + (" ×2" if count > 1 else ""), weight * min(2, count))
                 )
+        learned = self._learned
+        for lemma in dict.fromkeys(lemma_list):
+            for label, weight in learned.get(lemma, ()):
+                by_label.setdefault(label, []).append(Cue(label, f"fitted «{lemma}»", weight))
         for label in LABELS:
             cues += by_label.get(label, ())
         index = self._phrase_index

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dialogs.yamlfile import load_yaml, validate
 
+LEARNED_FILE = "learned.yaml"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -174,6 +176,16 @@ class SysadminSignals(LabelSignals):
     latin_terms: LatinTermsSignal | None = None
 
 
+class LearnedWords(_Strict):
+    """Word weights fitted from labelled conversations (learned.yaml), editable like the rest."""
+
+    fitted_from: list[str] = Field(default_factory=list)
+    scale: float = Field(default=0.3, ge=0)
+    # Per persona, when one needs another scale: aggression acts at once, so its fitted words count less.
+    scales: dict[str, float] = Field(default_factory=dict)
+    words: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
 class Signals(_Strict):
     """The whole lexicon."""
 
@@ -184,6 +196,7 @@ class Signals(_Strict):
     talker: TalkerSignals
     positive: PositiveSignals
     sysadmin: SysadminSignals
+    learned: LearnedWords = Field(default_factory=LearnedWords)
 
 
 def load_signals(directories: Path | Sequence[Path]) -> Signals:
@@ -192,4 +205,9 @@ def load_signals(directories: Path | Sequence[Path]) -> Signals:
     layers = [directories] if isinstance(directories, Path) else list(directories)
     found = [layer / "signals.yaml" for layer in layers if (layer / "signals.yaml").is_file()]
     path = found[-1] if found else layers[0] / "signals.yaml"
-    return validate(Signals, load_yaml(path), path)
+    signals = validate(Signals, load_yaml(path), path)
+    fitted = [layer / LEARNED_FILE for layer in layers if (layer / LEARNED_FILE).is_file()]
+    if fitted:
+        data = load_yaml(fitted[-1])
+        signals.learned = validate(LearnedWords, data if data is not None else {}, fitted[-1])
+    return signals
