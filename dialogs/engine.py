@@ -47,6 +47,8 @@ UNRELATED_BELOW = 1.0
 STRONG_COMPLAINT = 12.0
 # While the bot waits for an answer, a new request must be this clear to take over.
 SWITCH_SCORE = 6.0
+# ... and this far ahead of every other reading ("муж говорит звони провайдеру" is no call-back request).
+SWITCH_MARGIN = 2.0
 WELL_FORMED_SHARE = 0.6
 START_COMMAND = "/start"
 
@@ -417,7 +419,7 @@ class _Run:
             and active
             and new.id != active.scenario_id
             and match
-            and match.score < SWITCH_SCORE
+            and (match.score < SWITCH_SCORE or match.margin < SWITCH_MARGIN)
         ):
             # A question is open: an answer that only sounds like another request does not switch to it.
             new = None

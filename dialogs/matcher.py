@@ -9,6 +9,7 @@ what the company does not serve (`out_of_scope` examples), counts against a labe
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import add
@@ -25,7 +26,7 @@ SMALLTALK_MAX_TERMS = 4
 # The least evidence (summed log-odds) that names a request; below it the message names none.
 MATCH_THRESHOLD = 3.0
 # Additive smoothing of the per-label term frequencies, and the bounds of one term's weight.
-SMOOTHING = 0.5
+SMOOTHING = 1.0
 MAX_WEIGHT = 5.0
 MIN_WEIGHT = -1.0
 # All words of an editor's key phrase present: this much more for its label.
@@ -33,14 +34,20 @@ KEYWORD_BONUS = 2.0
 # A term seen in few examples is weak evidence whatever its ratio: its weight is scaled by df / (df + SHRINK).
 SHRINK = 0.0
 EVIDENCE_SHOWN = 4
-# A request needs a word (or pair) that at least this many of its examples hold.
-CORE_SUPPORT = 3
+# A request needs words that, counted together, this many of its examples hold (one rare word is not enough).
+CORE_SUPPORT = 5
 # In the middle of a request, "not ours" needs this much more evidence.
 MID_FLOW_EXTRA = 5.0
 # A second request in the same message needs this much more than the threshold.
 SECOND_REQUEST_EXTRA = 2.0
 # Requests are also told apart by neighbouring words and by whether something already happened.
 PAIRS = True
+# The counted weights are then corrected where the examples themselves are confused: a few passes that
+# move weight from the label an example was mistaken for to its own (a perceptron with a margin).
+REFINE_PASSES = 10
+REFINE_STEP = 0.1
+REFINE_MARGIN = 3.0
+REFINE_OUT_OF_SCOPE = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ class ExampleClassifier:
         *,
         pairs: bool = False,
         evidence_only: bool = False,
+        refine: Sequence[str] = (),
     ) -> None:
         self.normaliser = normaliser
         self.pairs = pairs
@@ -96,10 +104,12 @@ class ExampleClassifier:
         counts = [0] * len(self.labels)
         df: dict[str, list[int]] = {}
         vocabulary: set[str] = set()
+        taught: list[tuple[int, list[str]]] = []
         for label, text in [*examples, *keywords]:
             terms = set(normaliser.features(text, pairs=pairs))
             if not terms:
                 continue
+            taught.append((index[label], sorted(terms)))
             counts[index[label]] += 1
             for term in terms:
                 df.setdefault(term, [0] * len(self.labels))[index[label]] += 1
@@ -123,7 +133,11 @@ class ExampleClassifier:
                 row.append(min(MAX_WEIGHT, max(MIN_WEIGHT, log_odds)))
             self._weights[term] = tuple(row)
             self._counts[term] = tuple(per_label)
-            self._sparse[term] = tuple((i, w) for i, w in enumerate(row) if w > 0)
+        if refine:
+            self._refine(taught, frozenset(index[label] for label in refine if label in index))
+        self._sparse = {
+            term: tuple((i, w) for i, w in enumerate(row) if w > 0) for term, row in self._weights.items()
+        }
         self._keywords: list[tuple[int, frozenset[str], str]] = []
         for label, text in keywords:
             needed = frozenset(normaliser.terms(text))
@@ -131,6 +145,33 @@ class ExampleClassifier:
             if len(needed) > 1:
                 self._keywords.append((index[label], needed, text))
         normaliser.add_vocabulary(vocabulary)
+
+    def _refine(self, taught: list[tuple[int, list[str]]], learners: frozenset[int]) -> None:
+        """Correct the counted weights on the examples of `learners` they get wrong or nearly wrong."""
+        rows = {term: list(row) for term, row in self._weights.items()}
+        size = len(self.labels)
+        order = [(gold, terms) for gold, terms in taught if gold in learners]
+        shuffle = random.Random(len(order))
+        for _ in range(REFINE_PASSES):
+            shuffle.shuffle(order)
+            for gold, terms in order:
+                sums = [0.0] * size
+                for term in terms:
+                    sums = list(map(add, sums, rows[term]))
+                rival = max((i for i in range(size) if i != gold), key=sums.__getitem__)
+                if sums[gold] - sums[rival] < REFINE_MARGIN:
+                    # Marks ("~question") are in most examples of every label: correcting them would
+                    # make a question mark alone evidence.
+                    for term in terms:
+                        if term[0] == "~":
+                            continue
+                        row = rows[term]
+                        row[gold] += REFINE_STEP
+                        row[rival] -= REFINE_STEP
+        self._weights = {
+            term: tuple(min(MAX_WEIGHT, max(MIN_WEIGHT, weight)) for weight in row)
+            for term, row in rows.items()
+        }
 
     def weight(self, term: str, label: str) -> float:
         """One term's learned weight for a label (0 for a term no example has)."""
@@ -167,9 +208,8 @@ class ExampleClassifier:
             i = index[label]
             keyed = any(j == i for j, _ in bonuses)
             positive = [(term, row[i]) for term, row in rows if row[i] > 0]
-            ranking.support[label] = max(
-                (counts[term][i] for term, _ in positive if term[0] != "~"), default=0
-            ) + (CORE_SUPPORT if keyed else 0)
+            seen = [counts[term][i] for term, _ in positive if term[0] != "~" and "+" not in term]
+            ranking.support[label] = sum(seen) + (CORE_SUPPORT if keyed else 0)
             positive += [(f"«{keyword}»", KEYWORD_BONUS) for j, keyword in bonuses if j == i]
             ranking.contributions[label] = sorted(positive, key=_by_score)
         return ranking
@@ -205,7 +245,10 @@ class IntentMatcher:
         examples += [(OUT_OF_SCOPE, example) for example in out_of_scope]
         examples += [(BACKGROUND, example) for example in background]
         keywords = [(s.id, keyword) for s in scenarios for keyword in s.match.keywords]
-        self.classifier = ExampleClassifier(examples, normaliser, keywords, pairs=PAIRS)
+        # Only requests are corrected towards: "none of these" is everything else, and pulling it up would
+        # teach it the function words every message has.
+        requests = [s.id for s in scenarios] + ([OUT_OF_SCOPE] if REFINE_OUT_OF_SCOPE else [])
+        self.classifier = ExampleClassifier(examples, normaliser, keywords, pairs=PAIRS, refine=requests)
 
     def rank(self, text: str) -> Ranking:
         """Every label's score (scenarios and out_of_scope), for evaluation and explanations."""

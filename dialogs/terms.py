@@ -29,6 +29,8 @@ QUESTION_MARK = "~question"
 _QUESTION_LEMMAS = frozenset({"как", "где", "когда", "сколько", "какой", "можно", "ли", "почему", "куда"})
 # Negations that, after a noun in the genitive, deny it ("интернета нет") rather than the next word.
 _PREDICATE_NEGATIONS = frozenset({"нет", "нету"})
+# Grammatical tags of surnames, patronymics and place names.
+NAMES = frozenset({"Surn", "Patr", "Geox"})
 
 
 class TermNormaliser:
@@ -118,8 +120,13 @@ class TermNormaliser:
         # Numbers, codes ("400-40-40", "500р") and single letters ("л/с") name no request.
         if word.isdigit() and self.numbers:
             return TERM, word, word, False, False
-        past = "past" in self.lemmatizer.token(word).tags
+        tags = self.lemmatizer.token(word).tags
+        past = "past" in tags
         if lemma in self.stopwords or len(lemma) < 2 or any(ch.isdigit() for ch in word):
+            return SKIP, lemma, lemma, False, past
+        # Surnames and places ("ул. Кирова", "в Бердске") are where, not what: an example's street must
+        # not make every message on that street its request. Words the lexicon names stay.
+        if NAMES & tags and lemma not in self._known and word not in self.synonyms:
             return SKIP, lemma, lemma, False, past
         # Only words the dictionary does not know are taken for typos: a real word is what it says.
         corrected = lemma if known else self.correct(lemma)

@@ -67,3 +67,20 @@ def test_folded_word_splitting_reads_every_character_as_the_ignore_case_pattern_
         if bool(WORD_RE.fullmatch(folded := fold(ch))) != bool(_FOLDED_WORD_RE.fullmatch(folded))
     ]
     assert differ == []
+
+
+def test_refined_weights_get_more_of_their_own_examples_right(live_content: LiveContent) -> None:
+    from dialogs.matcher import ExampleClassifier
+
+    content = live_content.get()
+    examples = [(s.id, text) for s in content.scenarios.scenarios for text in s.match.examples]
+    normaliser = content.matcher.normaliser
+
+    def right(classifier: ExampleClassifier) -> int:
+        return sum(classifier.rank(text).scores[0][0] == label for label, text in examples)
+
+    counted = ExampleClassifier(examples, normaliser, pairs=True)
+    refined = ExampleClassifier(
+        examples, normaliser, pairs=True, refine=[s.id for s in content.scenarios.scenarios]
+    )
+    assert right(refined) > right(counted)
