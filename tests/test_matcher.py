@@ -84,3 +84,10 @@ def test_refined_weights_get_more_of_their_own_examples_right(live_content: Live
         examples, normaliser, pairs=True, refine=[s.id for s in content.scenarios.scenarios]
     )
     assert right(refined) > right(counted)
+
+
+def test_surnames_and_places_are_not_evidence(live_content: LiveContent) -> None:
+    normaliser = live_content.get().matcher.normaliser
+    terms = normaliser.terms("подключите интернет на улице Кирова в Бердске")
+    assert "киров" not in terms and "бердск" not in terms
+    assert "подключить" in terms and "интернет" in terms
