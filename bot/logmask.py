@@ -1,5 +1,6 @@
-"""Personal data never reaches the logs in the clear: phones, emails, contract numbers and addresses are
-masked in every log record (message, arguments and tracebacks) before any handler sees it."""
+"""Personal data never reaches the logs in the clear: phones, emails, contract and account numbers and
+addresses are masked, full card numbers and CVV codes removed, in every log record (message, arguments and
+tracebacks) before any handler sees it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import re
 import traceback
 from typing import Any
 
+from dialogs.details.card import redact_card_data
+
 _EMAIL = re.compile(r"(?<![\w.+-])([\w.+-])[\w.+-]{0,63}@([\w-]{1,63}(?:\.[\w-]{1,63}){1,8})")
 # A phone: 10-15 digits, maybe with +, spaces, dashes, dots or brackets between them.
 _PHONE = re.compile(r"(?<![\w+])\+?\d(?:[\s\-.()]{0,3}\d){9,14}(?!\w)")
 # Contract and account numbers, card-like and other long digit runs: 5-9 digits standing alone.
 _NUMBER = re.compile(r"(?<![\w*])\d{5,9}(?![\w*])")
+# Account numbers (20 digits) and other runs too long for a phone.
+_LONG_NUMBER = re.compile(r"(?<![\w*])\d{16,}(?![\w*])")
 _STREET = re.compile(
     r"(?i)(?<!\w)(?:ул(?:ица)?|пр(?:осп(?:ект)?)?|пер(?:еулок)?|б-р|бульвар|ш(?:оссе)?|наб(?:ережная)?"
     r"|мкр|микрорайон|пл(?:ощадь)?|проезд|тракт)\.?\s+[^\n,;]{1,60}?(?:,?\s*(?:д(?:ом)?\.?\s*)?\d+[а-яa-z]?"
@@ -34,8 +39,10 @@ def _mask_number(found: re.Match[str]) -> str:
 
 def mask(text: str) -> str:
     """The text with personal data masked: `+7913***4567`, `i***@mail.ru`, `12***67`, `[адрес скрыт]`."""
+    text = redact_card_data(text)
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     text = _STREET.sub(_MASKED_ADDRESS, text)
+    text = _LONG_NUMBER.sub(_mask_number, text)
     text = _PHONE.sub(_mask_phone, text)
     return _NUMBER.sub(_mask_number, text)
 

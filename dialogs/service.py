@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from dialogs.details.card import redact_card_data
 from dialogs.engine import Engine, Turn
 from dialogs.events import Event
 from dialogs.locks import ChatLock, ChatLocks
@@ -62,6 +63,13 @@ class ConversationStore(Protocol):
         """Store the state, replies and events of a turn atomically."""
 
 
+def _safe(message: IncomingMessage) -> IncomingMessage:
+    """The message as it may be kept: full card numbers and CVV codes replaced by marks before anything
+    stores, logs or reads it (the engine reads the marks as the refused data)."""
+    redacted = redact_card_data(message.text)
+    return message if redacted == message.text else replace(message, text=redacted)
+
+
 def _in_utc(message: IncomingMessage) -> IncomingMessage:
     if message.at.tzinfo is None:
         return replace(message, at=message.at.replace(tzinfo=UTC))
@@ -83,7 +91,7 @@ class ConversationService:
 
     def handle(self, message: IncomingMessage) -> Turn:
         """Process one message; a duplicate gives an empty turn, an engine failure a polite apology."""
-        message = _in_utc(message)
+        message = _safe(_in_utc(message))
         # Held from reading the state to saving it, so an operator's action cannot be overwritten.
         with self.locks.hold(message.channel, message.chat_id):
             # One transaction stores the message, the turn and its replies: all of it or none of it.
@@ -107,7 +115,7 @@ class ConversationService:
 
     def accept(self, message: IncomingMessage) -> bool:
         """Store a message for `process_pending` (in this worker or another); False for a duplicate."""
-        message = _in_utc(message)
+        message = _safe(_in_utc(message))
         with self.locks.hold(message.channel, message.chat_id):
             return self.store.accept(message)
 

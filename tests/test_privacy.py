@@ -61,3 +61,52 @@ def test_logs_of_a_full_dialog_hold_no_personal_data(tmp_path: Path) -> None:
         assert secret not in logs, f"{secret} in the logs"
     assert "+7913***4567" in logs and "76***21" in logs and "i***@mail.ru" in logs
     assert "[адрес скрыт]" in logs
+
+
+CARD_DIALOG = [
+    "у меня украли карту 4276 1600 9876 5432, cvv 123, деньги уходят",
+    "номер карты 4276160098765432, срок 12/27",
+    "код на обороте 321",
+    "вот ещё раз: 4276-1600-9876-5432 cvc2 456",
+]
+CARD_SECRETS = ("4276160098765432", "4276 1600 9876 5432", "4276-1600-9876-5432", "42761600", "16009876")
+CVV_SECRETS = ("cvv 123", "обороте 321", "cvc2 456")
+
+
+def _digits_runs(text: str) -> list[str]:
+    import re
+
+    # Card-like runs of digits (not the fractions of stored timings: "0.0038779999").
+    runs = re.findall(r"(?<![\d.])\d(?:[ \-]?\d){12,18}(?![\d.])", text)
+    return ["".join(re.findall(r"\d", run)) for run in runs]
+
+
+@pytest.mark.subprocess
+def test_no_full_card_number_or_cvv_is_stored_logged_or_echoed(tmp_path: Path) -> None:
+    import sqlite3
+
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    env.pop("DATABASE_URL", None)
+    database = tmp_path / "cards.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--company", "bank", "-v", "chat", "--db", str(database)],
+        input="\n".join(CARD_DIALOG) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "heard" in result.stderr, "the turn log (DEBUG) was written"
+    replies, logs = result.stdout, result.stderr
+    rows = []
+    with sqlite3.connect(database) as db:
+        tables = [name for (name,) in db.execute("select name from sqlite_master where type='table'")]
+        for table in tables:
+            rows += [repr(row) for row in db.execute(f'select * from "{table}"')]
+    stored = "\n".join(rows)
+    assert "••••5432" in stored, "the message was stored, with the card's last digits only"
+    for place, text in (("stored rows", stored), ("logs", logs), ("replies", replies)):
+        for secret in (*CARD_SECRETS, *CVV_SECRETS):
+            assert secret not in text, f"{secret!r} in the {place}"
+        assert not [run for run in _digits_runs(text) if len(run) >= 13], place

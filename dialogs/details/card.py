@@ -24,6 +24,12 @@ CARD_DIGITS = 16
 _CVV_CUE = re.compile(r"(?i)cv|кв[вш]|код|тр[её]хзнач")
 _BARE_FOUR = re.compile(r"(?<![\d])(\d{4})(?![\d])")
 _ANY_DIGITS = re.compile(r"\d+")
+# What stands in a stored message for a full card number and a CVV: the last four digits stay (they name
+# the card to an operator and are no secret); readers treat the marks as the refused data they replace.
+REDACTED_CARD = "[карта ••••{last4}]"
+REDACTED_CVV = "[код CVV скрыт]"
+_REDACTED_CARD_RE = re.compile(r"\[карта ••••\d{4}\]")
+_REDACTED_CVV_RE = re.compile(re.escape(REDACTED_CVV))
 
 
 def luhn_valid(digits: str) -> bool:
@@ -40,19 +46,42 @@ def luhn_valid(digits: str) -> bool:
 def full_card_spans(text: str) -> list[Span]:
     """Where a text holds full card numbers: Luhn-valid 13-19 digits in any grouping, or 16 digits (a card
     number with a typo is still one: it is refused just the same)."""
-    spans = []
+    spans = [match.span() for match in _REDACTED_CARD_RE.finditer(text)]
     for match in _CARD_RUN.finditer(text):
         digits = re.sub(r"\D", "", match.group())
         if len(digits) == CARD_DIGITS or luhn_valid(digits):
             spans.append(match.span())
-    return spans
+    return sorted(spans)
 
 
 def cvv_spans(text: str) -> list[Span]:
     """Where a text holds a CVV/CVC code (three digits announced as such)."""
     if _CVV_CUE.search(text) is None:
         return []
-    return [match.span(1) for match in _CVV.finditer(text)]
+    marks = [match.span() for match in _REDACTED_CVV_RE.finditer(text)]
+    return sorted([*marks, *(match.span(1) for match in _CVV.finditer(text))])
+
+
+def redact_card_data(text: str) -> str:
+    """The text with every full card number and CVV replaced by a mark, before it is stored or logged."""
+    cards = [span for span in full_card_spans(text) if not _REDACTED_CARD_RE.fullmatch(text[slice(*span)])]
+    codes = [
+        span for span in cvv_spans(text) if not overlaps(span, cards) and text[slice(*span)] != REDACTED_CVV
+    ]
+    if not cards and not codes:
+        return text
+    pieces = []
+    position = 0
+    for start, end in sorted([*cards, *codes]):
+        if start < position:
+            continue
+        chunk = text[start:end]
+        digits = re.sub(r"\D", "", chunk)
+        pieces.append(text[position:start])
+        pieces.append(REDACTED_CARD.format(last4=digits[-4:]) if (start, end) in cards else REDACTED_CVV)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 class CardFinder:
