@@ -187,7 +187,8 @@ class TermNormaliser:
                 joined = self._phrase_at(items, index, lemma)
                 if joined is not None:
                     lemma, index = joined
-                    corrected, kind = lemma, TERM
+                    # A phrase the lexicon rewrites to a stop word ("сколько можно" -> "опять") names nothing.
+                    corrected, kind = lemma, SKIP if lemma in self.stopwords else TERM
             if kind == SKIP:
                 continue
             term = corrected if correct else lemma

@@ -94,6 +94,7 @@ def run_dialog(engine: Engine, row: dict[str, Any]) -> DialogResult:
     clock = _start(engine)
     buttons: tuple[Button, ...] = ()
     seen_scenarios: set[str] = set()
+    said: set[str] = set()
     for index, step in enumerate(row.get("turns") or []):
         if not isinstance(step, dict):
             result.failures.append(f"turn {index + 1}: expected an object with text or press")
@@ -121,11 +122,25 @@ def run_dialog(engine: Engine, row: dict[str, Any]) -> DialogResult:
         result.fallbacks += bool(explain.get("fallback"))
         result.reasks += len(explain.get("reasked", ()))
         seen_scenarios.update(explain.get("scenarios", ()))
+        said.update(explain.get("moments", ()))
         shown = [reply.buttons for reply in turn.replies if reply.buttons]
         if turn.replies:
             buttons = shown[-1] if shown else ()
     _check(engine, row.get("expect") or {}, state, seen_scenarios, result)
+    _check_voice(row.get("expect") or {}, state, said, result)
     return result
+
+
+def _check_voice(
+    expect: dict[str, Any], state: ConversationState, said: set[str], result: DialogResult
+) -> None:
+    """Editors' checks of how the bot spoke: the persona it settled on, the moments it said."""
+    if "persona" in expect and state.persona != str(expect["persona"]):
+        result.failures.append(f"persona: expected {expect['persona']!r}, got {state.persona!r}")
+    for moment in expect.get("said") or []:
+        # "waiting_when" is said as itself or as one of its variants ("waiting_when.outage").
+        if not any(key == moment or key.startswith(f"{moment}.") for key in said):
+            result.failures.append(f"the bot never said {moment!r} (said {sorted(said)})")
 
 
 def _check(
