@@ -21,7 +21,7 @@ from dialogs.details.choice import choice_payload
 from dialogs.details.extractor import Extraction
 from dialogs.details.phone import phone_for_display
 from dialogs.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
-from dialogs.hearing import Heard
+from dialogs.hearing import QUESTION_PREFIX, Heard
 from dialogs.matcher import Match, Ranking
 from dialogs.messages import Button, IncomingMessage, Reply
 from dialogs.saying import Say
@@ -49,6 +49,10 @@ STRONG_COMPLAINT = 12.0
 SWITCH_SCORE = 6.0
 # ... and this far ahead of every other reading ("муж говорит звони провайдеру" is no call-back request).
 SWITCH_MARGIN = 2.0
+# A question this clear ("а это платно?") asked while the bot waits for an answer is about the open request.
+QUESTION_OVER_SWITCH = 5.0
+# ... unless the request is named much more clearly than the question ("я вчера платил, а деньги не дошли?").
+QUESTION_SHARE_OVER_SWITCH = 0.8
 WELL_FORMED_SHARE = 0.6
 START_COMMAND = "/start"
 
@@ -288,7 +292,8 @@ class _Run:
             self._layer("person", cue=human.cue if human else "button")
             # "Позовите оператора, договор 7654321": the person should not have to ask again.
             self._collect(self._extract(asked=None, needed=()))
-            self._handoff("client_asked", note=human.cue if human else "button")
+            named = None if self._current_scenario() else self._named_request()
+            self._handoff("client_asked", scenario=named, note=human.cue if human else "button")
             return
         heard = self.heard
         if (heard.has("cancel") or self.control.is_cancel(self.text)) and len(self.text) < 60:
@@ -324,6 +329,9 @@ class _Run:
         heard, typed = self.heard, self.payload is None
         if awaiting == AWAIT_HUMAN_OFFER:
             leaning = heard.leaning() if typed else None
+            if typed and (heard.has("bot_complaint") or self.content.human_requests.detect(self.text)):
+                # "Вы опять одно и то же пишете" to "Позвать специалиста?": that is a yes.
+                leaning = True
             if self.payload == HUMAN or leaning is True:
                 self._layer("answer", to="human_offer", said="yes")
                 self._handoff("accepted_offer")
@@ -423,8 +431,25 @@ class _Run:
         ):
             # A question is open: an answer that only sounds like another request does not switch to it.
             new = None
+        question = self.heard.question
+        if (
+            new
+            and active
+            and asked
+            and question
+            and "?" in self.text
+            and new.id != active.scenario_id
+            and match is not None
+            and self.heard.acts[QUESTION_PREFIX + question]
+            >= max(QUESTION_OVER_SWITCH, QUESTION_SHARE_OVER_SWITCH * match.score)
+        ):
+            # "А это платно будет, если мастер придёт?" while a question is open: a question about the
+            # request under way, not a new one (its words may sound like another request).
+            new = None
         corrects = any(name in state.details for name in extraction.found)
-        if new and (self._is_closing_of(new) or (corrects and new.id != (scenario.id if scenario else None))):
+        if new and (
+            self._is_closing_of(new, match) or (corrects and new.id != (scenario.id if scenario else None))
+        ):
             # "Хорошо, спасибо, ждём звонка" after a call-back was booked; "ой, номер другой: ..." while
             # another request is open: neither is a new request.
             new = None
@@ -450,8 +475,12 @@ class _Run:
                 self.turn.explain.setdefault("scenarios", []).append(served.id)
             self._handoff("missed_point", scenario=served)
             return
-        elsewhere = ranking is not None and self.content.matcher.out_of_scope(
-            ranking, mid_flow=bool(active or self.awaited)
+        # "Что ты умеешь?", "вы бот?": about the bot itself, never something the company does not do.
+        about_the_bot = self.heard.has("capabilities") or bool(new and new.smalltalk)
+        elsewhere = (
+            ranking is not None
+            and not about_the_bot
+            and self.content.matcher.out_of_scope(ranking, mid_flow=bool(active or self.awaited))
         )
         if not answered and not new_request and not elsewhere and self._act(scenario, new):
             return
@@ -523,8 +552,17 @@ class _Run:
         if active and active.asked and self._well_formed():
             # Words about something else while a question is open ("с самого утра"): kept for the people
             # who will read the conversation, and the question put again; a third one offers a person.
-            self._layer("aside")
-            self.say("aside_noted")
+            # A question the bot has no answer for ("а интернет пока не отключат?") is told so.
+            asked_something = "?" in self.text
+            self._layer("aside", question=asked_something)
+            self.say("faq.other" if asked_something else "aside_noted")
+            if not self._no_progress():
+                self._reask()
+            return
+        if "?" in self.text and self._well_formed() and (active or state.last_scenario):
+            # "А в формате для 1С можно?" about the request: a question the bot cannot answer is told so.
+            self._layer("question", question="other")
+            self.say("faq.other")
             if not self._no_progress():
                 self._reask()
             return
@@ -567,13 +605,19 @@ class _Run:
     def _well_formed(self) -> bool:
         """Real words, not a cat on the keyboard: most words are in the dictionary."""
         lemmatizer = self.content.hearing.lemmatizer
-        found = lemmatizer.words(self.text)
-        known = sum(1 for word in found if len(word) > 1 and lemmatizer.is_known(word))
+        # One-letter words ("а", "в") say nothing either way; codes like "1С" count as unknown.
+        found = [word for word in lemmatizer.words(self.text) if len(word) > 1]
+        known = sum(1 for word in found if lemmatizer.is_known(word))
         return known >= 2 and known >= WELL_FORMED_SHARE * len(found)
 
-    def _is_closing_of(self, new: Scenario) -> bool:
-        """Thanks or goodbye that names the request just served: a closing, not the request again."""
-        return any(self.heard.has(act) for act in _CLOSINGS) and new.id == self.state.last_scenario
+    def _is_closing_of(self, new: Scenario, match: Match | None) -> bool:
+        """Thanks or goodbye that names the request just served, or barely names another ("спасибо, жду
+        звонка" after a connection request was taken): a closing, not a request."""
+        if not any(self.heard.has(act) for act in _CLOSINGS) or self.state.last_scenario is None:
+            return False
+        if new.id == self.state.last_scenario:
+            return True
+        return self.state.active is None and match is not None and match.score < SWITCH_SCORE
 
     def _closing_said(self) -> bool:
         return self.say.said("smalltalk.thanks") or self.say.said("smalltalk.goodbye")
@@ -608,7 +652,7 @@ class _Run:
                 request = self.book.scenario(state.active.scenario_id)
                 self.say("pending_reminder", request=request.title if request else "")
             return True
-        if heard.has("preamble") and scenario is None:
+        if heard.has("preamble") and scenario is None and not (new and new.smalltalk):
             self._layer("act", act="preamble")
             self.say("listening")
             return True
@@ -657,6 +701,17 @@ class _Run:
         if not self.content.guides.has(moment):
             moment = "faq.other"
         self.say(moment, company=self.book.company.name)
+
+    def _named_request(self) -> Scenario | None:
+        """The request a message names when it is handed over at once ("интернет медленный, позовите
+        живого"): noted, so the person sees what it is about and the right team takes it."""
+        match = self.content.matcher.match(self.text)
+        named = self.book.scenario(match.scenario_id) if match else None
+        if named is None or named.smalltalk:
+            return None
+        self.state.last_scenario = named.id
+        self.turn.explain.setdefault("scenarios", []).append(named.id)
+        return named
 
     def _current_scenario(self) -> Scenario | None:
         state = self.state
@@ -909,12 +964,15 @@ class _Run:
             self._ask(missing[0])
 
     def _escalate(self) -> None:
-        """Anger or a threat: straight to a senior person, first in the queue."""
-        scenario = self._current_scenario()
+        """Anger or a threat: straight to a senior person, first in the queue, with the request the
+        message names ("ТРЕТИЙ РАЗ ЗА НЕДЕЛЮ НЕТ ИНТЕРНЕТА") noted for them."""
+        scenario = self._current_scenario() or self._named_request()
         category = scenario.category if scenario and scenario.category else DEFAULT_CATEGORY
         title = self.book.categories[category].title if category in self.book.categories else category
         self.say("escalation", category=title)
-        self._say_when(self._handoff("escalation", category=category, priority="high", announce=False))
+        self._say_when(
+            self._handoff("escalation", category=category, scenario=scenario, priority="high", announce=False)
+        )
 
     def _no_text(self) -> None:
         kind = self.message.attachment

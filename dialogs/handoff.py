@@ -16,7 +16,7 @@ WINDOW_BEFORE = 5
 WINDOW_AFTER = 3
 SHORT_MESSAGE = 2
 _LATIN = re.compile(r"\b[a-z']{2,}\b")
-_CLAUSE_BREAK = re.compile(r"[,.;!?]|\b(?:а|но|однако)\b")
+_CLAUSE_BREAK = re.compile(r"[,.;:!?]|\b(?:а|но|однако)\b")
 
 
 def _any_phrase_pattern(phrases: list[str]) -> tuple[re.Pattern[str] | None, bool]:
@@ -116,8 +116,10 @@ class HumanRequestDetector:
                 after = self._tokens(squashed[position + len(phrase) :])[:WINDOW_AFTER]
                 if self._refused_after(after) or any(t.lemma == "не" for t in after[:1]):
                     continue  # "живой человек не нужен"
-                # "мастер живой человек придёт?": a person mentioned with another verb is no request.
-                if any(t.lemma in self.other_verbs for t in self._tokens(squashed)):
+                # "мастер живой человек придёт?": a person mentioned with another verb is no request; a
+                # phrase with no person in it ("вы меня не слышите") is what it says, whatever else is said.
+                names_a_person = any(map(self._person_word, words(phrase)))
+                if names_a_person and any(t.lemma in self.other_verbs for t in self._tokens(squashed)):
                     continue
                 return HumanRequest(f"phrase: {phrase}")
         if not any(map(self._person_word, clause_words)):

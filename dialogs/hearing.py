@@ -10,11 +10,11 @@ from dialogs.control import ControlWords
 from dialogs.lexicon import ActsLexicon, ControlLexicon
 from dialogs.matcher import ExampleClassifier
 from dialogs.terms import TermNormaliser
-from dialogs.text import fold
+from dialogs.text import Token, fold
 
 # Least evidence for an act; some acts need more, as their words are common ones.
 ACT_THRESHOLD = 2.5
-STRICTER = {"bot_complaint": 6.0, "tried": 4.0}
+STRICTER = {"bot_complaint": 6.0, "tried": 4.0, "irony": 7.0}
 # An act far weaker than the message's strongest is an echo of shared words, not a second act.
 RELATIVE_TO_BEST = 0.45
 # Moves (thanks, goodbye, wait...) need a short message: a story that ends with "спасибо" is a story.
@@ -29,9 +29,17 @@ QUESTION_WORDS = frozenset(
     {"когда", "сколько", "какой", "как", "что", "где", "почему", "зачем", "ли", "долго", "надолго", "скоро",
      "куда", "откуда", "чей", "можно", "eta"}
 )  # fmt: skip
+# Question words that also join clauses ("спасибо, что ответили"): a question only when they open it.
+OPENING_ONLY = frozenset({"что", "как", "можно"})
+FILLERS = frozenset({"а", "и", "ну", "так", "вот", "скажите", "подскажите"})
+# Other question words ask from anywhere in the first words ("это надолго", "интернет когда будет").
+QUESTION_WITHIN = 3
 # Answers to "Помогло?" and to yes/no questions.
 POSITIVE = ("helped", "yes")
 NEGATIVE = ("not_helped", "no", "partly")
+IRONY = "irony"
+# Moves no one makes with a question mark.
+NOT_ASKED = frozenset({"goodbye"})
 
 
 @dataclass(slots=True)
@@ -61,6 +69,9 @@ class Heard:
         None when it answers neither way."""
         positive = max((self.answers.get(act, 0.0) for act in POSITIVE), default=0.0)
         negative = max((self.answers.get(act, 0.0) for act in NEGATIVE), default=0.0)
+        if IRONY in self.acts:
+            # "Ага, помогло, как же": the yes is the irony's, the answer is no.
+            negative, positive = max(negative, positive, self.acts[IRONY]), 0.0
         if not positive and not negative:
             # "Перезагружал уже трижды": the first steps were done, and the question is still open.
             return False if "tried" in self.acts else None
@@ -83,7 +94,9 @@ class Hearing:
         self.lemmatizer = lemmatizer = answers.lemmatizer
         # Every word counts in an answer ("не надо", "да, давайте"), bare negations too.
         self.normaliser = answers
-        examples = _examples(acts.acts, control)
+        examples = [
+            (act, text) for act, text in _examples(acts.acts, control) if not self._lone_imperative(text)
+        ]
         self.classifier = ExampleClassifier(examples, self.normaliser, evidence_only=True)
         self.acts = frozenset(label for label, _ in examples)
         # "Tried" needs one of its own verbs in the past ("переустановил"), not just its nouns ("приложение").
@@ -101,6 +114,12 @@ class Hearing:
         # The editors' exact short answers ("нет", "да, позовите") always count, whatever the weights say.
         self.control = ControlWords(control)
 
+    def _lone_imperative(self, text: str) -> bool:
+        """A one-word imperative ("забудьте") taught as its lemma would hear every tense of it ("забыл
+        пароль"); the control words still match it exactly."""
+        tokens = self.lemmatizer.tokens(text)
+        return len(tokens) == 1 and "impr" in tokens[0].tags
+
     def hear(self, text: str) -> Heard:
         """The acts of one message."""
         ranking = self.classifier.rank(text, explain=False)
@@ -108,7 +127,7 @@ class Hearing:
         short = len(ranking.terms) <= SHORT_ANSWER_TERMS
         floor = RELATIVE_TO_BEST * ranking.scores[0][1] if ranking.scores else 0.0
         tokens = self.lemmatizer.tokens(text)
-        asks = "?" in text or any(t.lemma in QUESTION_WORDS for t in tokens)
+        asks = "?" in text or _asks_without_mark(tokens)
         # "Перезагружал": the first steps are something the client did, so a verb in the past.
         did = any("past" in t.tags and t.lemma in self._tried_verbs for t in tokens)
         for act, score in ranking.scores:
@@ -119,6 +138,9 @@ class Hearing:
                 continue
             question = act.startswith(QUESTION_PREFIX)
             if (question and not asks) or (act == "tried" and not did):
+                continue
+            if act in NOT_ASKED and "?" in text:
+                # "А интернет пока не отключат?": "пока" in a question is "for now", not "bye".
                 continue
             groups = self._requires.get(act, ())
             if not all(any(t.lemma in group or t.word in group for t in tokens) for group in groups):
@@ -136,6 +158,16 @@ class Hearing:
             if exact(text):
                 heard.acts[act] = heard.answers[act] = max(heard.acts.get(act, 0.0), ACT_THRESHOLD + 1.0)
         return heard
+
+
+def _asks_without_mark(tokens: list[Token]) -> bool:
+    """Whether a message with no question mark is still a question: it opens with a question word."""
+    words = [t for t in tokens if t.lemma not in FILLERS]
+    if any(t.lemma == "ли" for t in words):
+        return True
+    if words and words[0].lemma in QUESTION_WORDS:
+        return True
+    return any(t.lemma in QUESTION_WORDS and t.lemma not in OPENING_ONLY for t in words[:QUESTION_WITHIN])
 
 
 def _examples(acts: Mapping[str, list[str]], control: ControlLexicon) -> list[tuple[str, str]]:

@@ -36,6 +36,7 @@ SHRINK = 0.0
 EVIDENCE_SHOWN = 4
 # A request needs words that, counted together, this many of its examples hold (one rare word is not enough).
 CORE_SUPPORT = 5
+SUPPORT_SHARE = 0.03
 # In the middle of a request, "not ours" needs this much more evidence.
 MID_FLOW_EXTRA = 5.0
 # A second request in the same message needs this much more than the threshold.
@@ -116,6 +117,11 @@ class ExampleClassifier:
                 if "+" not in term and not term.startswith("~"):
                     vocabulary.add(term.removeprefix(NEGATED))
         total = sum(counts)
+        # A label with few examples (small talk) cannot have words many examples share.
+        self.support_needed = {
+            label: min(CORE_SUPPORT, max(1, math.ceil(counts[i] * SUPPORT_SHARE)))
+            for label, i in index.items()
+        }
         self._weights: dict[str, tuple[float, ...]] = {}
         self._counts: dict[str, tuple[int, ...]] = {}
         for term, per_label in df.items():
@@ -280,7 +286,8 @@ class IntentMatcher:
             best, score = requests[0]
         if best in _NONE_OF_THESE or score < MATCH_THRESHOLD:
             return None
-        if ranking.support.get(best, CORE_SUPPORT) < CORE_SUPPORT:
+        needed = self.classifier.support_needed
+        if ranking.support.get(best, CORE_SUPPORT) < needed.get(best, CORE_SUPPORT):
             return None
         rest = [(label, s) for label, s in candidates if label != best]
         runner_up, second = rest[0] if rest else (None, 0.0)
@@ -296,7 +303,9 @@ class IntentMatcher:
             return False
         # Its own words are judged alone: the first request's words count against it in its score.
         own = sum(weight for term, weight in ranking.contributions.get(other, ()) if term[0] != "~")
-        if own < MATCH_THRESHOLD + SECOND_REQUEST_EXTRA or ranking.support.get(other, 0) < CORE_SUPPORT:
+        if own < MATCH_THRESHOLD + SECOND_REQUEST_EXTRA or ranking.support.get(
+            other, 0
+        ) < self.classifier.support_needed.get(other, CORE_SUPPORT):
             return False
         mine = {term for term, weight in ranking.contributions.get(best, ()) if weight >= 1.0}
         theirs = {term for term, weight in ranking.contributions.get(other, ()) if weight >= 1.0}

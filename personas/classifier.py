@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from dialogs.text import AnyOf, Lemmatizer, Token, fold
+from personas.fitting import FORMULAIC
 from personas.labels import NEUTRAL
 from personas.normalise import is_masked, letters_only, mask_pattern, word_forms, words_of
 from personas.signals import Signals
@@ -21,6 +22,9 @@ LABELS = ("aggressor", "unsure", "talker", "positive", "sysadmin")
 CALM_LABELS = ("unsure", "talker", "positive", "sysadmin")
 HISTORY_KEPT = 30
 CUES_SHOWN = 12
+# Fitted aggressor words count only beside this much hand-written aggression in the same message.
+FITTED_ANGER_NEEDS = 0.3
+FITTED_PREFIX = "fitted "
 # Words recur across messages; what one word says about rudeness is remembered, up to this many words.
 WORD_CACHE_SIZE = 50_000
 _IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
@@ -106,13 +110,15 @@ class PersonaClassifier:
         # Fitted word weights, but for the words signals.yaml already weighs: an editor's cue for this
         # persona is the weight, and one for another persona ("отличный" is praise) says the data was
         # sarcasm or chance, which the hand-written rules judge better than a word count.
+        # Courtesy ("спасибо", "до свидания") is what everyone says on the way out; it marks no persona.
         learned = signals.learned
+        courtesy = FORMULAIC
         for label, table in learned.words.items():
             if label not in LABELS:
                 continue
             scale = learned.scales.get(label, learned.scale)
             for lemma, weight in table.items():
-                if lemma in self._lemma_labels or weight <= 0 or scale <= 0:
+                if lemma in self._lemma_labels or lemma in courtesy or weight <= 0 or scale <= 0:
                     continue
                 self._learned.setdefault(lemma, []).append((label, round(weight * scale, 3)))
         self._rude_words: dict[str, Cue | None] = {}
@@ -159,7 +165,7 @@ class PersonaClassifier:
         learned = self._learned
         for lemma in dict.fromkeys(lemma_list):
             for label, weight in learned.get(lemma, ()):
-                by_label.setdefault(label, []).append(Cue(label, f"fitted «{lemma}»", weight))
+                by_label.setdefault(label, []).append(Cue(label, f"{FITTED_PREFIX}«{lemma}»", weight))
         for label in LABELS:
             cues += by_label.get(label, ())
         index = self._phrase_index
@@ -177,7 +183,7 @@ class PersonaClassifier:
         quoted = self.signals.aggressor.quoted_words
         if quoted and _QUOTED.search(text) and any(c.label == "aggressor" for c in cues):
             cues.append(Cue("aggressor", "their words quoted back", quoted.weight))
-        return self._soften(self._cheerful(cues), polite)
+        return self._soften(self._cheerful(_anger_needs_an_editors_cue(cues)), polite)
 
     @staticmethod
     def _cheerful(cues: list[Cue]) -> list[Cue]:
@@ -380,3 +386,15 @@ class PersonaClassifier:
         if current in passing and scores[current] * s.margin >= scores[best]:
             return current
         return best
+
+
+def _anger_needs_an_editors_cue(cues: list[Cue]) -> list[Cue]:
+    """Aggression acts at once, so fitted words alone ("кто", "вообще") never make it: they count only
+    beside a hand-written aggressor cue of some weight in the same message."""
+    fitted = [c for c in cues if c.label == "aggressor" and c.what.startswith(FITTED_PREFIX)]
+    if not fitted:
+        return cues
+    written = sum(c.weight for c in cues if c.label == "aggressor" and not c.what.startswith(FITTED_PREFIX))
+    if written >= FITTED_ANGER_NEEDS:
+        return cues
+    return [c for c in cues if not (c.label == "aggressor" and c.what.startswith(FITTED_PREFIX))]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dialogs.text import fold
 from dialogs.yamlfile import load_yaml, validate
 
 LEARNED_FILE = "learned.yaml"
@@ -205,9 +207,27 @@ def load_signals(directories: Path | Sequence[Path]) -> Signals:
     layers = [directories] if isinstance(directories, Path) else list(directories)
     found = [layer / "signals.yaml" for layer in layers if (layer / "signals.yaml").is_file()]
     path = found[-1] if found else layers[0] / "signals.yaml"
-    signals = validate(Signals, load_yaml(path), path)
+    signals = _folded(validate(Signals, load_yaml(path), path))
     fitted = [layer / LEARNED_FILE for layer in layers if (layer / LEARNED_FILE).is_file()]
     if fitted:
         data = load_yaml(fitted[-1])
         signals.learned = validate(LearnedWords, data if data is not None else {}, fitted[-1])
     return signals
+
+
+def _folded(signals: Signals) -> Signals:
+    """Every cue the way messages are read (lower case, ё as е): "пошёл ты" in the file matches "пошел
+    ты" typed, "RSRP" matches "rsrp". Regular expressions are left as written."""
+
+    def fold_all(value: Any, key: str = "") -> Any:
+        if key == "patterns":
+            return value
+        if isinstance(value, str):
+            return fold(value)
+        if isinstance(value, list):
+            return [fold_all(item) for item in value]
+        if isinstance(value, dict):
+            return {fold_all(k) if isinstance(k, str) else k: fold_all(v, str(k)) for k, v in value.items()}
+        return value
+
+    return Signals.model_validate(fold_all(signals.model_dump()))

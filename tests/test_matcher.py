@@ -77,7 +77,9 @@ def test_refined_weights_get_more_of_their_own_examples_right(live_content: Live
     normaliser = content.matcher.normaliser
 
     def right(classifier: ExampleClassifier) -> int:
-        return sum(classifier.rank(text).scores[0][0] == label for label, text in examples)
+        return sum(
+            bool(scores := classifier.rank(text).scores) and scores[0][0] == label for label, text in examples
+        )
 
     counted = ExampleClassifier(examples, normaliser, pairs=True)
     refined = ExampleClassifier(

@@ -119,6 +119,17 @@ def test_lexicon_is_data_an_editor_extends(content_copy: Path) -> None:
     assert persona == "aggressor"
 
 
+def test_an_editors_cue_with_yo_or_capitals_matches_what_clients_type(content_copy: Path) -> None:
+    signals = content_copy.parent / "common" / "personas" / "signals.yaml"
+    text = signals.read_text(encoding="utf-8")
+    assert "    цирк: 0.5\n" in text
+    signals.write_text(
+        text.replace("    цирк: 0.5\n", "    цирк: 0.5\n    Шапитёшник: 1.5\n"), encoding="utf-8"
+    )
+    persona, _ = persona_after(Engine(LiveContent(content_copy)), ["шапитешник какой-то"])
+    assert persona == "aggressor"
+
+
 TONE_OPENERS = {
     "neutral": "добрый день",
     "aggressor": "вы там совсем охренели, опять",

@@ -63,6 +63,8 @@ class ChoiceFinder:
             return None
         chosen = self._by_meaning(terms, asked, ordered, first_named)
         if chosen is None and asked:
+            chosen = self._by_number(terms)
+        if chosen is None and asked:
             chosen = self._by_spelling(" ".join(sorted(terms)))
         return self._found(chosen) if chosen else None
 
@@ -95,6 +97,14 @@ class ChoiceFinder:
         if len(ranked) > 1 and ranked[0][1][0] == ranked[1][1][0] and not first_named:
             return None
         return ranked[0][0]
+
+    def _by_number(self, terms: frozenset[str]) -> str | None:
+        """ "Давайте за 650": a number that only one option's label holds (a price, a speed)."""
+        named = {term for term in terms if term.isdigit()}
+        if not named:
+            return None
+        holders = {option.id for option in self.options for word in words(option.label) if word in named}
+        return holders.pop() if len(holders) == 1 else None
 
     def _by_spelling(self, joined: str) -> str | None:
         best_id, best_score = "", 0.0
