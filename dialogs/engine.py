@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dialogs.content import Content, LiveContent
-from dialogs.details.base import DetailKind
+from dialogs.details.base import DetailKind, Found
 from dialogs.details.choice import choice_payload
 from dialogs.details.extractor import Extraction
 from dialogs.details.phone import phone_for_display
@@ -74,6 +74,9 @@ _SHOWN_AS_WRITTEN = (DetailKind.CHOICE, DetailKind.DATETIME, DetailKind.ADDRESS,
 # Acts that end a conversation (or a request) rather than ask for anything.
 _CLOSINGS = ("thanks", "goodbye")
 _NUMBERS = re.compile(r"\d+")
+# "не 30, а 38" and "38, а не 30": a number taken back in favour of another.
+_NOT_THIS_BUT_THAT = re.compile(r"(?i)\bне\s+(?P<wrong>\d+[а-я]?)\s*,?\s*а\s+(?P<right>\d+[а-я]?)\b")
+_THAT_NOT_THIS = re.compile(r"(?i)\b(?P<right>\d+[а-я]?)\s*,?\s*а\s+не\s+(?P<wrong>\d+[а-я]?)\b")
 # Layers after which a question the bot asked is still open.
 _ASIDES = frozenset({"question", "aside", "out_of_scope", "wait", "capabilities"})
 
@@ -580,6 +583,9 @@ class _Run:
     def _correction(self) -> Extraction | None:
         """ "Ой, номер другой: ..." while something else is asked: the detail of the kind given, read again
         as if it were the question."""
+        patched = self._patched_number()
+        if patched is not None:
+            return patched
         for name in list(self.state.details):
             # "4521, а не 4512": the value being replaced is not the new one.
             old = self.state.details[name]
@@ -593,6 +599,22 @@ class _Run:
                 extraction.found = {name: extraction.found[name]}
                 extraction.invalid = None
                 return extraction
+        return None
+
+    def _patched_number(self) -> Extraction | None:
+        """ "Ой, не 30, а 38" about an address the bot has: the house number in it is replaced."""
+        said = _NOT_THIS_BUT_THAT.search(self.text) or _THAT_NOT_THIS.search(self.text)
+        if said is None:
+            return None
+        wrong, right = said.group("wrong"), said.group("right")
+        for name, value in self.state.details.items():
+            spec = self.book.details.get(name)
+            if spec is None or spec.type is not DetailKind.ADDRESS:
+                continue
+            pattern = re.compile(rf"(?<![\w]){re.escape(wrong)}(?![\w])")
+            if len(pattern.findall(value.value)) == 1:
+                fixed = pattern.sub(right, value.value)
+                return Extraction(found={name: Found(name, fixed, fixed)})
         return None
 
     def _unrelated(self, ranking: Ranking) -> bool:

@@ -22,7 +22,7 @@ SHORT_ANSWER_TERMS = 7
 # Acts a message of any length can carry.
 ANY_LENGTH = frozenset({"capabilities", "tried"})
 # Acts with a length limit of their own: a complaint about the bot is said in a sentence, not in a story.
-LONGEST = {"bot_complaint": 12}
+LONGEST = {"bot_complaint": 12, "irony": 10}
 QUESTION_PREFIX = "q_"
 # A question needs a question mark or a question word: "спасибо, буду ждать" asks nothing.
 QUESTION_WORDS = frozenset(

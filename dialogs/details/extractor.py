@@ -176,8 +176,10 @@ class DetailExtractor:
         if name := plan.address:
             is_asked = asked == name and not result.found
             keep(self.addresses[name].find(text, taken, asked=is_asked), is_asked)
-        if has_digit and (name := plan.money):
-            keep(self.sums[name].find(text, taken, asked=asked == name), asked == name)
+        if (name := plan.money) and (has_digit or asked == name):
+            # "Сегодня утром, 4300" to "when?": the sum the request still needs comes with the date.
+            beside_a_date = asked is not None and self.specs[asked].type is DetailKind.DATETIME
+            keep(self.sums[name].find(text, taken, asked=asked == name, beside=beside_a_date), asked == name)
         # A bare number answers the question asked; it is a contract only if that was the question.
         if (
             has_digit

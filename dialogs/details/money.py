@@ -15,14 +15,15 @@ _AMOUNT = re.compile(rf"(?<![\d.,])(?P<number>{_NUMBER})\s*{_UNIT}", re.IGNORECA
 # A sum announced by what was done with it: "перевёл 5000", "на сумму 1 500", "перевод на 3000".
 _CUED = re.compile(
     rf"(?i)(?:перев[её]\w*|перевод\w*|заплатил\w*|оплатил\w*|отправил\w*|скинул\w*|закинул\w*|внес\w*"
-    rf"|сумм\w*|списал\w*|сняли|пришло|пришли)\s+(?:на\s+|в\s+размере\s+)?"
-    # A few words may stand between: "перевёл сестре 15 000", "скинул маме на карту 3000".
-    rf"(?:[а-яё]+\s+){{0,3}}?(?P<number>{_NUMBER})(?![\d,:/\-]|[.]\d|\s*(?:%|мин|час|дн|недел|месяц|раз|числ|шт|г\b|год))"
+    rf"|сумм\w*|списал\w*|сняли|пришло|пришли)[\s,]+(?:на\s+|в\s+размере\s+)?"
+    # A few words may stand between: "перевёл сестре 15 000", "скинул маме 3000", "переводом, 12 000".
+    rf"(?:[а-яё]+[\s,]+){{0,3}}?(?P<number>{_NUMBER})(?![\d:/\-]|[.,]\d|\s*(?:%|мин|час|дн|недел|месяц|раз|числ|шт|г\b|год))"
 )
 _BARE = re.compile(rf"(?<![\d.,:/\-])(?P<number>{_NUMBER})(?![\d,:/\-]|[.]\d|\s*(?:%|мин|час|дн|руб))")
 _THOUSANDS = ("т.р", "тр", "к", "k", "т")
 _WORDS = {"полторы тысячи": "1500", "тысячу": "1000", "тысяча": "1000", "сотку": "100", "пятихатку": "500"}
 MAX_AMOUNT = Decimal("1000000000")
+_YEAR = re.compile(r"(?:19|20)\d\d")
 
 
 def _value(number: str, unit: str) -> Decimal | None:
@@ -49,8 +50,11 @@ class MoneyFinder:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def find(self, text: str, taken: list[Span], *, asked: bool) -> Found | Invalid | None:
-        """The first sum in text (with a currency or unit), or a bare number when the sum was asked."""
+    def find(
+        self, text: str, taken: list[Span], *, asked: bool, beside: bool = False
+    ) -> Found | Invalid | None:
+        """The first sum in text (with a currency or unit), or a bare number when the sum was asked; `beside`
+        another answer, a bare number of three digits or more that is no year or time."""
         for match in _AMOUNT.finditer(text):
             if overlaps(match.span(), taken):
                 continue
@@ -68,6 +72,14 @@ class MoneyFinder:
         for words, value in _WORDS.items():
             if words in lowered and asked:
                 return Found(self.name, value, words)
+        if beside and not asked:
+            for match in _BARE.finditer(text):
+                digits = match.group("number").replace(" ", "").replace("\u00a0", "")
+                if overlaps(match.span(), taken) or len(digits) < 3 or _YEAR.fullmatch(digits):
+                    continue
+                amount = _value(match.group("number"), "")
+                if amount is not None and 100 <= amount <= MAX_AMOUNT:
+                    return Found(self.name, _text(amount), match.group().strip(), *match.span())
         if not asked:
             return None
         for match in _BARE.finditer(text):
