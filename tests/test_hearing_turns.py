@@ -1,4 +1,4 @@
-"""Turns the script did not expect, from conversations written the way clients write: each was misheard once."""
+"""Turns the script did not expect, from conversations written as clients write: each was misheard once."""
 
 from __future__ import annotations
 
