@@ -9,7 +9,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from dialogs.lexicon import HandoffLexicon
-from dialogs.text import MAX_ANALYSED_CHARS, Lemmatizer, Token, fold, words
+from dialogs.text import MAX_ANALYSED_CHARS, Lemmatizer, Token, fold, trie_pattern, words
 from dialogs.translit import read_latin
 
 WINDOW_BEFORE = 5
@@ -20,15 +20,11 @@ _CLAUSE_BREAK = re.compile(r"[,.;:!?]|\b(?:а|но|однако)\b")
 
 
 def _any_phrase_pattern(phrases: list[str]) -> tuple[re.Pattern[str] | None, bool]:
-    """A pattern telling whether any phrase occurs in a text squashed the way clauses are, and
-    whether the text must be squashed first (False: the pattern itself spans whitespace runs)."""
+    """A pattern telling whether any phrase occurs in a text squashed the way clauses are (one space
+    between words), and that the text must be squashed first."""
     if not phrases:
         return None, False
-    if all(p == " ".join(p.split()) for p in phrases):
-        # Single spaces between words: in the squashed text they are exactly the runs of whitespace
-        # (str.split and the \s class agree on what whitespace is), so no squashing is needed.
-        return re.compile("|".join(r"\s+".join(map(re.escape, p.split(" "))) for p in phrases)), False
-    return re.compile("|".join(map(re.escape, phrases))), True
+    return re.compile(trie_pattern(phrases)), True
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import pymorphy3
 
@@ -43,13 +44,36 @@ def clean(text: str) -> str:
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
 
 
+def trie_pattern(needles: list[str] | tuple[str, ...] | frozenset[str]) -> str:
+    """One regex for a set of literal strings with their common beginnings shared ("не работа|не пришел"
+    -> "не (?:работа|пришел)"): the regex engine tries each alternative at each position, and a shared
+    beginning fails once for all the strings behind it."""
+    trie: dict[str, Any] = {}
+    for needle in needles:
+        if not needle:
+            continue
+        node = trie
+        for char in needle:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, Any]) -> str:
+        # Only whether one occurs matters: a needle that ends here makes the longer ones behind it moot.
+        if "" in node:
+            return ""
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items())]
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    return pattern(trie) if trie else "(?!x)x"
+
+
 class AnyOf:
     """Whether any of some literal strings occurs in a text: one regex scan instead of a loop of `in`."""
 
     __slots__ = ("_regex",)
 
     def __init__(self, needles: list[str] | tuple[str, ...] | frozenset[str]) -> None:
-        self._regex = re.compile("|".join(re.escape(n) for n in needles)) if needles else None
+        self._regex = re.compile(trie_pattern(needles)) if needles else None
 
     def __call__(self, text: str) -> bool:
         return self._regex is not None and self._regex.search(text) is not None

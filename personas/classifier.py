@@ -350,7 +350,8 @@ class PersonaClassifier:
             if share >= steps.question_share and mean <= steps.max_mean_chars:
                 scores["unsure"] += steps.weight
                 cues.append(Cue("unsure", f"asks at each step ({share:.0%} questions)", steps.weight))
-        recent_cues = [*cues, *[Cue(**c) for c in memory.get("cues", [])]][:CUES_SHOWN]
+        room = max(0, CUES_SHOWN - len(cues))
+        recent_cues = [*cues[:CUES_SHOWN], *[Cue(**c) for c in memory.get("cues", [])[:room]]]
         memory["cues"] = [{"label": c.label, "what": c.what, "weight": c.weight} for c in recent_cues]
         label = self._decide(scores, current)
         angry_now = weights["aggressor"] >= self.signals.aggressor.threshold * 0.5

@@ -93,3 +93,20 @@ def test_surnames_and_places_are_not_evidence(live_content: LiveContent) -> None
     terms = normaliser.terms("подключите интернет на улице Кирова в Бердске")
     assert "киров" not in terms and "бердск" not in terms
     assert "подключить" in terms and "интернет" in terms
+
+
+def test_a_trie_of_needles_finds_what_the_plain_alternation_finds() -> None:
+    import random
+    import re
+
+    from dialogs.text import AnyOf, trie_pattern
+
+    needles = ["не работа", "не пришел", "нет интернет", "не", "абв", "абвгд", "ё-моё", "a.b"]
+    plain = re.compile("|".join(re.escape(n) for n in needles))
+    found = AnyOf(needles)
+    letters = "абвгденрпиотё-.ab "
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(letters) for _ in range(rng.randint(0, 25)))
+        assert found(text) == (plain.search(text) is not None), text
+    assert trie_pattern([]) == "(?!x)x" and not AnyOf([])("что угодно")
