@@ -341,11 +341,20 @@ class _Run:
                 return True
             if self.payload == NO_HUMAN or leaning is False:
                 self._layer("answer", to="human_offer", said="no")
+                if typed and self.state.active is None and self._names_a_request():
+                    # "Извините, это ребёнок нажимал. У меня не работает интернет": no person, and the
+                    # request is heard like any other.
+                    return False
                 self.say("handoff_declined")
                 self._continue_active()
                 return True
         if awaiting == AWAIT_SOLVED:
             scenario = self.book.scenario(scenario_id or "")
+            if typed and self.content.human_requests.refuses(self.text):
+                # "Не надо оператора, сам разберусь" to "Помогло?": no one is called.
+                self._layer("answer", to="solved", said="no_person")
+                self.say("handoff_declined_after_advice")
+                return True
             if typed and heard.question and "?" in self.text and scenario is not None:
                 # "А через сколько он сам разблокируется?": a question, not yet the answer.
                 self._layer("question", question=heard.question, during="solved")
@@ -723,6 +732,12 @@ class _Run:
         if not self.content.guides.has(moment):
             moment = "faq.other"
         self.say(moment, company=self.book.company.name)
+
+    def _names_a_request(self) -> bool:
+        """Whether the message names a request (not small talk) clearly enough to serve it."""
+        match = self.content.matcher.match(self.text)
+        named = self.book.scenario(match.scenario_id) if match else None
+        return named is not None and not named.smalltalk
 
     def _named_request(self) -> Scenario | None:
         """The request a message names when it is handed over at once ("интернет медленный, позовите

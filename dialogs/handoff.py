@@ -16,6 +16,8 @@ WINDOW_BEFORE = 5
 WINDOW_AFTER = 3
 SHORT_MESSAGE = 2
 _LATIN = re.compile(r"\b[a-z']{2,}\b")
+# A relative clause after a person says who is meant: "оператор, от которого я ушёл", "для человека, который".
+_RELATIVE = re.compile(r"^\s*(?:(?:от|у|с|в|к|для|про)\s+)?котор")
 _CLAUSE_BREAK = re.compile(r"[,.;:!?]|\b(?:а|но|однако)\b")
 
 
@@ -25,6 +27,11 @@ def _any_phrase_pattern(phrases: list[str]) -> tuple[re.Pattern[str] | None, boo
     if not phrases:
         return None, False
     return re.compile(trie_pattern(phrases)), True
+
+
+def _qualifies(token: Token) -> bool:
+    """An adjective that only makes a person of the noun after it ("живой", read as a noun "живые")."""
+    return token.pos == "ADJF" or token.lemma == "живой"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,7 @@ class HumanRequestDetector:
         self.other_verbs = frozenset(fold(w) for w in lexicon.other_verbs)
         self.not_after = frozenset(fold(w) for w in lexicon.not_a_person_after)
         self.not_before = frozenset(fold(w) for w in lexicon.not_a_person_before)
+        self.declines = tuple(" ".join(fold(p).split()) for p in lexicon.declines)
         questions = sorted((fold(q) for q in lexicon.who_questions), key=len, reverse=True)
         self.who_questions = re.compile(
             "|".join(rf"(?<!\w){re.escape(q)}(?!\w)" for q in questions) if questions else r"(?!x)x"
@@ -61,7 +69,17 @@ class HumanRequestDetector:
 
     def _tokens(self, text: str) -> list[Token]:
         # Lemmatizer.tokens without its recent-texts cache, which clauses would only crowd.
-        return [self.lemmatizer.token(w) for w in words(text[:MAX_ANALYSED_CHARS])]
+        return [self.lemmatizer.token(w) for w in self._words(text)]
+
+    def _words(self, text: str) -> list[str]:
+        """Words of a clause; an unknown hyphenated word is read as its parts ("оператором-человеком")."""
+        found: list[str] = []
+        for word in words(text[:MAX_ANALYSED_CHARS]):
+            if "-" in word and not self.lemmatizer.is_known(word):
+                found.extend(part for part in word.split("-") if part)
+            else:
+                found.append(word)
+        return found
 
     def _is_person(self, token: Token) -> bool:
         if token.lemma in self.person_set or token.word in self.person_set:
@@ -93,15 +111,21 @@ class HumanRequestDetector:
             and not any(map(self._person_word, words(folded)))
         ):
             return None
-        for clause in _CLAUSE_BREAK.split(folded):
-            found = self._detect_clause(clause, phrases=phrases)
+        clauses = _CLAUSE_BREAK.split(folded)
+        for index, clause in enumerate(clauses):
+            following = clauses[index + 1] if index + 1 < len(clauses) else ""
+            found = self._detect_clause(
+                clause, phrases=phrases, relative_next=_RELATIVE.match(following) is not None
+            )
             if found:
                 return found
         return None
 
-    def _detect_clause(self, clause: str, *, phrases: bool = True) -> HumanRequest | None:
+    def _detect_clause(
+        self, clause: str, *, phrases: bool = True, relative_next: bool = False
+    ) -> HumanRequest | None:
         squashed = " ".join(clause.split())
-        clause_words = words(squashed[:MAX_ANALYSED_CHARS])
+        clause_words = self._words(squashed)
         if self.who_questions.search(squashed):
             return None  # "ты живой человек или бот?" asks who answers, it asks for no one
         if phrases:
@@ -112,6 +136,15 @@ class HumanRequestDetector:
                 after = self._tokens(squashed[position + len(phrase) :])[:WINDOW_AFTER]
                 if self._refused_after(after) or any(t.lemma == "не" for t in after[:1]):
                     continue  # "живой человек не нужен"
+                last = self._tokens(phrase)[-1:]
+                if (
+                    last
+                    and _qualifies(last[0])
+                    and after
+                    and after[0].pos == "NOUN"
+                    and not self._is_person(after[0])
+                ):
+                    continue  # "есть живые растения?": a thing, not a person
                 # "мастер живой человек придёт?": a person mentioned with another verb is no request; a
                 # phrase with no person in it ("вы меня не слышите") is what it says, whatever else is said.
                 names_a_person = any(map(self._person_word, words(phrase)))
@@ -127,6 +160,13 @@ class HumanRequestDetector:
             following = tokens[index + 1 : index + 2]
             if following and following[0].lemma in self.not_after:
                 continue
+            if (
+                following
+                and _qualifies(token)
+                and following[0].pos == "NOUN"
+                and not self._is_person(following[0])
+            ):
+                continue  # "живые растения", "человеческий размер": a thing, not a person
             preceding = tokens[index - 1 : index] if index else []
             if preceding and (preceding[0].lemma in self.not_before or preceding[0].word in self.not_before):
                 continue
@@ -141,13 +181,30 @@ class HumanRequestDetector:
                 continue
             if any(self._is_request(t) for t in around):
                 return HumanRequest(f"request for {token.word}")
-            if len(tokens) <= SHORT_MESSAGE:
+            # "Оператор, от которого я ушёл": someone spoken about, not called.
+            if len(tokens) <= SHORT_MESSAGE and not (relative_next and index == len(tokens) - 1):
                 return HumanRequest(f"short call for {token.word}")
         return None
 
     def _as_cyrillic(self, folded: str) -> str:
         """Russian typed in Latin letters ("pozovite operatora") read back, word by word."""
         return _LATIN.sub(lambda m: read_latin(m.group(), self.lemmatizer.is_known) or m.group(), folded)
+
+    def refuses(self, text: str) -> bool:
+        """Whether text declines a person ("не надо оператора", "оператора не зовите", "сам разберусь")."""
+        folded = " ".join(fold(text).split())
+        if any(phrase in folded for phrase in self.declines):
+            return True
+        for clause in _CLAUSE_BREAK.split(folded):
+            tokens = self._tokens(clause)
+            for index, token in enumerate(tokens):
+                if not self._is_person(token):
+                    continue
+                before = tokens[max(0, index - WINDOW_BEFORE) : index]
+                after = tokens[index + 1 : index + 1 + WINDOW_AFTER]
+                if self._refused(before) or self._refused_after(after):
+                    return True
+        return False
 
     def _refused_after(self, after: list[Token]) -> bool:
         """'оператора не зовите', 'специалиста вызывать не нужно': a negated request after the person."""

@@ -133,6 +133,10 @@ class Hearing:
         for act, score in ranking.scores:
             if score < ACT_THRESHOLD:
                 break
+            groups = self._requires.get(act, ())
+            if not all(any(t.lemma in group or t.word in group for t in tokens) for group in groups):
+                # Without its own words the act is not there at all, not even as an answer's leaning.
+                continue
             heard.answers[act] = score
             if score < max(floor, STRICTER.get(act, ACT_THRESHOLD)):
                 continue
@@ -141,9 +145,6 @@ class Hearing:
                 continue
             if act in NOT_ASKED and "?" in text:
                 # "А интернет пока не отключат?": "пока" in a question is "for now", not "bye".
-                continue
-            groups = self._requires.get(act, ())
-            if not all(any(t.lemma in group or t.word in group for t in tokens) for group in groups):
                 continue
             fits = len(ranking.terms) <= LONGEST[act] if act in LONGEST else short
             if fits or act in ANY_LENGTH or question:

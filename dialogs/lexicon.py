@@ -41,6 +41,9 @@ class HandoffLexicon(BaseModel):
     not_a_person_before: list[str] = Field(
         default_factory=list, description="'на другого человека' is someone else, not a person to talk to."
     )
+    declines: list[str] = Field(
+        default_factory=list, description="'сам разберусь': no person wanted, with no person word said."
+    )
     who_questions: list[str] = Field(
         default_factory=list, description="'ты бот или человек?' asks who answers, not for a person."
     )

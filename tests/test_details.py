@@ -248,3 +248,35 @@ def test_dates_and_measures_are_not_addresses(
     live_content: LiveContent, text: str, expected: dict[str, str]
 ) -> None:
     assert found(live_content, text, needed=["new_address", "move_date"]) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "чек № 000456, деньги списали",
+        "БИК банка 044525225 для перевода",
+        "ИНН организации 5406123456 для счёта",
+    ],
+)
+def test_receipts_bik_and_inn_a_word_away_are_no_contract(live_content: LiveContent, text: str) -> None:
+    assert "contract" not in found(live_content, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("прошу перенести номер +79050009988 к вам", "+79050009988"),
+        ("перезвоните на 8(383)2-11-22-33", "+73832112233"),
+    ],
+)
+def test_a_phone_before_a_preposition_or_with_date_like_groups(
+    live_content: LiveContent, text: str, phone: str
+) -> None:
+    assert found(live_content, text).get("phone") == phone
+
+
+@pytest.mark.parametrize(
+    "text", ["номер заказа 4567-1234, телефон 89131234567", "звонки на 8-800 бесплатные?"]
+)
+def test_order_numbers_and_call_words_are_no_street(live_content: LiveContent, text: str) -> None:
+    assert "address" not in found(live_content, text)

@@ -47,3 +47,29 @@ def test_requests(live_content: LiveContent, text: str) -> None:
 )
 def test_mentions(live_content: LiveContent, text: str) -> None:
     assert live_content.get().human_requests.detect(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "у вас есть живые растения в каталоге?",
+        "мне нужен человеческий размер, а не эти маломерки! есть L?",
+        "оператор, от которого я перенёс номер, до сих пор списывает абонентку",
+        "у вас есть тариф для человека, который только звонит?",
+    ],
+)
+def test_things_and_people_spoken_about_are_no_request(live_content: LiveContent, text: str) -> None:
+    assert live_content.get().human_requests.detect(text) is None, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Пожалуйста, соедините с оператором-человеком",
+        "в сотый раз объясняю: деньги списали, верните",
+        "Нужен специалист, который поможет с настройкой оборудования",
+        "есть живые люди?",
+    ],
+)
+def test_hyphenated_and_stuck_requests_for_a_person(live_content: LiveContent, text: str) -> None:
+    assert live_content.get().human_requests.detect(text) is not None, text

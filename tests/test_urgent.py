@@ -58,3 +58,27 @@ def test_urgent_situations(content: LiveContent, text: str, situation: str) -> N
 )
 def test_not_urgent(content: LiveContent, text: str) -> None:
     assert content.get().urgent.detect(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "situation"),
+    [
+        ("банка лопнула в коробке, осколками порезала руку, требую компенсацию", "damage"),
+        ("мою симку перевыпустили без меня, теперь смс от банка приходят на чужой телефон", "fraud_now"),
+        ("Сын пропал, телефон выключен, помогите узнать, где он был последний раз", "vulnerable"),
+        ("мне пишут с угрозами с незнакомого номера, мне страшно выходить из дома", "vulnerable"),
+        ("я инвалид по зрению, мне очень трудно писать, помогите пожалуйста", "vulnerable"),
+    ],
+)
+def test_injuries_sim_swaps_missing_people_and_threats_are_urgent(
+    live_content: LiveContent, text: str, situation: str
+) -> None:
+    found = live_content.get().urgent.detect(text)
+    assert found is not None and found.situation == situation
+
+
+@pytest.mark.parametrize(
+    "text", ["пропала связь у мамы", "у меня пропал интернет", "где вы были в прошлый раз"]
+)
+def test_lost_connections_are_not_missing_people(live_content: LiveContent, text: str) -> None:
+    assert live_content.get().urgent.detect(text) is None

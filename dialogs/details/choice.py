@@ -6,7 +6,7 @@ from __future__ import annotations
 from rapidfuzz import fuzz
 
 from dialogs.details.base import DetailSpec, Found
-from dialogs.terms import TermNormaliser
+from dialogs.terms import NEGATED, TermNormaliser
 from dialogs.text import fold, words
 
 MIN_SCORE = 80
@@ -27,11 +27,18 @@ class ChoiceFinder:
         self.options = spec.options
         self._normaliser = normaliser
         self._phrases: list[tuple[str, frozenset[str], str]] = []
+        self._known_terms: frozenset[str] | None = None
         for option in spec.options:
             for phrase in (option.label, *option.synonyms):
                 terms = frozenset(normaliser.terms(phrase))
                 if terms:
                     self._phrases.append((option.id, terms, " ".join(sorted(terms))))
+
+    @property
+    def _phrase_terms(self) -> frozenset[str]:
+        if self._known_terms is None:
+            self._known_terms = frozenset(term for _, terms, _ in self._phrases for term in terms)
+        return self._known_terms
 
     def vocabulary(self) -> set[str]:
         """The words of every option, as lemmas and as written, for typos in answers to be read towards."""
@@ -57,7 +64,7 @@ class ChoiceFinder:
         # ASCII digits only: "፩" or "²" pass isdigit() but int() refuses them.
         if asked and stripped.isascii() and stripped.isdigit() and 1 <= int(stripped) <= len(self.options):
             return self._found(self.options[int(stripped) - 1].id)
-        ordered = self._normaliser.terms(text, correct=True)
+        ordered = self._denied_dropped(self._normaliser.terms(text, correct=True))
         terms = frozenset(ordered)
         if not terms:
             return None
@@ -97,6 +104,21 @@ class ChoiceFinder:
         if len(ranked) > 1 and ranked[0][1][0] == ranked[1][1][0] and not first_named:
             return None
         return ranked[0][0]
+
+    def _denied_dropped(self, ordered: list[str]) -> list[str]:
+        """ "Вайфаем не пользуюсь": an option's word followed by a negated word that no option has is
+        denied, not chosen ("значок интернета не горит" keeps its words: "не горит" is an option's)."""
+        known = self._phrase_terms
+        return [
+            term
+            for i, term in enumerate(ordered)
+            if not (
+                i + 1 < len(ordered)
+                and ordered[i + 1].startswith(NEGATED)
+                and ordered[i + 1] not in known
+                and term in known
+            )
+        ]
 
     def _by_number(self, terms: frozenset[str]) -> str | None:
         """ "Давайте за 650": a number that only one option's label holds (a price, a speed)."""

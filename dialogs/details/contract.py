@@ -23,7 +23,9 @@ _NOT_CONTRACT_BEFORE = re.compile(
 )
 # Words a little further back that make the number theirs: "пароль от wi-fi 12345678".
 _NOT_CONTRACT_NEAR = re.compile(
-    r"(?i)(?:парол\w*|артикул\w*|банкомат\w*|заказ\w*|трек\w*|заявк\w*|операци\w*)[^\d\n]{0,15}$"
+    r"(?i)(?:парол\w*|артикул\w*|банкомат\w*|заказ\w*|трек\w*|заявк\w*|операци\w*"
+    # ... and a word or two after "БИК", "ИНН", a receipt: "БИК банка 0445...", "чек № 000456".
+    r"|(?<![а-яёa-z])(?:бик|инн|кпп|огрн\w*|снилс|чек\w*|квитанци\w*))[^\d\n]{0,15}$"
 )
 # A six-digit postal index opens an address: "644043, г. Омск".
 _INDEX_AFTER = re.compile(r"^\s*,?\s*(?:г\.|город|обл|р-н|[А-ЯЁ][а-яё]+(?:ск|бург|град|ово|ево|ино)\b)")

@@ -14,7 +14,9 @@ NOISE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         # Amounts of money.
-        rf"{_NUM_UNIT}(?:₽|руб\w*|р\b|р\.|тыс\w*|т\.р|к\b|коп\w*|\$|usd|eur|евро|доллар\w*)",
+        rf"{_NUM_UNIT}(?:₽|руб\w*|р\b|р\.|тыс\w*|т\.р|коп\w*|\$|usd|eur|евро|доллар\w*)",
+        # "5к", "15 к" are thousands; "+79050009988 к вам" is a preposition after a phone.
+        r"(?<!\d)\d{1,4}\s?к\b",
         r"(?:₽|\$)\s*\d[\d\s.,]{0,15}",
         # Speeds, sizes, signal levels, percentages, durations.
         rf"{_NUM_UNIT}(?:[мкгm]б(?:ит|айт)?\w*|[кмгkmg]bit\w*|[кмгkmg]b/?s|mbps|gbps|мбпс|мегабит\w*|гигабит\w*)",
@@ -22,7 +24,8 @@ NOISE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         rf"{_NUM_UNIT}(?:минут\w*|мин\b|час\w*|сек\w*|дн(?:я|ей|ь)\w*|недел\w*|месяц\w*|год\w*|лет\b|раз\w*)",
         # Dates and times.
         r"\b(?:0?[1-9]|[12]\d|3[01])[./](?:0?[1-9]|1[0-2])(?:[./]\d{2,4})?\b",
-        r"\b(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-(?:19|20)?\d{2}\b",
+        # (not inside a phone number: "8(383)2-11-22-33")
+        r"(?<![\d)(\-])\b(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-(?:19|20)?\d{2}\b(?!-\d)",
         r"\b\d{4}-\d{2}-\d{2}\b",
         r"\b\d{1,2}[:.]\d{2}\b",
         r"\b(?:19|20)\d{2}\s*(?:г\b|г\.|год\w*)",
