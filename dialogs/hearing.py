@@ -97,7 +97,7 @@ class Hearing:
         examples = [
             (act, text) for act, text in _examples(acts.acts, control) if not self._lone_imperative(text)
         ]
-        self.classifier = ExampleClassifier(examples, self.normaliser, evidence_only=True)
+        self.classifier = ExampleClassifier(examples, self.normaliser, evidence_only=True, written=True)
         self.acts = frozenset(label for label, _ in examples)
         # "Tried" needs one of its own verbs in the past ("переустановил"), not just its nouns ("приложение").
         self._tried_verbs = frozenset(

@@ -36,6 +36,8 @@ SHRINK = 0.0
 EVIDENCE_SHOWN = 4
 # A request needs words that, counted together, this many of its examples hold (one rare word is not enough).
 CORE_SUPPORT = 5
+# Written forms this long are kept for typos to be read towards.
+WRITTEN_MIN = 5
 SUPPORT_SHARE = 0.03
 # In the middle of a request, "not ours" needs this much more evidence.
 MID_FLOW_EXTRA = 5.0
@@ -92,6 +94,7 @@ class ExampleClassifier:
         pairs: bool = False,
         evidence_only: bool = False,
         refine: Sequence[str] = (),
+        written: bool = False,
     ) -> None:
         self.normaliser = normaliser
         self.pairs = pairs
@@ -150,6 +153,15 @@ class ExampleClassifier:
             # A one-word key phrase is a word like any other: its examples weigh it already.
             if len(needed) > 1:
                 self._keywords.append((index[label], needed, text))
+        if written:
+            # The examples' words as written too: a typo is read towards "помогло", not only "помочь"
+            # (for short answers; in requests it corrects too much).
+            vocabulary.update(
+                word
+                for _, text in [*examples, *keywords]
+                for word in normaliser.lemmatizer.words(text)
+                if word.isalpha() and len(word) >= WRITTEN_MIN
+            )
         normaliser.add_vocabulary(vocabulary)
 
     def _refine(self, taught: list[tuple[int, list[str]]], learners: frozenset[int]) -> None:

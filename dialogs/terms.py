@@ -31,6 +31,13 @@ _QUESTION_LEMMAS = frozenset({"как", "где", "когда", "сколько"
 _PREDICATE_NEGATIONS = frozenset({"нет", "нету"})
 # Grammatical tags of surnames, patronymics and place names.
 NAMES = frozenset({"Surn", "Patr", "Geox"})
+# Letters Russians confuse because they sound alike (unstressed vowels, a voiced "ф" for "в").
+_SOUNDS = str.maketrans({"о": "а", "е": "и", "я": "а", "ю": "у", "ы": "и", "э": "и", "ф": "в"})
+
+
+def sounded(word: str) -> str:
+    """A word as it sounds, for typos written by ear: "гарят" and "горят" sound the same."""
+    return word.translate(_SOUNDS)
 
 
 class TermNormaliser:
@@ -58,6 +65,7 @@ class TermNormaliser:
         self._stems.update(self.synonyms)
         self.vocabulary: list[str] = []
         self._known: frozenset[str] = frozenset()
+        self._sounds: dict[str, str | None] = {}
         self.correct = lru_cache(maxsize=50_000)(self._correct_uncached)
         self._classify = lru_cache(maxsize=50_000)(self._classify_uncached)
         # One message is read by several readers in a turn (acts, choices, urgency): its words are
@@ -76,6 +84,16 @@ class TermNormaliser:
         """Terms that typos are corrected towards (and the slang of the synonyms, read as what it means)."""
         self.vocabulary = sorted(vocabulary | {key for key in self.synonyms if " " not in key})
         self._known = frozenset(vocabulary)
+        # Words as heard: "гарят" is "горят", "памагло" is "помогло" (vowels written as they sound).
+        sounds: dict[str, str | None] = {}
+        token = self.lemmatizer.token
+        for word in self.vocabulary:
+            key = sounded(word)
+            if key not in sounds:
+                sounds[key] = word
+            elif (other := sounds[key]) is not None and token(other).lemma != token(word).lemma:
+                sounds[key] = None  # "помогло"/"помогла" are one word; two different ones are no answer
+        self._sounds = sounds
         self.correct.cache_clear()
         self._classify.cache_clear()
         self._recent_items.cache_clear()
@@ -89,7 +107,8 @@ class TermNormaliser:
             return term
         best = process.extractOne(term, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
         if not best:
-            return term
+            heard = self._sounds.get(sounded(term))
+            return self.synonyms.get(heard, heard) if heard else term
         found = str(best[0])
         return self.synonyms.get(found, found)
 
@@ -130,6 +149,8 @@ class TermNormaliser:
             return SKIP, lemma, lemma, False, past
         # Only words the dictionary does not know are taken for typos: a real word is what it says.
         corrected = lemma if known else self.correct(lemma)
+        if corrected != lemma:
+            corrected = self._lemma(corrected)[0]  # read towards a written form ("помогло"): its lemma
         if not known and corrected == lemma and len(word) >= MIN_CORRECTED:
             # A guessed lemma may be far from the right one ("вафйаю" -> "вафйать"): the word as written
             # is compared too, with the written forms of the vocabulary.

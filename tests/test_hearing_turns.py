@@ -144,3 +144,11 @@ def test_last_four_digits_with_a_typo_in_the_cue(bank: Dialog) -> None:
 def test_a_restart_is_not_a_router_that_does_not_switch_on(dialog: Dialog) -> None:
     dialog.send("интернет пропал. Я роутер выключила-включила, ничего не изменилось. Договор 4409871")
     assert "router_lights" not in dialog.state.details
+
+
+def test_answers_written_by_ear_are_heard(dialog: Dialog) -> None:
+    dialog.send("инет ни работаит ваще, дагавор 7736120")
+    dialog.send("лампочки фсе гарят")
+    assert dialog.state.details["router_lights"].value == "all_on"
+    dialog.send("ни памагло")
+    assert dialog.state.handed_off and dialog.state.handoff_reason == "not_solved"
