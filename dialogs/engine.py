@@ -516,6 +516,8 @@ class _Run:
                 # "Сменить тариф и узнать, как оплатить": the second request waits its turn.
                 state.suspended.insert(0, PendingRequest(second.id))
                 self.turn.explain.setdefault("scenarios", []).append(second.id)
+                # Its details said in the same message ("ставки по вкладам") are not asked again.
+                self._collect(self._extract(None, self._missing(second)))
             if new.complaint and new.id not in state.apologised:
                 # Something of ours is broken: said once per request, before the first question.
                 state.apologised.append(new.id)
