@@ -327,6 +327,10 @@ class _Run:
 
     # --- answers to the bot's own questions ----------------------------------------------------
     def _awaited_answer(self) -> bool:
+        if self.payload is None and self.content.human_requests.detect(self.text):
+            # "Можно с человеком поговорить?" instead of an answer: the request for a person comes first.
+            self.state.awaiting = self.state.awaiting_scenario = None
+            return False
         awaiting, self.state.awaiting = self.state.awaiting, None
         scenario_id, self.state.awaiting_scenario = self.state.awaiting_scenario, None
         heard, typed = self.heard, self.payload is None
@@ -335,6 +339,8 @@ class _Run:
             if typed and (heard.has("bot_complaint") or self.content.human_requests.detect(self.text)):
                 # "Вы опять одно и то же пишете" to "Позвать специалиста?": that is a yes.
                 leaning = True
+            elif typed and self.content.human_requests.refuses(self.text):
+                leaning = False  # "сама разберусь"
             if self.payload == HUMAN or leaning is True:
                 self._layer("answer", to="human_offer", said="yes")
                 self._handoff("accepted_offer")
@@ -388,16 +394,27 @@ class _Run:
         """ "Ой, не так — это банк заблокировал" after the advice: the choice is corrected and the advice
         for the right one given instead."""
         choices = [n for n in scenario.details if self.book.details[n].type is DetailKind.CHOICE]
-        if not choices or (not self.control.is_correction(self.text) and "не так" not in self.text.lower()):
+        if not choices:
             return False
         extraction = Extraction()
         for name in choices:
             found = self.content.extractor.choices[name].find(self.text, asked=False, first_named=True)
             if found is not None:
                 extraction.found[name] = found
-        changed = [n for n in choices if n in extraction.found and n in self.state.details]
-        if not changed or not self._collect(extraction):
+        named = [n for n in choices if n in extraction.found and n in self.state.details]
+        if (
+            named
+            and all(extraction.found[n].value == self.state.details[n].value for n in named)
+            and self.heard.leaning() is None
+        ):
+            # "Да говорю же, я сама её заблокировала": the same answer again, not whether it helped.
+            self._layer("answer", to=named[0], repeated=True)
+            self._ask_if_solved(scenario)
+            return True
+        # "Это вы её заблокировали" after the advice for "I did it myself": the choice was another one.
+        if not named or not self._collect(extraction):
             return False
+        changed = named
         self._layer("answer", to=changed[0], corrected=True)
         self._answer(scenario)
         return True

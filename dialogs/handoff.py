@@ -9,6 +9,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from dialogs.lexicon import HandoffLexicon
+from dialogs.terms import sounded
 from dialogs.text import MAX_ANALYSED_CHARS, Lemmatizer, Token, fold, trie_pattern, words
 from dialogs.translit import read_latin
 
@@ -56,6 +57,8 @@ class HumanRequestDetector:
         self.not_after = frozenset(fold(w) for w in lexicon.not_a_person_after)
         self.not_before = frozenset(fold(w) for w in lexicon.not_a_person_before)
         self.declines = tuple(" ".join(fold(p).split()) for p in lexicon.declines)
+        self._person_sounds = frozenset(sounded(word) for word in self.person_set)
+        self._request_sounds = frozenset(sounded(word) for word in self.requests if len(word) >= 4)
         questions = sorted((fold(q) for q in lexicon.who_questions), key=len, reverse=True)
         self.who_questions = re.compile(
             "|".join(rf"(?<!\w){re.escape(q)}(?!\w)" for q in questions) if questions else r"(?!x)x"
@@ -84,18 +87,29 @@ class HumanRequestDetector:
     def _is_person(self, token: Token) -> bool:
         if token.lemma in self.person_set or token.word in self.person_set:
             return True
+        # Written by ear: "чилавека", "аператором".
+        if sounded(token.word) in self._person_sounds or sounded(token.lemma) in self._person_sounds:
+            return True
         if len(token.word) < 6 or not token.word.isalpha():
             return False
         return process.extractOne(token.word, self.persons, scorer=fuzz.ratio, score_cutoff=82) is not None
 
     def _is_request(self, token: Token) -> bool:
-        return token.lemma in self.requests or token.word in self.requests or "impr" in token.tags
+        return (
+            token.lemma in self.requests
+            or token.word in self.requests
+            or "impr" in token.tags
+            or sounded(token.word) in self._request_sounds  # "пазавите", "хачу"
+        )
 
     def detect(self, text: str) -> HumanRequest | None:
         """A HumanRequest when text asks for a person, None when it does not (or only mentions one)."""
         folded = fold(text)
         if _LATIN.search(folded):
             folded = self._as_cyrillic(folded)
+        squashed_text = " ".join(folded.split())
+        if any(phrase in squashed_text for phrase in self.declines):
+            return None  # "переключат на оператора, если захочу? пока не надо"
         # A phrase found in a whitespace-squashed clause is also in the squashed whole text.
         any_phrase = self._any_phrase
         phrases = (
@@ -176,7 +190,8 @@ class HumanRequestDetector:
             if (
                 self._refused(before)
                 or self._refused_after(after)
-                or any(t.lemma in self.other_verbs for t in around)
+                # "передайте меня сотруднику" asks; "сотрудник передал" tells.
+                or any(t.lemma in self.other_verbs and "impr" not in t.tags for t in around)
             ):
                 continue
             if any(self._is_request(t) for t in around):

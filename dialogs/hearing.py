@@ -69,6 +69,9 @@ class Heard:
         None when it answers neither way."""
         positive = max((self.answers.get(act, 0.0) for act in POSITIVE), default=0.0)
         negative = max((self.answers.get(act, 0.0) for act in NEGATIVE), default=0.0)
+        if "tried" in self.acts and "helped" not in self.acts:
+            # "Я это всё уже делал, не помогает": the steps were taken before, the trouble is still there.
+            return False
         if IRONY in self.acts:
             # "Ага, помогло, как же": the yes is the irony's, the answer is no.
             negative, positive = max(negative, positive, self.acts[IRONY]), 0.0

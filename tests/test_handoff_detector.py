@@ -73,3 +73,20 @@ def test_things_and_people_spoken_about_are_no_request(live_content: LiveContent
 )
 def test_hyphenated_and_stuck_requests_for_a_person(live_content: LiveContent, text: str) -> None:
     assert live_content.get().human_requests.detect(text) is not None, text
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("чилавека пазавите пж", True),
+        ("хачу гаварить с аператором", True),
+        ("передайте меня сотруднику пожалуйста", True),
+        ("сотрудник передал мне не то", False),
+        ("а меня переключат на оператора, если захочу? пока не надо", False),
+        ("это живой человек пишет или программа?", False),
+    ],
+)
+def test_requests_written_by_ear_and_hypothetical_ones(
+    live_content: LiveContent, text: str, wanted: bool
+) -> None:
+    assert (live_content.get().human_requests.detect(text) is not None) == wanted

@@ -152,3 +152,49 @@ def test_answers_written_by_ear_are_heard(dialog: Dialog) -> None:
     assert dialog.state.details["router_lights"].value == "all_on"
     dialog.send("ни памагло")
     assert dialog.state.handed_off and dialog.state.handoff_reason == "not_solved"
+
+
+def test_a_person_asked_for_instead_of_did_it_help(dialog: Dialog) -> None:
+    dialog.send("интернет медленный")
+    dialog.send("договор 4455667")
+    dialog.send("по кабелю")
+    dialog.send("короче, можно с человеком поговорить?")
+    assert dialog.state.handed_off and dialog.state.handoff_reason == "client_asked"
+
+
+def test_steps_already_taken_are_no_yes(dialog: Dialog) -> None:
+    dialog.send("инет не работает")
+    dialog.send("договор 5123098")
+    dialog.send("все горят")
+    dialog.send("я это всё уже делал, и перезагружал, и провод передёргивал. не помогает")
+    assert dialog.state.handed_off and dialog.state.handoff_reason == "not_solved"
+
+
+def test_refusing_a_person_to_did_it_help_calls_no_one(dialog: Dialog) -> None:
+    dialog.send("интернет медленный")
+    dialog.send("договор 4455667")
+    dialog.send("по кабелю")
+    dialog.send("не надо оператора, сам разберусь, спасибо")
+    assert not dialog.state.handed_off
+
+
+def test_the_same_choice_said_again_calls_no_one(bank: Dialog) -> None:
+    bank.send("я сама заблокировала карту в приложении, а она потом нашлась")
+    bank.send("8820")
+    bank.send("да говорю же, я сама её заблокировала, сама")
+    assert not bank.state.handed_off
+
+
+def test_another_choice_named_after_the_advice_corrects_it(bank: Dialog) -> None:
+    bank.send("почему моя карта не работает? в приложении пишет заблокирована")
+    bank.send("цифры 3391")
+    bank.send("я сама заблокировала")
+    bank.send("это вы её заблокировали, я ничего не делала")
+    assert bank.state.details["block_cause"].value == "bank"
+
+
+def test_a_question_is_not_read_as_a_tariff_by_its_spelling(dialog: Dialog) -> None:
+    dialog.send("хочу поменять тариф")
+    dialog.send("договор 5566012")
+    dialog.send("а кстати, сколько у меня сейчас на счету?")
+    assert "tariff" not in dialog.state.details

@@ -19,6 +19,9 @@ def choice_payload(name: str, option_id: str) -> str:
     return f"choice:{name}:{option_id}"
 
 
+SPELLING_MAX_TERMS = 3
+
+
 class ChoiceFinder:
     """Matches a client's answer to one option of a choice detail."""
 
@@ -71,7 +74,8 @@ class ChoiceFinder:
         chosen = self._by_meaning(terms, asked, ordered, first_named)
         if chosen is None and asked:
             chosen = self._by_number(terms)
-        if chosen is None and asked:
+        if chosen is None and asked and len(terms) <= SPELLING_MAX_TERMS and "?" not in text:
+            # Only a short answer is read by its spelling ("оптма"); a sentence is about something else.
             chosen = self._by_spelling(" ".join(sorted(terms)))
         return self._found(chosen) if chosen else None
 
@@ -115,6 +119,8 @@ class ChoiceFinder:
             if not (
                 i + 1 < len(ordered)
                 and ordered[i + 1].startswith(NEGATED)
+                # a denied action ("не пользуюсь"), not a manner ("ввела не правильно")
+                and ordered[i + 1].endswith(("ть", "ться", "ти"))
                 and ordered[i + 1] not in known
                 and term in known
             )

@@ -17,16 +17,21 @@ _NOT_CONTRACT_BEFORE = re.compile(
     r"телефон\w*|тел\.|номер телефона|моб\w*|паспорт\w*|сери\w*|инн|снилс|огрн\w*|кпп|бик|карт\w*|"
     r"к/с|кс|корр?\.?\s*сч\w*|корреспондент\w*(?:\s+сч\w*)?|заказ\w*|трек\w*|накладн\w*|код\w*|"
     r"артикул\w*|банкомат\w*|терминал\w*|адрес\w*|индекс\w*|imei|iccid|puk|пук|заявк\w*|операци\w*|"
-    r"обращени\w*|тикет\w*|транзакци\w*|платеж\w*|платёж\w*|перевод\w*)"
+    r"обращени\w*|тикет\w*|транзакци\w*|платеж\w*|платёж\w*|перевод\w*|возврат\w*(?:\s+[a-z]+-?)?)"
     r"\s*[:№.]?\s*$",
     re.IGNORECASE,
 )
 # Words a little further back that make the number theirs: "пароль от wi-fi 12345678".
 _NOT_CONTRACT_NEAR = re.compile(
-    r"(?i)(?:парол\w*|артикул\w*|банкомат\w*|заказ\w*|трек\w*|заявк\w*|операци\w*"
+    r"(?i)(?:(?:парол\w*|артикул\w*|банкомат\w*|трек\w*|заявк\w*|операци\w*)[^\d\n]{0,15}"
+    # An order or a loyalty card may be named further back: "заказ через приложение, номер ...".$
+    r"|(?:заказ\w*|лояльност\w*)[^\d\n]{0,25}"
     # ... and a word or two after "БИК", "ИНН", a receipt: "БИК банка 0445...", "чек № 000456".
-    r"|(?<![а-яёa-z])(?:бик|инн|кпп|огрн\w*|снилс|чек\w*|квитанци\w*))[^\d\n]{0,15}$"
+    r"|(?<![а-яёa-z])(?:бик|инн|кпп|огрн\w*|снилс|чек\w*|квитанци\w*)[^\d\n]{0,15})$"
 )
+# A passport's series and number ("4509 112233") anywhere in a message that speaks of a passport.
+_PASSPORT_SHAPE = re.compile(r"(?<!\d)\d{2}\s?\d{2}\s\d{6}(?!\d)")
+_PASSPORT_WORD = re.compile(r"(?i)паспорт")
 # A six-digit postal index opens an address: "644043, г. Омск".
 _INDEX_AFTER = re.compile(r"^\s*,?\s*(?:г\.|город|обл|р-н|[А-ЯЁ][а-яё]+(?:ск|бург|град|ово|ево|ино)\b)")
 # A mobile number, with or without the 8 or 7: read as a phone, not as a number announced by "номер".
@@ -96,6 +101,7 @@ class ContractFinder:
                 or _NOT_CONTRACT_BEFORE.search(before)
                 or _NOT_CONTRACT_NEAR.search(before)
                 or _PASSPORT_NEAR.search(before)
+                or _in_passport_data(text, span)
                 # Announced as a contract, a number keeps its dashes and letters ("K-3378812", "11/07-Р-552"):
                 # only a unit after it ("договор на 500 ₽") makes it something else.
                 or overlaps(span, measure_spans(text))
@@ -151,6 +157,7 @@ class ContractFinder:
                 overlaps(span, taken)
                 or _NOT_CONTRACT_BEFORE.search(text[: span[0]])
                 or _PASSPORT_NEAR.search(text[: span[0]])
+                or _in_passport_data(text, span)
                 or _NOT_CONTRACT_NEAR.search(text[: span[0]])
                 or _NOT_CONTRACT_AFTER.search(text[span[1] : span[1] + 40])
                 or (len(digits) == POSTAL_INDEX_DIGITS and _INDEX_AFTER.match(text[span[1] : span[1] + 30]))
@@ -170,3 +177,12 @@ class ContractFinder:
             m.start() + start >= digits_start - PHONE_CUE_REACH
             for m in _PHONE_CUE.finditer(text[start:digits_start])
         )
+
+
+def _in_passport_data(text: str, span: Span) -> bool:
+    """Whether a number is part of a passport's series and number in a message about a passport."""
+    if _PASSPORT_WORD.search(text) is None:
+        return False
+    return any(
+        match.start() <= span[0] and span[1] <= match.end() for match in _PASSPORT_SHAPE.finditer(text)
+    )

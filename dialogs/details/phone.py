@@ -25,7 +25,9 @@ _TOLL_FREE = re.compile(r"^\+7800")
 # Words right before a number that make it someone else's.
 _SOMEONE_ELSES = re.compile(
     r"(?i)(?:(?:звонил\w*|звонят|позвонил\w*)\s+(?:мне\s+)?с(?:\s+номера)?|курьер\w*(?:\s+\w+){0,2}\s+с"
-    r"|горяч\w*\s+лини\w*|дозвониться\s+до)\s*[:\-]?\s*$"
+    r"|горяч\w*\s+лини\w*|дозвониться\s+до"
+    # A loyalty or bonus card's number is no phone: "карта лояльности 7788990011".
+    r"|карт\w*(?:\s+\w+){0,2})\s*[:\-№]?\s*$"
 )
 _PLUS_CHARS = ("+", "\uff0b")
 # How far before its first digit a number may start: two leading marks with four punctuation each.
