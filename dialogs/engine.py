@@ -335,7 +335,7 @@ class _Run:
         scenario_id, self.state.awaiting_scenario = self.state.awaiting_scenario, None
         heard, typed = self.heard, self.payload is None
         if awaiting == AWAIT_HUMAN_OFFER:
-            leaning = heard.leaning() if typed else None
+            leaning = heard.consent() if typed else None
             if typed and (heard.has("bot_complaint") or self.content.human_requests.detect(self.text)):
                 # "Вы опять одно и то же пишете" to "Позвать специалиста?": that is a yes.
                 leaning = True
@@ -541,6 +541,11 @@ class _Run:
                 self.say(
                     "complaint_heard", category=self._category_title(new), company=self.book.company.name
                 )
+            if new.done.ask_if_solved and self.heard.has("tried") and self.heard.leaning() is False:
+                # "Перезагружал пять раз, ваш совет не работает": the advice was tried already, so a person
+                # now, and what they will need asked while they come.
+                self._tried_then_person(new)
+                return
             self._continue_active()
             return
         if extraction.invalid and active and not collected:
@@ -1016,6 +1021,18 @@ class _Run:
         if served is not None and missing:
             # What the person will need first, asked while they come (the answer is kept for them).
             state.active = PendingRequest(served.id, asked=missing[0])
+            self.say.new_block()
+            self._ask(missing[0])
+
+    def _tried_then_person(self, scenario: Scenario) -> None:
+        state = self.state
+        state.tried = True
+        state.last_scenario = scenario.id
+        self.say("tried_already")
+        self._handoff("tried_basics", scenario=scenario, announce_category=False)
+        missing = self._missing(scenario)
+        if missing:
+            state.active = PendingRequest(scenario.id, asked=missing[0])
             self.say.new_block()
             self._ask(missing[0])
 

@@ -19,6 +19,7 @@ SHORT_MESSAGE = 2
 _LATIN = re.compile(r"\b[a-z']{2,}\b")
 # A relative clause after a person says who is meant: "оператор, от которого я ушёл", "для человека, который".
 _RELATIVE = re.compile(r"^\s*(?:(?:от|у|с|в|к|для|про)\s+)?котор")
+_COURTESY_IN_COMMAS = re.compile(r"\s*,\s*(?:пожалуйста|плиз|пжл|пж)\s*,\s*")
 _CLAUSE_BREAK = re.compile(r"[,.;:!?]|\b(?:а|но|однако)\b")
 
 
@@ -107,6 +108,8 @@ class HumanRequestDetector:
         folded = fold(text)
         if _LATIN.search(folded):
             folded = self._as_cyrillic(folded)
+        # "Передайте, пожалуйста, мой вопрос специалисту": a courtesy in commas does not end the clause.
+        folded = _COURTESY_IN_COMMAS.sub(" пожалуйста ", folded)
         squashed_text = " ".join(folded.split())
         if any(phrase in squashed_text for phrase in self.declines):
             return None  # "переключат на оператора, если захочу? пока не надо"

@@ -64,6 +64,13 @@ class Heard:
         questions = [(score, act) for act, score in self.acts.items() if act.startswith(QUESTION_PREFIX)]
         return max(questions)[1].removeprefix(QUESTION_PREFIX) if questions else None
 
+    def consent(self) -> bool | None:
+        """As the answer to "Позвать специалиста?": yes or no only; "ничего не помогает" is no refusal."""
+        yes, no = self.answers.get("yes", 0.0), self.answers.get("no", 0.0)
+        if not yes and not no:
+            return None
+        return yes >= no
+
     def leaning(self) -> bool | None:
         """As the answer to a yes/no question ("Помогло?"): True for yes, False for no (or only partly),
         None when it answers neither way."""

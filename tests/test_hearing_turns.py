@@ -198,3 +198,18 @@ def test_a_question_is_not_read_as_a_tariff_by_its_spelling(dialog: Dialog) -> N
     dialog.send("договор 5566012")
     dialog.send("а кстати, сколько у меня сейчас на счету?")
     assert "tariff" not in dialog.state.details
+
+
+def test_nothing_helps_to_call_a_person_is_a_yes(dialog: Dialog) -> None:
+    for text in ["не работает", "да, перезагружал", "да, провода проверял", "всё равно не работает"]:
+        dialog.send(text)
+    dialog.send("да сколько можно, ничего не помогает")
+    assert dialog.state.handed_off
+
+
+def test_advice_tried_before_the_first_message_brings_a_person_at_once(dialog: Dialog) -> None:
+    turn = dialog.send("перезагружал роутер уже пять раз, ваш совет не работает")
+    assert dialog.state.handed_off and dialog.state.handoff_reason == "tried_basics"
+    assert "no_internet" in turn.explain.get("scenarios", [])
+    dialog.send("договор 4512367")
+    assert dialog.state.details["contract"].value == "4512367"

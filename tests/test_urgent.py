@@ -82,3 +82,16 @@ def test_injuries_sim_swaps_missing_people_and_threats_are_urgent(
 )
 def test_lost_connections_are_not_missing_people(live_content: LiveContent, text: str) -> None:
     assert live_content.get().urgent.detect(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ваш кабель свисает со столба, об него сегодня споткнулась и упала моя мама, перелом руки",
+        "Мне пишут коллекторы, что если не заплачу, то пострадают дети. Мне очень страшно",
+        "мне пришла смс что сим-карта переоформлена, я ничего не делал!! через минуту пропала связь",
+        "Я знаю, где ваш офис. Приду с ребятами и объясню по-другому",
+    ],
+)
+def test_injuries_threats_and_sim_reissues_worded_otherwise(live_content: LiveContent, text: str) -> None:
+    assert live_content.get().urgent.detect(text) is not None
