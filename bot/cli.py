@@ -34,11 +34,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from bot.runtime import build_runtime
+    from bot.runtime import build_runtime, until_stopped
     from bot.terminal import run_chat
 
     runtime = build_runtime(_settings(args))
-    run_chat(runtime.service, user=args.user, explain=args.explain, explain_json=args.explain_json)
+    with until_stopped(runtime):
+        run_chat(runtime.service, user=args.user, explain=args.explain, explain_json=args.explain_json)
     return 0
 
 
@@ -93,16 +94,17 @@ def _guides(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.runtime import build_runtime
+    from bot.runtime import build_runtime, until_stopped
     from bot.telegram.runner import run_polling, run_webhook
 
     telegram = _telegram(required=True)
     assert telegram is not None
     runtime = build_runtime(_settings(args))
-    if args.webhook_url:
-        run_webhook(runtime.service, telegram, args.webhook_url, args.host, args.port, runtime.desk_store)
-    else:
-        asyncio.run(run_polling(runtime.service, telegram, runtime.desk_store))
+    with until_stopped(runtime):
+        if args.webhook_url:
+            run_webhook(runtime.service, telegram, args.webhook_url, args.host, args.port, runtime.desk_store)
+        else:
+            asyncio.run(run_polling(runtime.service, telegram, runtime.desk_store))
     return 0
 
 
@@ -165,7 +167,7 @@ def _telegram(*, required: bool) -> TelegramSettings | None:
 def _web(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.runtime import build_runtime
+    from bot.runtime import build_runtime, until_stopped
     from bot.serve import serve
 
     runtime = build_runtime(_settings(args))
@@ -179,9 +181,10 @@ def _web(args: argparse.Namespace) -> int:
         print(f"web chat:         {url}/chat", flush=True)
         print(f"operator console: {url}/console", flush=True)
 
-    asyncio.run(
-        serve(runtime, args.host, args.port, telegram, on_ready=ready, secure_cookies=args.secure_cookies)
-    )
+    with until_stopped(runtime):
+        asyncio.run(
+            serve(runtime, args.host, args.port, telegram, on_ready=ready, secure_cookies=args.secure_cookies)
+        )
     return 0
 
 
@@ -189,7 +192,7 @@ def _demo(args: argparse.Namespace) -> int:
     import asyncio
     from datetime import UTC, datetime
 
-    from bot.runtime import build_runtime
+    from bot.runtime import build_runtime, until_stopped
     from bot.serve import serve
     from operators.passwords import hash_password, new_password
 
@@ -212,14 +215,15 @@ def _demo(args: argparse.Namespace) -> int:
             print("  Telegram:              on (long polling)", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
 
-    asyncio.run(serve(runtime, "127.0.0.1", args.port, telegram, on_ready=ready))
+    with until_stopped(runtime):
+        asyncio.run(serve(runtime, "127.0.0.1", args.port, telegram, on_ready=ready))
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.runtime import build_runtime
+    from bot.runtime import build_runtime, until_stopped
     from bot.telegram.limits import RateLimits
     from bot.telegram.runner import make_bot
     from bot.telegram.workers import WEBHOOK_PATH, run_worker
@@ -245,16 +249,17 @@ def _worker(args: argparse.Namespace) -> int:
 
         asyncio.run(register())
         bot = make_bot(telegram)
-    run_worker(
-        runtime,
-        bot,
-        telegram.webhook_secret,
-        args.host,
-        args.port,
-        threads=args.threads,
-        stale_claim_s=args.stale_claim_s,
-        limits=RateLimits(per_chat_interval=args.chat_interval, global_per_second=args.send_rate),
-    )
+    with until_stopped(runtime):
+        run_worker(
+            runtime,
+            bot,
+            telegram.webhook_secret,
+            args.host,
+            args.port,
+            threads=args.threads,
+            stale_claim_s=args.stale_claim_s,
+            limits=RateLimits(per_chat_interval=args.chat_interval, global_per_second=args.send_rate),
+        )
     return 0
 
 
@@ -275,10 +280,20 @@ def _clients(args: argparse.Namespace) -> int:
             return 1
         text = json.dumps(data, ensure_ascii=False, indent=2)
         if args.out:
-            Path(args.out).write_text(text + "\n", encoding="utf-8")
+            from storage.privacy import write_private
+
+            write_private(Path(args.out), text + "\n")  # 0600: it holds personal data
             print(f"client {args.id} written to {args.out}")
         else:
             print(text)
+        return 0
+    if args.clients_command == "merge":
+        try:
+            merged = runtime.desk_store.merge_clients(args.keep, args.absorb, args.by, now, via=who)
+        except (LookupError, ValueError) as exc:
+            print(f"tonebot: {exc}", file=sys.stderr)
+            return 1
+        print(f"client {args.absorb} merged into client {args.keep}: {merged.describe()}")
         return 0
     if args.clients_command == "forget":
         if not args.yes:
@@ -471,7 +486,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     worker.set_defaults(handler=_worker)
 
-    clients = commands.add_parser("clients", help="a client's data: export, forget; retention purge")
+    clients = commands.add_parser("clients", help="a client's data: export, forget, merge; retention purge")
     client_commands = clients.add_subparsers(dest="clients_command", required=True)
     export = client_commands.add_parser("export", help="everything stored about one client, as JSON")
     export.add_argument("id", type=int, help="the client's number (shown in the console)")
@@ -481,7 +496,13 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("--yes", action="store_true", help="confirm: the data cannot be brought back")
     purge = client_commands.add_parser("purge", help="delete conversations older than the retention period")
     purge.add_argument("--days", type=int, help="instead of TONEBOT_RETENTION_DAYS")
-    for command in (export, forget, purge):
+    merge = client_commands.add_parser(
+        "merge", help="record an operator's decision that two clients are one person (audited)"
+    )
+    merge.add_argument("keep", type=int, help="the client that stays")
+    merge.add_argument("absorb", type=int, help="the client whose conversations and details move to KEEP")
+    merge.add_argument("--by", required=True, help="the operator account that decided (recorded)")
+    for command in (export, forget, purge, merge):
         command.add_argument("--db", help="SQLite file (default: DATABASE_URL or tonebot.db)")
     clients.set_defaults(handler=_clients)
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 
 from bot.settings import Settings
 from dialogs.content import LiveContent
@@ -10,9 +16,12 @@ from dialogs.engine import Engine
 from dialogs.service import ConversationService
 from operators.desk import OperatorDesk
 from storage import SqlStore, connect
+from storage.database import wipe_wal
 from storage.desk import DeskStore
 from storage.locks import chat_locks_for
 from storage.privacy import ClientData
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -27,6 +36,36 @@ class Runtime:
     desk: OperatorDesk
     client_data: ClientData
     retention_days: int = 0
+
+    def close(self) -> None:
+        """Stop watching the content, copy SQLite's write-ahead log into the file and close connections."""
+        self.content.close()
+        # Left behind, the log holds the latest turns outside the file a backup or a copy would take.
+        wipe_wal(self.store.engine)
+        self.store.engine.dispose()
+        log.info("stopped")
+
+
+def _interrupt(_signal: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def until_stopped(runtime: Runtime) -> Iterator[None]:
+    """Run a serving command; SIGTERM stops it as Ctrl+C does, and either is a clean end: the runtime is
+    closed (the write-ahead log checkpointed, "stopped" logged) and the command exits 0, not -15."""
+    main = threading.current_thread() is threading.main_thread()
+    # Servers put their own handlers in place while they run (uvicorn, aiohttp, aiogram); this one
+    # covers the rest, such as the terminal chat waiting for a line.
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        log.info("stop requested")
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        runtime.close()
 
 
 def build_runtime(settings: Settings) -> Runtime:

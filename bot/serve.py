@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -13,6 +16,25 @@ from bot.telegram.runner import TelegramSettings, run_polling
 from web.app import create_app
 
 log = logging.getLogger(__name__)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_WAIT_S = 5.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a stop signal ends `serve()` normally once the graceful shutdown is
+    done; uvicorn raises the signal again then, which kills the process by SIGTERM (exit code -15)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 async def serve(
@@ -38,10 +60,13 @@ async def serve(
         timeout_graceful_shutdown=2,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     tasks = [asyncio.create_task(server.serve(), name="web")]
+    stop_polling = asyncio.Event()
     if telegram is not None:
-        polling = run_polling(runtime.service, telegram, runtime.desk_store, handle_signals=False)
+        polling = run_polling(
+            runtime.service, telegram, runtime.desk_store, handle_signals=False, stop=stop_polling
+        )
         tasks.append(asyncio.create_task(polling, name="telegram"))
     while not server.started:
         if tasks[0].done():
@@ -50,7 +75,12 @@ async def serve(
         await asyncio.sleep(0.05)
     on_ready(f"http://{host}:{port}")
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
+    # Telegram's polling is asked to stop and given a moment to close its session, then cancelled.
+    stop_polling.set()
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=STOP_WAIT_S)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
     for task in done:
         task.result()

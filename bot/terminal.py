@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,10 @@ CHANNEL = "terminal"
 
 
 def _lines(stream: TextIO, interactive: bool, out: TextIO) -> Iterator[str]:
+    if isinstance(stream, io.TextIOWrapper):
+        # Bytes that are no UTF-8 become U+FFFD here rather than stopping the chat (strict) or reaching
+        # storage as lone surrogates (surrogateescape, Python's choice under a C locale).
+        stream.reconfigure(errors="replace")
     while True:
         if interactive:
             out.write("вы> ")
@@ -92,7 +97,8 @@ def run_chat(
     for line in _lines(stdin, interactive, stdout):
         text, payload = line, None
         choice = line.strip()
-        if choice.isascii() and choice.isdigit() and 1 <= int(choice) <= len(buttons):
+        # Length first: int() refuses strings of over 4,300 digits, and no reply has that many buttons.
+        if len(choice) <= 9 and choice.isascii() and choice.isdigit() and 1 <= int(choice) <= len(buttons):
             text, payload = buttons[int(choice) - 1].text, buttons[int(choice) - 1].payload
         message = IncomingMessage(
             channel=CHANNEL,

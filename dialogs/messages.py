@@ -36,6 +36,9 @@ class IncomingMessage:
     # A shared contact's phone number, or the payload of a pressed button.
     contact_phone: str | None = None
     button_payload: str | None = None
+    # The messenger vouches that the shared contact is the sender's own number (Telegram: the contact's
+    # user_id is the sender's); a typed number, or someone else's card, is only a claim.
+    contact_verified: bool = False
 
     def to_json(self) -> str:
         """The message as JSON, to be stored and run again by any worker."""
@@ -49,6 +52,7 @@ class IncomingMessage:
             "attachment": self.attachment.value if self.attachment else None,
             "contact_phone": self.contact_phone,
             "button_payload": self.button_payload,
+            "contact_verified": self.contact_verified,
         }
         # orjson: every incoming message is stored with this (the standard encoder costs ~5x as much).
         return orjson.dumps(data).decode()

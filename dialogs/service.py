@@ -6,13 +6,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from dialogs.details.card import redact_card_data
 from dialogs.engine import Engine, Turn
 from dialogs.events import Event
 from dialogs.locks import ChatLock, ChatLocks
 from dialogs.messages import IncomingMessage, Reply
+from dialogs.safetext import clean_text
 from dialogs.state import ConversationState
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,24 @@ class ConversationStore(Protocol):
         """Store the state, replies and events of a turn atomically."""
 
 
+# Every text a channel fills in; `_safe` cleans them all, whichever adapter built the message.
+_TEXT_FIELDS = ("channel", "chat_id", "user_id", "text", "message_id", "contact_phone", "button_payload")
+
+
 def _safe(message: IncomingMessage) -> IncomingMessage:
-    """The message as it may be kept: full card numbers and CVV codes replaced by marks before anything
-    stores, logs or reads it (the engine reads the marks as the refused data)."""
-    redacted = redact_card_data(message.text)
-    return message if redacted == message.text else replace(message, text=redacted)
+    """The message as it may be kept: undecodable bytes (lone surrogates) and NULs as U+FFFD, full card
+    numbers and CVV codes replaced by marks, before anything stores, logs or reads it (the engine reads
+    the marks as the refused data). The one door every channel's messages pass."""
+    cleaned: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        value = getattr(message, name)
+        if value is not None and (clean := clean_text(value)) is not value:
+            cleaned[name] = clean
+    text = cleaned.get("text", message.text)
+    redacted = redact_card_data(text)
+    if redacted != text:
+        cleaned["text"] = redacted
+    return replace(message, **cleaned) if cleaned else message
 
 
 def _in_utc(message: IncomingMessage) -> IncomingMessage:

@@ -49,8 +49,38 @@ class MarkedList(list[Any]):
     start: yaml.Mark
 
 
+ALIAS_REFUSED = "YAML aliases (*{name}) are not allowed in content; write the text out in full here instead"
+ANCHOR_REFUSED = (
+    "YAML anchors (&{name}) are not allowed in content; delete '&{name}' and write the text out"
+    " in full wherever it is repeated"
+)
+
+
+class _Refused(Exception):
+    """An anchor or alias met while composing: refused before any node is built or shared."""
+
+    def __init__(self, mark: Any, message: str) -> None:
+        super().__init__(message)
+        self.line: int = mark.line + 1 if mark else 1
+        self.column: int = mark.column + 1 if mark else 1
+        self.message = message
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: `yes`, `no`, `on`, `off` stay words (editors write them)."""
+    """SafeLoader with YAML 1.2 booleans (`yes`, `no`, `on`, `off` stay words) and no anchors or aliases.
+
+    A few lines of aliases expand into billions of values (a YAML bomb); editors never need them.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(event.start_mark, ALIAS_REFUSED.format(name=event.anchor))
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise _Refused(event.start_mark, ANCHOR_REFUSED.format(name=anchor))
+        node: yaml.Node | None = super().compose_node(parent, index)
+        return node
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -76,8 +106,9 @@ if yaml.__with_libyaml__:
     _FastLoader = _CLoader
 # Text with a character outside this set is read by `_Loader`: its reader refuses non-printable ones, and
 # libyaml reads tabs (it accepts them where PyYAML does not), BOMs (PyYAML counts no column for one) and
-# NEL, LS and PS line breaks its own way.
-_FAST_TEXT = re.compile("[\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
+# NEL, LS and PS line breaks its own way. Text with `&` goes to `_Loader` too: libyaml composes anchors
+# and aliases in C, out of reach of the refusal above (an alias needs an anchor, an anchor needs `&`).
+_FAST_TEXT = re.compile("[\n\r\x20-\x25\x27-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
 _STR_TAG = "tag:yaml.org,2002:str"
 _QUOTED = ("'", '"')
 _BLOCK = ("|", ">")
@@ -150,6 +181,8 @@ def load_yaml(path: Path) -> Any:
             pass  # reported (or read) by the pure parser, exactly as before
     try:
         return _parse(_Loader(text), shown)
+    except _Refused as exc:
+        raise ContentError([ContentIssue(shown, exc.line, exc.column, exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -158,9 +191,7 @@ def load_yaml(path: Path) -> Any:
     except yaml.YAMLError as exc:
         raise ContentError([ContentIssue(shown, 1, 1, f"YAML: {exc}")]) from exc
     except RecursionError as exc:
-        raise ContentError(
-            [ContentIssue(shown, 1, 1, "YAML: nested too deeply, or an alias holds itself")]
-        ) from exc
+        raise ContentError([ContentIssue(shown, 1, 1, "YAML: nested too deeply")]) from exc
 
 
 def _parse(loader: Any, shown: str, *, check: bool = False) -> Any:

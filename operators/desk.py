@@ -24,6 +24,7 @@ from storage.desk import (
     DeskStore,
     as_utc,
 )
+from storage.identity import Merged
 
 MAX_REPLY_CHARS = 4000
 # Channels whose page reads new messages itself; the others have an adapter drain "pending" ones.
@@ -173,6 +174,17 @@ class OperatorDesk:
             handoff={"status": "waiting", "category": category, "taken_by": "", "taken_at": None},
             note=category,
         )
+
+    def merge_clients(self, keep: int, absorb: int, operator: str) -> Merged:
+        """The operator decided two clients are one person: `absorb`'s conversations, details and
+        identities move to `keep`, recorded in the audit trail. Nothing else ever ties clients but a
+        verified identity: a contract or phone number the client typed is only a claim."""
+        try:
+            merged = self.store.merge_clients(keep, absorb, operator, self.clock(), via="console")
+        except (LookupError, ValueError) as exc:
+            raise DeskError(str(exc)) from exc
+        self.on_change()
+        return merged
 
     # --- plumbing -----------------------------------------------------------------------------------
     def _current(self, conversation_id: int) -> CurrentState:

@@ -378,6 +378,11 @@ class PersonaClassifier:
         if scores["aggressor"] >= s.aggressor.threshold:
             return "aggressor"
         passing = {lb: scores[lb] for lb in CALM_LABELS if scores[lb] >= getattr(s, lb).threshold}
+        lingering = (
+            current == "aggressor" and scores["aggressor"] >= s.aggressor.threshold * s.aggressor.linger
+        )
+        if lingering and all(score < scores["aggressor"] * s.margin for score in passing.values()):
+            return "aggressor"
         if not passing:
             # Inertia: a label fades out only when its evidence has mostly decayed.
             if current in LABELS and scores[current] >= getattr(s, current).threshold * 0.5:

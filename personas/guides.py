@@ -269,6 +269,8 @@ def load_guides(directories: Path | Sequence[Path]) -> GuideBook:
     catalogue = _catalogue(layers)
     issues: list[ContentIssue] = []
     guides: dict[str, GuideFile] = {}
+    # A file that cannot be read says so once; its moments are not then listed as missing one by one.
+    unread = False
     for layer in layers:
         in_layer: set[str] = set()
         for path in sorted(layer.glob("*.yaml")) if layer.is_dir() else []:
@@ -279,6 +281,7 @@ def load_guides(directories: Path | Sequence[Path]) -> GuideBook:
                 guide = validate(GuideFile, data, path)
             except ContentError as exc:
                 issues.extend(exc.issues)
+                unread = True
                 continue
             if guide.persona not in PERSONAS:
                 message = f"unknown persona; expected one of {', '.join(PERSONAS)}"
@@ -301,7 +304,7 @@ def load_guides(directories: Path | Sequence[Path]) -> GuideBook:
         if not issues:
             where = str(layers[-1])
             issues.append(ContentIssue(where, 1, 1, "no neutral guide: it is the fallback for every moment"))
-    else:
+    elif not unread:
         missing = sorted(set(catalogue.moments) - set(guides[NEUTRAL].moments))
         for moment in missing:
             issues.append(

@@ -126,6 +126,9 @@ class AggressorSignals(LabelSignals):
     """Aggression, plus what escalates it to a person at once."""
 
     escalate_at: float = 2.5
+    # Once angry, a client stays so while the score is above this share of the threshold, unless a calm
+    # label clearly outweighs it: one calm line after an outburst is not peace yet.
+    linger: float = 1.0
     masked_targets: list[str] = Field(default_factory=list)
     threat_phrases: list[str] = Field(default_factory=list)
     threat_actions: list[str] = Field(default_factory=list)

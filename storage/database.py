@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 import weakref
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 from sqlmodel import create_engine
 
 from storage import models  # noqa: F401  (registers the tables)
 from storage.checkpoints import start_checkpoints
 from storage.schema import SchemaError, ensure_current
 
-__all__ = ["SchemaError", "connect", "dispose_all", "sqlite_url"]
+__all__ = ["SchemaError", "connect", "dispose_all", "sqlite_url", "wipe_wal"]
+
+log = logging.getLogger(__name__)
+# The database holds clients' personal data: its file, and the -wal and -shm files SQLite creates with
+# the same permissions, are for the owner alone.
+PRIVATE_FILE = 0o600
+WIPE_ATTEMPTS = 8
+WIPE_PAUSE_S = 0.05  # growing pauses: about 1.8 s in all before giving up
 
 # Engines this process opened, so shutdown (and tests dropping a database) can close their pools.
 _OPEN_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -28,6 +38,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Deleted rows (an erased client, the old copy of an updated row) are overwritten with zeros, not
+    # left readable in free space of the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     # Checkpoints run on a thread of their own (storage/checkpoints.py), not inside a client's commit.
     cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
@@ -51,6 +64,7 @@ def connect(url: str, *, check: bool = True) -> Engine:
         event.listen(engine, "begin", _begin_immediate)
         path = engine.url.database
         if path and path != ":memory:" and not path.startswith("file:"):
+            _create_private(path)
             # Stops with the engine (disposing only empties its pool; the engine may be used again).
             start_checkpoints(engine, path)
     else:
@@ -77,5 +91,42 @@ def dispose_all() -> None:
 
 
 def sqlite_url(path: str) -> str:
-    """The URL of an SQLite file."""
-    return f"sqlite:///{path}"
+    """The URL of an SQLite file; any character of the path (`%`, `?`, `#`, Cyrillic) stays itself."""
+    return URL.create("sqlite", database=path).render_as_string(hide_password=False)
+
+
+def _create_private(path: str) -> None:
+    """Create a new SQLite file as 0600 before SQLite does (it would follow the umask, usually 0644);
+    its -wal and -shm files then get the same. An existing file is left as its owner set it."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    except OSError:
+        # A missing directory and the like: SQLite's own error says it better.
+        return
+    os.fchmod(descriptor, PRIVATE_FILE)  # exactly 0600, whatever the umask
+    os.close(descriptor)
+
+
+def wipe_wal(engine: Engine) -> bool:
+    """Copy SQLite's write-ahead log into the database and truncate it to nothing, so rows just erased
+    leave no old copy behind; the caller holds the store's write lock. True when the log is empty
+    (always for PostgreSQL, which has no such file)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    raw = engine.raw_connection()
+    try:
+        dbapi = raw.driver_connection
+        assert dbapi is not None
+        for attempt in range(WIPE_ATTEMPTS):
+            # TRUNCATE waits (busy_timeout) for readers still on the old log, but not for a checkpoint
+            # running elsewhere (the checkpoint thread, another process): that one is waited out here.
+            busy, _log_frames, _copied = dbapi.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return True
+            time.sleep(WIPE_PAUSE_S * (attempt + 1))
+        log.warning("the write-ahead log of %s could not be emptied: readers held it", engine.url.database)
+        return False
+    finally:
+        raw.close()

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 
 from dialogs.messages import Reply
 from dialogs.state import ConversationState
+from storage.identity import Merged, conversations_of, merge, same_person, verified_detail_names, verified_of
 from storage.locks import lock_key
 from storage.models import Operator, OperatorAction, OperatorSession
 from storage.repository import (
@@ -31,7 +32,6 @@ from storage.repository import (
 operators, sessions, actions = _table(Operator), _table(OperatorSession), _table(OperatorAction)
 ACTIVE_HANDOFF = ("waiting", "taken")
 PREVIEW_CHARS = 160
-CONTRACT = "contract"
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -84,6 +84,14 @@ class ConversationView:
     details: dict[str, str]
     handoff: Row[Any] | None
     handoffs: list[Row[Any]] = field(default_factory=list)
+    # (kind, value, source) of what a trusted party vouched for; the names of details it confirms.
+    verified: list[tuple[str, str, str]] = field(default_factory=list)
+    verified_details: frozenset[str] = frozenset()
+
+    @property
+    def claimed(self) -> list[str]:
+        """Details the client only stated: nobody checked that they are the client's own."""
+        return [name for name in self.details if name not in self.verified_details]
 
 
 class DeskStore:
@@ -119,6 +127,16 @@ class DeskStore:
                 update(operators).where(operators.c.name == name).values(password_hash=password_hash)
             )
             connection.execute(delete_sessions_of(name))
+            return bool(changed.rowcount)
+
+    def set_password_hash(self, name: str, old_hash: str, new_hash: str) -> bool:
+        """A stronger hash of the same password (sessions stay); False when the hash changed meanwhile."""
+        with self.store._write_lock, self.engine.begin() as connection:
+            changed = connection.execute(
+                update(operators)
+                .where(operators.c.name == name, operators.c.password_hash == old_hash)
+                .values(password_hash=new_hash)
+            )
             return bool(changed.rowcount)
 
     def operator(self, name: str) -> Row[Any] | None:
@@ -291,7 +309,8 @@ class DeskStore:
                 return None
             client_id = conversation.client_id
             client = connection.execute(select(clients).where(clients.c.id == client_id)).one()
-            people = _same_person(connection, client_id)
+            people = same_person(connection, client_id)
+            vouched = verified_of(connection, people)
             client_identities = list(
                 connection.execute(
                     select(identities).where(identities.c.client_id.in_(people)).order_by(identities.c.id)
@@ -319,6 +338,7 @@ class DeskStore:
                 )
             )
         state = ConversationState.from_dict(json.loads(conversation.state_json or "{}"))
+        phones = {value for kind, value, _source in vouched if kind == "phone"}
         return ConversationView(
             conversation=conversation,
             state=state,
@@ -328,7 +348,26 @@ class DeskStore:
             details=collected,
             handoff=conversation_handoffs[-1] if conversation_handoffs else None,
             handoffs=conversation_handoffs,
+            verified=vouched,
+            verified_details=verified_detail_names(collected, phones),
         )
+
+    def merge_clients(self, keep: int, absorb: int, by: str, at: datetime, via: str = "") -> Merged:
+        """An operator's decision that two clients are one person: everything of `absorb` moves to
+        `keep`, recorded in the audit trail (with `via`, the tool used). LookupError for an unknown
+        client or operator, ValueError for one client twice."""
+        with self.store._write_lock, self.engine.begin() as connection:
+            if connection.execute(select(operators.c.id).where(operators.c.name == by)).first() is None:
+                raise LookupError(f"there is no operator {by!r}")
+            merged = merge(connection, keep, absorb)
+            note = f"client {absorb} merged into client {keep}: {merged.describe()}"
+            if via:
+                note += f" (via {via})"
+            record_action(connection, by, "merge", None, note, at)
+            # Each conversation's own trail shows the merge too: its page now shows more history.
+            for conversation_id in conversations_of(connection, keep):
+                record_action(connection, by, "merge", conversation_id, note, at)
+        return merged
 
     def exists(self, conversation_id: int) -> bool:
         """Whether there is such a conversation."""
@@ -509,20 +548,6 @@ class DeskChange:
 
 class DeskConflict(RuntimeError):
     """Two operators acted on one conversation at once; the later action did nothing."""
-
-
-def _same_person(connection: Connection, client_id: int) -> list[int]:
-    """The client and everyone who gave the same contract number from another channel: one person's
-    history is tied together by the contract, as the operators' one window needs."""
-    contracts = select(details.c.value).where(
-        details.c.client_id == client_id, details.c.name == CONTRACT, details.c.superseded.is_(False)
-    )
-    linked = connection.execute(
-        select(details.c.client_id)
-        .where(details.c.name == CONTRACT, details.c.superseded.is_(False), details.c.value.in_(contracts))
-        .distinct()
-    )
-    return sorted({client_id, *(int(row.client_id) for row in linked)})
 
 
 def record_action(

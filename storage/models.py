@@ -31,6 +31,24 @@ class ChannelIdentity(SQLModel, table=True):
     external_id: str
 
 
+class VerifiedIdentity(SQLModel, table=True):
+    """Something a trusted party vouched belongs to a client (a phone Telegram says is the sender's own).
+
+    Only these tie clients together automatically; a number a client typed is a claim, never a link."""
+
+    __tablename__ = "verified_identities"
+    __table_args__ = (
+        UniqueConstraint("client_id", "kind", "value"),
+        Index("ix_verified_identities_value", "kind", "value"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="clients.id", index=True)
+    kind: str  # phone
+    value: str  # normalised: "+79131234567"
+    source: str  # who vouched: "telegram_contact"
+    at: datetime = Field(sa_type=Moment)
+
+
 class Conversation(SQLModel, table=True):
     """One chat with a client; `state_json` is the engine's memory of it."""
 

@@ -4,15 +4,19 @@ and conversations deleted once the retention period is over."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Connection
 
+from storage.database import wipe_wal
 from storage.desk import actions, as_utc, record_action
+from storage.identity import verified
 from storage.repository import (
     SqlStore,
     clients,
@@ -87,6 +91,7 @@ class ClientData:
             data = {
                 "client": client[0],
                 "identities": _rows(connection, identities, identities.c.client_id == client_id),
+                "verified_identities": _rows(connection, verified, verified.c.client_id == client_id),
                 "conversations": _rows(connection, conversations, conversations.c.client_id == client_id),
                 "messages": _rows(connection, messages, messages.c.conversation_id.in_(own)),
                 "details": _rows(connection, details, details.c.client_id == client_id),
@@ -101,11 +106,15 @@ class ClientData:
     def forget(self, client_id: int, by: str, at: datetime) -> Erased | None:
         """Erase a client: messages, details, identities, conversations, handoffs, tasks. The audit trail
         keeps that it was done, by whom and when (and no personal data). None if unknown."""
-        with self.store._write_lock, self.engine.begin() as connection:
-            if connection.execute(select(clients.c.id).where(clients.c.id == client_id)).first() is None:
-                return None
-            erased = _erase_clients(connection, [client_id])
-            record_action(connection, by, "forget", None, f"client {client_id}: {erased.describe()}", at)
+        with self.store._write_lock:
+            with self.engine.begin() as connection:
+                if connection.execute(select(clients.c.id).where(clients.c.id == client_id)).first() is None:
+                    return None
+                erased = _erase_clients(connection, [client_id])
+                detail = f"client {client_id}: {erased.describe()}"
+                record_action(connection, by, "forget", None, detail, at)
+            # Committed; old copies of the rows still sit in SQLite's write-ahead log until it is emptied.
+            wipe_wal(self.engine)
         return erased
 
     def purge(self, older_than: datetime, by: str, at: datetime) -> Erased:
@@ -120,6 +129,9 @@ class ClientData:
             if erased.conversations:
                 detail = f"older than {older_than.date()}: {erased.describe()}"
                 record_action(connection, by, "purge", None, detail, at)
+        if erased.conversations or erased.clients:
+            with self.store._write_lock:
+                wipe_wal(self.engine)
         return erased
 
 
@@ -131,6 +143,7 @@ def _erase_clients(connection: Connection, ids: Sequence[int]) -> Erased:
     erased = _erase_conversations(connection, [int(row.id) for row in connection.execute(own)])
     gone_details = connection.execute(delete(details).where(details.c.client_id.in_(ids))).rowcount
     gone_identities = connection.execute(delete(identities).where(identities.c.client_id.in_(ids))).rowcount
+    gone_identities += connection.execute(delete(verified).where(verified.c.client_id.in_(ids))).rowcount
     gone_clients = connection.execute(delete(clients).where(clients.c.id.in_(ids))).rowcount
     return erased + Erased(
         clients=int(gone_clients or 0), identities=int(gone_identities or 0), details=int(gone_details or 0)
@@ -151,3 +164,12 @@ def _erase_conversations(connection: Connection, ids: Sequence[int]) -> Erased:
     }
     count = connection.execute(delete(conversations).where(conversations.c.id.in_(ids))).rowcount
     return Erased(conversations=int(count or 0), **gone)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write an export readable by its owner alone (0600), however the umask is set: it holds personal
+    data. An existing file is narrowed to 0600 before anything is written into it."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(descriptor, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)

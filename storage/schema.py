@@ -23,7 +23,10 @@ class SchemaError(RuntimeError):
 def _config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # The option is read with configparser interpolation: a `%` of the URL (a quoted path or password
+    # character) must be doubled, or every start fails.
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 

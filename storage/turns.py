@@ -19,6 +19,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from dialogs.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
 from dialogs.messages import IncomingMessage, Reply
 from dialogs.state import ConversationState
+from storage.identity import PHONE, normal_phone
 from storage.models import Moment
 
 OPEN_STATUSES = ("bot", "handed_off", "with_operator")
@@ -59,6 +60,9 @@ _STATEMENTS = {
     "unrated": "SELECT id FROM handoffs WHERE conversation_id = ? AND status = 'closed' AND rating IS NULL "
     "ORDER BY id DESC LIMIT 1",
     "rating": "UPDATE handoffs SET rating = ?, follow_up = ? WHERE id = ?",
+    # A phone the messenger vouched for; sharing it again changes nothing.
+    "verified": "INSERT INTO verified_identities (client_id, kind, value, source, at) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     "task": "INSERT INTO tasks (conversation_id, kind, category, scenario_id, payload_json, status, "
     "created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)",
 }
@@ -196,6 +200,8 @@ class TurnWriter:
         self, cursor: Any, conversation_id: int, message: IncomingMessage, *, handled: bool
     ) -> int:
         """Store a client's message; `handled` False leaves it for a worker's turn."""
+        if message.contact_verified and message.contact_phone:
+            self._verify_phone(cursor, conversation_id, message)
         return self._insert(
             cursor,
             "incoming",
@@ -208,6 +214,17 @@ class TurnWriter:
                 message.to_json(),
                 self.moment(message.at),
             ),
+        )
+
+    def _verify_phone(self, cursor: Any, conversation_id: int, message: IncomingMessage) -> None:
+        """Remember the phone the messenger vouched is the sender's own (rare: only shared contacts)."""
+        phone = normal_phone(message.contact_phone or "")
+        if phone is None:
+            return
+        client_id = int(cursor.execute(self.sql["client_of"], (conversation_id,)).fetchone()[0])
+        cursor.execute(
+            self.sql["verified"],
+            (client_id, PHONE, phone, f"{message.channel}_contact", self.moment(message.at)),
         )
 
     # --- storing what the turn decided --------------------------------------------------------------

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.runtime import Runtime
 from dialogs.messages import IncomingMessage
@@ -16,6 +17,7 @@ from operators.passwords import hash_password, verify_password
 from storage import connect
 from storage.database import SchemaError
 from storage.desk import DeskConflict
+from storage.repository import conversations
 from tests.support.webserver import always_open, web_runtime
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
@@ -196,7 +198,8 @@ def test_an_older_database_is_refused_with_a_clear_message(tmp_path: Path) -> No
         connect(f"sqlite:///{path}")
 
 
-def test_one_persons_history_is_tied_across_channels_by_the_contract(runtime: Runtime) -> None:
+def test_a_contract_ties_no_one_but_an_operators_merge_does(runtime: Runtime) -> None:
+    """A typed contract number is a claim: it pulls in nobody's history until an operator merges."""
     say(runtime, "tg-user", "не работает интернет, договор 7654321", T0)
     web = IncomingMessage("web", "visitor-abcdefghijklmnop", "visitor-abcdefghijklmnop", "", T0)
     for minute, text in enumerate(["договор 7654321, позовите оператора"]):
@@ -211,10 +214,23 @@ def test_one_persons_history_is_tied_across_channels_by_the_contract(runtime: Ru
     )
     view = runtime.desk_store.conversation(web_conversation)
     assert view is not None
-    assert {(i.channel, i.external_id) for i in view.identities} == {
+    assert {(i.channel, i.external_id) for i in view.identities} == {("web", "visitor-abcdefghijklmnop")}
+    assert "не работает интернет, договор 7654321" not in [row.text for row in view.history]
+    assert view.claimed == ["contract"]
+
+    runtime.desk_store.add_operator("anna", hash_password("anna-pass-1234"), "Анна", "operator", T0)
+    with runtime.store.engine.connect() as connection:
+        telegram_client = connection.execute(
+            select(conversations.c.client_id).where(conversations.c.chat_id == "tg-user")
+        ).scalar_one()
+    runtime.desk_store.merge_clients(telegram_client, view.conversation.client_id, "anna", T0)
+    merged = runtime.desk_store.conversation(web_conversation)
+    assert merged is not None
+    assert {(i.channel, i.external_id) for i in merged.identities} == {
         ("telegram", "tg-user"),
         ("web", "visitor-abcdefghijklmnop"),
     }
-    texts = [row.text for row in view.history]
+    texts = [row.text for row in merged.history]
     assert "не работает интернет, договор 7654321" in texts
     assert not any("1111111" in text for text in texts)
+    assert [row.action for row in runtime.desk_store.audit(web_conversation)] == ["merge"]

@@ -54,6 +54,7 @@ from dialogs.details.choice import choice_payload
 from dialogs.engine import Engine, Turn
 from dialogs.events import HandoffRequested, RatingGiven, TaskCreated
 from dialogs.messages import AttachmentKind, Button, IncomingMessage
+from dialogs.safetext import clean_text
 from dialogs.service import ConversationService
 from dialogs.state import ConversationState
 from dialogs.text import MAX_ANALYSED_CHARS, clean
@@ -1047,6 +1048,16 @@ def test_engine_survives_100k_hostile_messages(engine: Engine, live_content: Liv
 # --- the service on a real SQLite file -------------------------------------------------------------------
 
 
+def _as_stored(message: IncomingMessage) -> IncomingMessage:
+    """The message as the service's door keeps it: a NUL (PostgreSQL refuses one) becomes U+FFFD."""
+    texts = {
+        "text": message.text,
+        "contact_phone": message.contact_phone,
+        "button_payload": message.button_payload,
+    }
+    return replace(message, **{name: clean_text(value) for name, value in texts.items() if value is not None})
+
+
 @pytest.mark.slow
 def test_service_stores_every_hostile_message(
     engine: Engine, live_content: LiveContent, tmp_path: Path
@@ -1055,8 +1066,8 @@ def test_service_stores_every_hostile_message(
     fails, every message but a duplicate is stored once and verbatim, replies hold the engine's properties.
 
     Python strings can hold lone surrogates (json.loads('"\\ud800"') makes one) and SQLite cannot store
-    them; the shipped adapters never pass one on (the web chat's JSON parser rejects them, Telegram sends
-    valid UTF-8), so the generator leaves them out."""
+    them: the service's door replaces them and NULs by U+FFFD (tests/test_boundaries.py), so the generator
+    leaves them out."""
     knowledge = Knowledge.of(live_content)
     store = SqlStore(connect(sqlite_url(str(tmp_path / "fuzz.db"))))
     service = ConversationService(engine, store)
@@ -1094,7 +1105,7 @@ def test_service_stores_every_hostile_message(
                 totals["duplicates"] += 1
                 assert not turn.replies and not turn.events, "a duplicate is handled once"
                 continue
-            stored.append(message)
+            stored.append(_as_stored(message))
             conversation_id = conversation_id or _conversation_of(store, chat_id)
             chat.state = store.state_of(conversation_id)
             chat.check_replies(turn)

@@ -90,3 +90,19 @@ def test_requests_written_by_ear_and_hypothetical_ones(
     live_content: LiveContent, text: str, wanted: bool
 ) -> None:
     assert (live_content.get().human_requests.detect(text) is not None) == wanted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Хочу поговорить с тем, кто у вас решает вопросы, а не с программой",
+        "хочу говорить с кем-то, кто принимает решения",
+        "дайте спеца",
+        "Мы по кругу ходим. Я пишу одно, а мне опять присылают то же самое меню",
+        "я уже всё попробовала что вы советовали",
+    ],
+)
+def test_someone_who_decides_circles_and_advice_tried_ask_for_a_person(
+    live_content: LiveContent, text: str
+) -> None:
+    assert live_content.get().human_requests.detect(text) is not None, text

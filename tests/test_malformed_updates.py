@@ -97,3 +97,44 @@ async def test_an_update_with_a_huge_text_is_stored_whole_up_to_the_limit(
     with runtime.store.engine.connect() as connection:
         text = connection.execute(select(messages.c.text).where(messages.c.direction == "in")).scalar_one()
     assert 0 < len(text) <= 100_000
+
+
+async def test_a_lone_surrogate_in_a_webhook_update_is_cleaned_not_refused(
+    worker: tuple[str, Runtime],
+) -> None:
+    url, runtime = worker
+    # json.dumps writes the lone surrogate as the escape "\ud800", as a broken client library might send.
+    body = json.dumps(update("нет интернета \ud800 с утра")).encode()
+    assert b"\\ud800" in body
+    assert await post(url, body) == 200
+    with runtime.store.engine.connect() as connection:
+        texts = [
+            row.text
+            for row in connection.execute(select(messages.c.text).where(messages.c.direction == "in"))
+        ]
+    assert texts == ["нет интернета \ufffd с утра"]
+
+
+async def test_polling_reads_a_batch_with_a_lone_surrogate(api: BotApiStandin) -> None:
+    """aiogram's own session, with tonebot's lenient parser, over real HTTP from a server on 127.0.0.1."""
+    raw = json.dumps({"ok": True, "result": [update("привет \udc80")]}).encode()
+
+    async def get_updates(_request: web.Request) -> web.Response:
+        return web.Response(body=raw, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/getUpdates", get_updates)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        bot = make_bot(TelegramSettings(api.token, f"http://127.0.0.1:{port}"))
+        try:
+            updates = await bot.get_updates()
+        finally:
+            await bot.session.close()
+    finally:
+        await runner.cleanup()
+    assert [u.message.text for u in updates if u.message] == ["привет \ufffd"]

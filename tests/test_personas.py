@@ -181,3 +181,39 @@ def test_remembered_word_verdicts_match_fresh_ones_and_stay_bounded(
     again = judge.message_cues(text, None)
     assert first == again and any(c.what == "masked «п#здец»" for c in first)
     assert len(judge._rude_words) <= 3
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["вы хоть читаете что вам пишут или так тут сидите", "три дня жду ответа"],
+        ["у вас там хоть один человек понимает, что такое гарантия?", "жду возврат денег, иначе суд"],
+        ["это что за отношение? мастер не пришёл второй раз"],
+        ["вы совсем там офигели? 30 гб за полдня"],
+    ],
+)
+def test_contempt_without_swearing_makes_an_aggressor(engine: Engine, texts: list[str]) -> None:
+    persona, _ = persona_after(engine, texts)
+    assert persona == "aggressor"
+
+
+def test_anger_lingers_through_one_calm_line(engine: Engine) -> None:
+    persona, _ = persona_after(
+        engine,
+        [
+            "вот нафига вы поменяли мне роутер без спросу, старый нормально работал",
+            "новый ловит хуже, через стену уже ничего нет",
+        ],
+    )
+    assert persona == "aggressor"
+    # ... but not through a run of calm ones.
+    persona, _ = persona_after(
+        engine,
+        [
+            "вот нафига вы поменяли мне роутер без спросу",
+            "ладно, понял",
+            "хорошо, подожду мастера",
+            "жду звонка завтра",
+        ],
+    )
+    assert persona != "aggressor"

@@ -95,3 +95,24 @@ def test_lost_connections_are_not_missing_people(live_content: LiveContent, text
 )
 def test_injuries_threats_and_sim_reissues_worded_otherwise(live_content: LiveContent, text: str) -> None:
     assert live_content.get().urgent.detect(text) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "situation"),
+    [
+        ("ктото заказал с моего акаунта на 60 тыщ, я этого не делала", "fraud_now"),
+        ("кто-то сменил пароль в личном кабинете и переоформил договор на другого человека", "fraud_now"),
+        ("с моего номера кто-то рассылает смс всем контактам с просьбой занять денег", "fraud_now"),
+        ("говорят, что если не переведу деньги, что-то будет с сыном", "fraud_now"),
+        ("потерял телефон в такси, там приложение банка открыто было", "stolen"),
+        ("купили детскую кроватку, сломалась перекладина, ребёнок чуть не выпал", "damage"),
+        ("Мне 76 лет, я не вижу что на экране, помогите отменить заказ", "vulnerable"),
+        ("у бабушки приступ, а связи нет, ваша вышка не работает", "vulnerable"),
+        ("мастер нагрубил и сказал, что если ещё раз вызову, приедет разбираться", "vulnerable"),
+    ],
+)
+def test_account_takeover_extortion_lost_phones_and_helpless_clients_are_urgent(
+    live_content: LiveContent, text: str, situation: str
+) -> None:
+    found = live_content.get().urgent.detect(text)
+    assert found is not None and found.situation == situation, (text, found)

@@ -13,10 +13,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.runtime import Runtime
 from web.auth import Guard, SignInRequired
 from web.console import Console
+from web.limits import BodyLimit, BodyTooLarge, ChatLimits, too_large_message
 from web.live import ChangeHub
 from web.render import Pages
 from web.webchat import WebChat
@@ -25,21 +27,37 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 BREACH_CHECK_S = 10.0
 RETENTION_EVERY_S = 3600.0
+# How often one query per process looks for changes other processes wrote, for all live streams at once.
+CHANGE_WATCH_S = 1.0
 
 
-def create_app(runtime: Runtime, *, secure_cookies: bool = False) -> FastAPI:
-    """The web app over a runtime; the same runtime may serve Telegram in the same process."""
+def create_app(
+    runtime: Runtime, *, secure_cookies: bool = False, chat_limits: ChatLimits | None = None
+) -> FastAPI:
+    """The web app over a runtime; the same runtime may serve Telegram in the same process.
+    `chat_limits` default to the environment's (TONEBOT_CHAT_*, see web/limits.py)."""
     hub = ChangeHub()
     pages = Pages(runtime.content.get().scenarios.company.timezone)
     guard = Guard(runtime.desk_store, secure_cookies=secure_cookies)
     console = Console(runtime.desk, runtime.desk_store, guard, pages, hub, runtime.client_data)
-    chat = WebChat(runtime.service, runtime.desk_store, pages, hub)
+    limits = ChatLimits.from_env() if chat_limits is None else chat_limits
+    chat = WebChat(
+        runtime.service, runtime.desk_store, pages, hub, limits=limits, secure_cookies=secure_cookies
+    )
+
+    async def change_marker() -> object:
+        return await run_in_threadpool(runtime.desk_store.change_marker)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         hub.bind(asyncio.get_running_loop())
         runtime.service.listeners.append(hub.notify)
-        jobs = [asyncio.create_task(_record_breaches(runtime)), asyncio.create_task(_retention(runtime))]
+        jobs = [
+            asyncio.create_task(_record_breaches(runtime)),
+            asyncio.create_task(_retention(runtime)),
+            asyncio.create_task(hub.watch(change_marker, CHANGE_WATCH_S)),
+            asyncio.create_task(chat.feed.run()),
+        ]
         try:
             yield
         finally:
@@ -53,6 +71,14 @@ def create_app(runtime: Runtime, *, secure_cookies: bool = False) -> FastAPI:
     app.include_router(console.router)
     app.include_router(chat.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Added last = outermost: the 413s of BodyLimit get nosniff too.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(NoSniff)
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, _exc: BodyTooLarge) -> Response:
+        status, headers, body = too_large_message(request.url.path)
+        return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
 
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, _exc: SignInRequired) -> Response:
@@ -69,6 +95,28 @@ def create_app(runtime: Runtime, *, secure_cookies: bool = False) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+class NoSniff:
+    """Every response says X-Content-Type-Options: nosniff (exports, static files, plain errors too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"x-content-type-options" for name, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, marked)
 
 
 async def _retention(runtime: Runtime) -> None:

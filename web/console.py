@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from dialogs.content import Content
 from operators.desk import DeskError, OperatorDesk
 from storage.desk import DeskConflict, DeskStore
 from storage.privacy import ClientData
-from web.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Guard, SignedIn, same
+from web.auth import DEVICE_COOKIE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Guard, SignedIn, same
 from web.live import ChangeHub
 from web.render import Pages
 
@@ -58,6 +60,8 @@ STATUS_TITLES = {
 }
 STREAM_POLL_S = 1.0
 STREAM_KEEPALIVE_S = 15.0
+# The largest id the databases store (64-bit signed); a larger one in a URL names nothing.
+MAX_ID = 2**63 - 1
 
 
 def _now() -> datetime:
@@ -88,17 +92,31 @@ class Console:
     ) -> None:
         self.desk, self.store, self.guard, self.pages, self.hub = desk, store, guard, pages, hub
         self.client_data = client_data
-        self.router = APIRouter(prefix="/console")
+        self.router = APIRouter(prefix="/console", route_class=_PrivateRoute)
         self._routes()
 
     # --- helpers ------------------------------------------------------------------------------------
-    def _may_see(self, who: SignedIn, conversation_id: int) -> bool:
-        """Operators see conversations handed to people; admins see any (an unknown one is a 404 later)."""
-        return (
-            who.role == "admin"
-            or self.store.was_handed_off(conversation_id)
-            or not self.store.exists(conversation_id)
-        )
+    def _access(self, who: SignedIn, conversation_id: int, action: str) -> int:
+        """200, 403 or 404: operators see conversations handed to people, admins any; refusals are audited."""
+        if not 1 <= conversation_id <= MAX_ID or not self.store.exists(conversation_id):
+            return 404
+        if who.role == "admin" or self.store.was_handed_off(conversation_id):
+            return 200
+        self.store.record(who.name, "refused", conversation_id, action, _now())
+        return 403
+
+    async def _refusal(
+        self, request: Request, who: SignedIn, conversation_id: int, action: str
+    ) -> Response | None:
+        """The one permission check every conversation route makes before it reads or renders anything."""
+        status = await run_in_threadpool(self._access, who, conversation_id, action)
+        if status == 404:
+            return self.pages.render(request, "error.html", {"message": "Такого разговора нет."}, 404)
+        if status == 403:
+            return self.pages.render(
+                request, "error.html", {"message": "Этот разговор не передавали людям."}, 403
+            )
+        return None
 
     def _categories(self) -> dict[str, str]:
         return {name: c.title for name, c in self.desk.engine.live.get().scenarios.categories.items()}
@@ -156,8 +174,17 @@ class Console:
         }
 
     async def _act(
-        self, request: Request, who: SignedIn, conversation_id: int, csrf: str, action: Callable[[], None]
+        self,
+        request: Request,
+        who: SignedIn,
+        conversation_id: int,
+        csrf: str,
+        name: str,
+        action: Callable[[], None],
     ) -> Response:
+        refusal = await self._refusal(request, who, conversation_id, name)
+        if refusal is not None:
+            return refusal
         if not same(csrf, who.csrf):
             return self.pages.render(
                 request, "error.html", {"message": "Форма устарела: обновите страницу."}, 403
@@ -219,32 +246,51 @@ class Console:
                 return _with_login_cookie(
                     pages.render(request, "login.html", context, 403), context, self.guard
                 )
-            token = await run_in_threadpool(self.guard.sign_in, name.strip(), password)
-            if token is None:
-                context = {
-                    "csrf": csrf,
-                    "next": _safe_next(next),
-                    "error": "Неверное имя или пароль.",
-                    "name": name,
-                }
+            address = request.client.host if request.client else "unknown"
+            device = request.cookies.get(DEVICE_COOKIE, "")
+            outcome = await self.guard.sign_in(name.strip(), password, address, _valid_token(device))
+            if outcome.token is None:
+                context = {"csrf": csrf, "next": _safe_next(next), "name": name}
+                if outcome.wait_s > 0:
+                    context["error"] = (
+                        f"Слишком много попыток входа. Попробуйте ещё раз через {_wait(outcome.wait_s)}."
+                    )
+                    refused = pages.render(request, "login.html", context, 429)
+                    refused.headers["Retry-After"] = str(math.ceil(outcome.wait_s))
+                    return refused
+                context["error"] = "Неверное имя или пароль."
                 return pages.render(request, "login.html", context, 401)
             response = RedirectResponse(_safe_next(next), status_code=303)
             response.set_cookie(
                 SESSION_COOKIE,
-                token,
+                outcome.token,
                 httponly=True,
                 samesite="strict",
                 secure=self.guard.secure_cookies,
                 path="/",
                 max_age=12 * 3600,
             )
+            response.set_cookie(
+                DEVICE_COOKIE,
+                outcome.device,
+                httponly=True,
+                samesite="strict",
+                secure=self.guard.secure_cookies,
+                path="/console/login",
+                max_age=365 * 24 * 3600,
+            )
             response.delete_cookie(LOGIN_CSRF_COOKIE)
             return response
 
         @router.post("/logout")
-        async def logout(who: Who, csrf: Annotated[str, Form(max_length=100)]) -> Response:
-            if same(csrf, who.csrf):
-                await run_in_threadpool(self.guard.sign_out, who)
+        async def logout(request: Request, who: Who, csrf: Annotated[str, Form(max_length=100)]) -> Response:
+            # A forged or stale form changes nothing: the browser keeps its cookie only while the session
+            # lives, so the two never disagree.
+            if not same(csrf, who.csrf):
+                return pages.render(
+                    request, "error.html", {"message": "Форма устарела: обновите страницу."}, 403
+                )
+            await run_in_threadpool(self.guard.sign_out, who)
             response = RedirectResponse("/console/login", status_code=303)
             response.delete_cookie(SESSION_COOKIE, path="/")
             return response
@@ -264,13 +310,18 @@ class Console:
         @router.get("/clients/{client_id}/export")
         async def export_client(request: Request, who: Who, client_id: int) -> Response:
             if who.role != "admin":
+                await run_in_threadpool(
+                    self.store.record, who.name, "refused", None, f"export client {client_id}", _now()
+                )
                 return pages.render(
                     request,
                     "error.html",
                     {"message": "Выгрузка данных клиента — только для администраторов."},
                     403,
                 )
-            data = await run_in_threadpool(self.client_data.export, client_id, who.name, _now())
+            data = None
+            if 1 <= client_id <= MAX_ID:
+                data = await run_in_threadpool(self.client_data.export, client_id, who.name, _now())
             if data is None:
                 return pages.render(request, "error.html", {"message": "Такого клиента нет."}, 404)
             return JSONResponse(
@@ -283,10 +334,9 @@ class Console:
 
         @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
         async def conversation(request: Request, who: Who, conversation_id: int) -> Response:
-            if not await run_in_threadpool(self._may_see, who, conversation_id):
-                return pages.render(
-                    request, "error.html", {"message": "Этот разговор не передавали людям."}, 403
-                )
+            refusal = await self._refusal(request, who, conversation_id, "view")
+            if refusal is not None:
+                return refusal
             try:
                 context = await run_in_threadpool(
                     self._conversation_context, who, conversation_id, record=True
@@ -298,10 +348,9 @@ class Console:
 
         @router.get("/conversations/{conversation_id}/live", response_class=HTMLResponse)
         async def conversation_live(request: Request, who: Who, conversation_id: int) -> Response:
-            if not await run_in_threadpool(self._may_see, who, conversation_id):
-                return pages.render(
-                    request, "error.html", {"message": "Этот разговор не передавали людям."}, 403
-                )
+            refusal = await self._refusal(request, who, conversation_id, "view")
+            if refusal is not None:
+                return refusal
             try:
                 context = await run_in_threadpool(
                     self._conversation_context, who, conversation_id, record=False
@@ -316,7 +365,7 @@ class Console:
             who: Who, request: Request, conversation_id: int, csrf: Annotated[str, Form()]
         ) -> Response:
             return await self._act(
-                request, who, conversation_id, csrf,
+                request, who, conversation_id, csrf, "take",
                 lambda: self.desk.take(conversation_id, who.name, who.display_name),
             )  # fmt: skip
 
@@ -329,7 +378,7 @@ class Console:
             text: Annotated[str, Form(max_length=20000)],
         ) -> Response:
             return await self._act(
-                request, who, conversation_id, csrf,
+                request, who, conversation_id, csrf, "reply",
                 lambda: self.desk.reply(conversation_id, who.name, who.display_name, text),
             )  # fmt: skip
 
@@ -338,15 +387,21 @@ class Console:
             who: Who, request: Request, conversation_id: int, csrf: Annotated[str, Form()]
         ) -> Response:
             return await self._act(
-                request, who, conversation_id, csrf, lambda: self.desk.hand_back(conversation_id, who.name)
-            )
+                request, who, conversation_id, csrf, "hand_back",
+                lambda: self.desk.hand_back(conversation_id, who.name),
+            )  # fmt: skip
 
         @router.post("/conversations/{conversation_id}/close")
         async def close(
             who: Who, request: Request, conversation_id: int, csrf: Annotated[str, Form()]
         ) -> Response:
             return await self._act(
-                request, who, conversation_id, csrf, lambda: self.desk.close(conversation_id, who.name)
+                request,
+                who,
+                conversation_id,
+                csrf,
+                "close",
+                lambda: self.desk.close(conversation_id, who.name),
             )
 
         @router.post("/conversations/{conversation_id}/transfer")
@@ -358,7 +413,7 @@ class Console:
             category: Annotated[str, Form(max_length=100)],
         ) -> Response:
             return await self._act(
-                request, who, conversation_id, csrf,
+                request, who, conversation_id, csrf, "transfer",
                 lambda: self.desk.transfer(conversation_id, who.name, category),
             )  # fmt: skip
 
@@ -374,8 +429,32 @@ class Console:
             )
 
 
+class _PrivateRoute(APIRoute):
+    """Every console answer, pages, refusals and errors alike, is kept out of browser and proxy caches."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def private(request: Request) -> Response:
+            response = await handler(request)
+            response.headers["Cache-Control"] = "no-store"
+            return response
+
+        return private
+
+
 def _new_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+def _wait(seconds: float) -> str:
+    """How long to wait, as an operator reads it."""
+    return f"{math.ceil(seconds)} с" if seconds < 60 else f"{math.ceil(seconds / 60)} мин"
+
+
+def _valid_token(token: str) -> str:
+    """A token of ours in shape (url-safe, of a sane length), or empty."""
+    return token if 16 <= len(token) <= 64 and all(c.isalnum() or c in "-_" for c in token) else ""
 
 
 def _safe_next(target: str) -> str:

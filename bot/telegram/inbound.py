@@ -61,6 +61,9 @@ def from_message(message: Any, *, edited: bool = False) -> IncomingMessage | Non
         message_id=message_id,
         attachment=_attachment(message),
         contact_phone=getattr(contact, "phone_number", None) if contact else None,
+        # Shared with the contact button, the card carries the sender's own user id: Telegram vouches
+        # for the number. Anyone else's card (or none) leaves it a claim.
+        contact_verified=bool(contact) and getattr(contact, "user_id", None) == sender.id,
     )
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
@@ -19,6 +22,7 @@ from bot.settings import SettingsError
 from bot.telegram.aiogram_io import AiogramOutbound, tonebot_router
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.limits import RateLimits
+from dialogs.safetext import clean_json
 from dialogs.service import ConversationService
 from storage.desk import DeskStore
 
@@ -60,10 +64,14 @@ class TelegramSettings:
 
 def make_bot(settings: TelegramSettings) -> Bot:
     """An aiogram Bot pointed at Telegram or at the Bot API server in TELEGRAM_API_BASE."""
-    if settings.api_base:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base))
-        return Bot(settings.token, session=session)
-    return Bot(settings.token)
+    # Updates are parsed leniently: a lone surrogate escape in a client's text becomes U+FFFD instead of
+    # failing the whole batch (which polling would fetch again and again).
+    api = TelegramAPIServer.from_base(settings.api_base) if settings.api_base else PRODUCTION
+    return Bot(settings.token, session=AiohttpSession(api=api, json_loads=_lenient_loads))
+
+
+def _lenient_loads(raw: str | bytes) -> Any:
+    return clean_json(json.loads(raw))
 
 
 def make_dispatcher(service: ConversationService, bot: Bot, limits: RateLimits | None = None) -> Dispatcher:
@@ -81,8 +89,10 @@ async def run_polling(
     outbox: DeskStore | None = None,
     *,
     handle_signals: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Long polling until interrupted; with an outbox, operators' messages are delivered too."""
+    """Long polling until interrupted, or until `stop` is set; with an outbox, operators' messages are
+    delivered too."""
     bot = make_bot(settings)
     dispatcher = make_dispatcher(service, bot)
     await bot.delete_webhook(drop_pending_updates=False)
@@ -92,11 +102,24 @@ async def run_polling(
     if outbox is not None:
         gateway: TelegramGateway = dispatcher["tonebot_gateway"]
         drainer = asyncio.create_task(gateway.deliver_outbox(outbox))
+    # Cancelling start_polling would leave its polling task running on a closed session (an ERROR in the
+    # log): a stop asked for from outside goes through aiogram's own stop_polling instead.
+    stopper = asyncio.create_task(_stop_when(stop, dispatcher)) if stop is not None else None
     try:
-        await dispatcher.start_polling(bot, handle_as_tasks=True, handle_signals=handle_signals)
+        if stop is None or not stop.is_set():
+            await dispatcher.start_polling(bot, handle_as_tasks=True, handle_signals=handle_signals)
+        else:
+            await bot.session.close()  # start_polling closes it when it ends
     finally:
-        if drainer is not None:
-            drainer.cancel()
+        for task in (drainer, stopper):
+            if task is not None:
+                task.cancel()
+
+
+async def _stop_when(stop: asyncio.Event, dispatcher: Dispatcher) -> None:
+    await stop.wait()
+    with contextlib.suppress(RuntimeError):  # not polling yet: run_polling then does not start
+        await dispatcher.stop_polling()
 
 
 def webhook_app(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from bot.telegram.gateway import STALE_CLAIM_S, TelegramGateway
 from bot.telegram.inbound import from_callback, from_message
 from bot.telegram.limits import RateLimits
 from dialogs.messages import IncomingMessage
+from dialogs.safetext import clean_json_body
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
@@ -88,7 +90,10 @@ class WebhookWorker:
         if self.secret and request.headers.get(SECRET_HEADER) != self.secret:
             return web.Response(status=401, text="wrong secret")
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+            # Leniently: a lone surrogate escape must not cost the client's message (cleaned once here).
+            update = Update.model_validate(
+                json.loads(clean_json_body(await request.read())), context={"bot": self.bot}
+            )
         except (ValueError, ValidationError) as exc:
             log.warning("rejected a malformed update: %s", str(exc).splitlines()[0][:200])
             return web.Response(status=400, text="malformed update")

@@ -114,7 +114,8 @@ def _plausible_bare(raw: str) -> bool:
     if _FLAT_OR_HOUSE_WORD.search(raw):
         return True
     number = _FIRST_NUMBER.search(raw)
-    return number is not None and int(number.group()) <= BARE_MAX_HOUSE
+    # Length first: int() refuses over 4,300 digits (and a number that long is no house anyway).
+    return number is not None and len(number.group()) <= 9 and int(number.group()) <= BARE_MAX_HOUSE
 
 
 class AddressFinder:

@@ -7,12 +7,20 @@ import re
 
 from dialogs.details.base import Found, Invalid, Span, overlaps
 
-# 13-19 digits, in groups separated by single spaces or dashes ("4276 3801 2345 6789", "4276-3801-..."),
-# not part of a longer run (a 20-digit account written in groups is no card).
-_CARD_RUN = re.compile(r"(?<!\d)(?<!\d[ \-])\d(?:[ \-]?\d){12,18}(?![ \-]?\d)")
+# A whole run of digits in groups separated by a space or a dash ("4276 3801 2345 6789", "3714 496353
+# 98431", "4276 - 3801 - ..."); a group that starts an expiry date ("12/27") ends the run, and a run does
+# not start after a decimal point (timings such as "0.0038779999123456" are no cards).
+_SEP = r"(?:[ \u00a0]?[-–][ \u00a0]?|[ \u00a0])"
+_EXPIRY = r"(?:0[1-9]|1[0-2])\s?/\s?\d{2}"
+_DIGIT_RUN = re.compile(rf"(?<!\d)(?<!\d[.,])\d(?:\d|{_SEP}(?!{_EXPIRY})\d)*")
+# Dotted groups of 3-7 digits ("4276.3801.2345.6789"); dates (2-digit groups) and IP addresses never fit.
+_DOTTED_RUN = re.compile(r"(?<![\d.])\d{3,7}(?:\.\d{3,7}){2,5}(?!\.?\d)")
+_GROUP = re.compile(r"\d+")
+ACCOUNT_DIGITS = 20
 _CVV = re.compile(
-    r"(?i)(?:cvv2?|cvc2?|cvp|кв[вш]|код\s+(?:на\s+)?(?:оборот\w*|обратн\w*|сзади)|тр[её]хзначн\w*\s+код)"
-    r"\D{0,15}?(?<!\d)(\d{3})(?!\d)"
+    r"(?i)(?<![a-zа-яё])(?:cvv2?|cvc2?|cvp2?|cid|свв2?|свс2?|кв[вш]2?|тр[её]хзначн\w*\s+код"
+    r"|(?:код\w*|цифр\w*)\s+(?:(?:на|с|со)\s+)?(?:оборот\w*|обратн\w*|задн\w*|сзади))"
+    r"\D{0,20}?(?<!\d)(\d{3,4})(?!\d)"
 )
 _LAST4_CUE = re.compile(
     r"(?i)(?:карт\w*|оканчива\w*|заканчива\w*|(?:последни\w*|посл\.?)(?:\s+(?:4|четыре))?\s+ц[иы]фр\w*|\*|х{4}|x{4}|"
@@ -21,7 +29,7 @@ _LAST4_CUE = re.compile(
 # "3390... нет, 3309": a number taken back in favour of the next one.
 _TAKEN_BACK = re.compile(r"(?i)(?:\bнет\b|\bточнее\b|\bвернее\b|\bто есть\b|\bой\b)")
 CARD_DIGITS = 16
-_CVV_CUE = re.compile(r"(?i)cv|кв[вш]|код|тр[её]хзнач")
+_CVV_CUE = re.compile(r"(?i)cv|cid|св[вс]|кв[вш]|код|цифр|тр[её]хзнач")
 _BARE_FOUR = re.compile(r"(?<![\d])(\d{4})(?![\d])")
 _ANY_DIGITS = re.compile(r"\d+")
 # What stands in a stored message for a full card number and a CVV: the last four digits stay (they name
@@ -47,15 +55,28 @@ def full_card_spans(text: str) -> list[Span]:
     """Where a text holds full card numbers: Luhn-valid 13-19 digits in any grouping, or 16 digits (a card
     number with a typo is still one: it is refused just the same)."""
     spans = [match.span() for match in _REDACTED_CARD_RE.finditer(text)]
-    for match in _CARD_RUN.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if len(digits) == CARD_DIGITS or luhn_valid(digits):
-            spans.append(match.span())
+    for match in [*_DIGIT_RUN.finditer(text), *_DOTTED_RUN.finditer(text)]:
+        if (span := _card_in_run(match)) is not None:
+            spans.append(span)
     return sorted(spans)
 
 
+def _card_in_run(run: re.Match[str]) -> Span | None:
+    """The card number a run of digits is or starts with: the whole run, or 4x4 groups followed by a short
+    group ("4276 3801 2345 6782 123": a code or a date written after the number), never an account."""
+    digits = re.sub(r"\D", "", run.group())
+    if 13 <= len(digits) <= 19 and (len(digits) == CARD_DIGITS or luhn_valid(digits)):
+        return run.span()
+    groups = list(_GROUP.finditer(run.group()))
+    if len(digits) == ACCOUNT_DIGITS or len(groups) < 5 or len(digits) > CARD_DIGITS + 4:
+        return None
+    if all(len(group.group()) == 4 for group in groups[:4]) and luhn_valid(digits[:CARD_DIGITS]):
+        return run.start(), run.start() + groups[3].end()
+    return None
+
+
 def cvv_spans(text: str) -> list[Span]:
-    """Where a text holds a CVV/CVC code (three digits announced as such)."""
+    """Where a text holds a CVV/CVC code (three or four digits announced as such)."""
     if _CVV_CUE.search(text) is None:
         return []
     marks = [match.span() for match in _REDACTED_CVV_RE.finditer(text)]

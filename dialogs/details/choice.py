@@ -64,8 +64,10 @@ class ChoiceFinder:
             if payload == choice_payload(self.name, option.id):
                 return Found(self.name, option.id, option.label)
         stripped = fold(text).strip(" .)")
-        # ASCII digits only: "፩" or "²" pass isdigit() but int() refuses them.
-        if asked and stripped.isascii() and stripped.isdigit() and 1 <= int(stripped) <= len(self.options):
+        # ASCII digits only: "፩" or "²" pass isdigit() but int() refuses them; and a few of them, since
+        # int() refuses over 4,300 and no question has that many options.
+        number = asked and len(stripped) <= 9 and stripped.isascii() and stripped.isdigit()
+        if number and 1 <= int(stripped) <= len(self.options):
             return self._found(self.options[int(stripped) - 1].id)
         ordered = self._denied_dropped(self._normaliser.terms(text, correct=True))
         terms = frozenset(ordered)

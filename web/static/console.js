@@ -26,6 +26,9 @@
   if (live && window.EventSource) {
     var events = new EventSource("/console/stream");
     events.addEventListener("change", refresh);
+    // The stream compares against the state it found when it connected: a change between this page's
+    // render and that moment (or during a reconnect) would otherwise never show.
+    events.addEventListener("open", refresh);
     var history = live.querySelector(".history");
     if (history) history.scrollTop = history.scrollHeight;
   }
