@@ -116,3 +116,20 @@ def test_account_takeover_extortion_lost_phones_and_helpless_clients_are_urgent(
 ) -> None:
     found = live_content.get().urgent.detect(text)
     assert found is not None and found.situation == situation, (text, found)
+
+
+@pytest.mark.parametrize(
+    ("text", "situation"),
+    [
+        ("вытащили телефон в метро, заблокируйте сим-карту срочно", "stolen"),
+        ("курьер уронил коробку с телевизором мне на ногу, я в травмпункте", "damage"),
+        ("доставили диван и поцарапали весь паркет при заносе, будете возмещать", "damage"),
+        ("у вас на столбе провод оборван и искрит прямо над детской площадкой", "damage"),
+        ("пишу за соседку, ей 90 лет, её обманули и она перевела пенсию неизвестным", "vulnerable"),
+    ],
+)
+def test_goods_dropped_floors_scratched_live_wires_and_deceived_neighbours_are_urgent(
+    live_content: LiveContent, text: str, situation: str
+) -> None:
+    found = live_content.get().urgent.detect(text)
+    assert found is not None and found.situation == situation, (text, found)
