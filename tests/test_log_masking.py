@@ -74,7 +74,8 @@ DIALOGS = (
 )
 MESSAGES = tuple(text for dialog in DIALOGS for text in dialog)
 # A CVV cue still followed by its digits.
-CVV_LEFT = re.compile(r"(?i)(?:cvv2?|cvc2?|сторон\w*|оборот\w*)\W{0,3}\d{3,4}")
+# The cue starts a word: random tokens stored in the database (salts, ids) may hold "cVc481" by chance.
+CVV_LEFT = re.compile(r"(?i)(?<![0-9a-zа-яё_+/=$-])(?:cvv2?|cvc2?|сторон\w*|оборот\w*)\W{0,3}\d{3,4}")
 SQLITE_FILES = ("", "-wal", "-shm")
 
 
