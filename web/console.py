@@ -18,7 +18,15 @@ from dialogs.content import Content
 from operators.desk import DeskError, OperatorDesk
 from storage.desk import DeskConflict, DeskStore
 from storage.privacy import ClientData
-from web.auth import DEVICE_COOKIE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Guard, SignedIn, same
+from web.auth import (
+    DEVICE_COOKIE,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_LIFETIME,
+    Guard,
+    SignedIn,
+    same,
+)
 from web.live import ChangeHub
 from web.render import Pages
 
@@ -60,6 +68,8 @@ STATUS_TITLES = {
 }
 STREAM_POLL_S = 1.0
 STREAM_KEEPALIVE_S = 15.0
+# A browser's device token (web/throttle.py) outlives sessions: it exempts the owner from guess delays.
+DEVICE_LIFETIME_S = 365 * 24 * 3600
 # The largest id the databases store (64-bit signed); a larger one in a URL names nothing.
 MAX_ID = 2**63 - 1
 
@@ -224,10 +234,7 @@ class Console:
         async def login_form(request: Request, next: str = "/console") -> Response:
             token = request.cookies.get(LOGIN_CSRF_COOKIE) or _new_token()
             response = pages.render(request, "login.html", {"csrf": token, "next": _safe_next(next)})
-            response.set_cookie(
-                LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=self.guard.secure_cookies
-            )
-            return response
+            return _strict_cookie(response, LOGIN_CSRF_COOKIE, token, self.guard)
 
         @router.post("/login")
         async def login(
@@ -243,9 +250,8 @@ class Console:
                     "next": _safe_next(next),
                     "error": "Форма устарела, войдите ещё раз.",
                 }
-                return _with_login_cookie(
-                    pages.render(request, "login.html", context, 403), context, self.guard
-                )
+                refused = pages.render(request, "login.html", context, 403)
+                return _strict_cookie(refused, LOGIN_CSRF_COOKIE, context["csrf"], self.guard)
             address = request.client.host if request.client else "unknown"
             device = request.cookies.get(DEVICE_COOKIE, "")
             outcome = await self.guard.sign_in(name.strip(), password, address, _valid_token(device))
@@ -261,23 +267,15 @@ class Console:
                 context["error"] = "Неверное имя или пароль."
                 return pages.render(request, "login.html", context, 401)
             response = RedirectResponse(_safe_next(next), status_code=303)
-            response.set_cookie(
-                SESSION_COOKIE,
-                outcome.token,
-                httponly=True,
-                samesite="strict",
-                secure=self.guard.secure_cookies,
-                path="/",
-                max_age=12 * 3600,
-            )
-            response.set_cookie(
+            lifetime = int(SESSION_LIFETIME.total_seconds())
+            _strict_cookie(response, SESSION_COOKIE, outcome.token, self.guard, path="/", max_age=lifetime)
+            _strict_cookie(
+                response,
                 DEVICE_COOKIE,
                 outcome.device,
-                httponly=True,
-                samesite="strict",
-                secure=self.guard.secure_cookies,
+                self.guard,
                 path="/console/login",
-                max_age=365 * 24 * 3600,
+                max_age=DEVICE_LIFETIME_S,
             )
             response.delete_cookie(LOGIN_CSRF_COOKIE)
             return response
@@ -464,8 +462,11 @@ def _safe_next(target: str) -> str:
     )
 
 
-def _with_login_cookie(response: Response, context: dict[str, Any], guard: Guard) -> Response:
+def _strict_cookie(
+    response: Response, name: str, value: str, guard: Guard, *, path: str = "/", max_age: int | None = None
+) -> Response:
+    """Every console cookie: unreadable to scripts, never sent from another site, Secure when configured."""
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, context["csrf"], httponly=True, samesite="strict", secure=guard.secure_cookies
+        name, value, max_age=max_age, path=path, httponly=True, samesite="strict", secure=guard.secure_cookies
     )
     return response
