@@ -1,9 +1,9 @@
 """What a flood of sign-in attempts costs the serving process: memory, and the web chat's speed meanwhile.
 
-The app is served by uvicorn in a child process over a fresh SQLite file; `--attempts` wrong passwords
-for `--names` names are sent at once from `--addresses` loopback addresses while a web-chat client keeps
-writing. Prints the server's resident memory before, at its peak and after, the answers' status codes,
-and the chat's median answer time alone and during the flood.
+`tonebot web` runs over a fresh SQLite file (`--tree` serves another checkout, e.g. the code before);
+`--attempts` wrong passwords for `--names` names are sent at once from `--addresses` loopback addresses
+while a web-chat client keeps writing. Prints the server's resident memory before, at its high-water mark
+and after, the answers' status codes, and the chat's median answer time alone and during the flood.
 Run: `python -m bench.sign_in_flood [--attempts 400] [--json]`.
 """
 
@@ -11,47 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import statistics
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.cluster import content_always_open
-
-
-def _serve(work: str, ready: Any, stop: Any, url_box: Any) -> None:
-    from bot.runtime import build_runtime
-    from bot.settings import Settings
-    from operators.passwords import hash_password
-    from storage.database import sqlite_url
-    from web.app import create_app
-    from web.background import serving_in_thread
-
-    content = content_always_open(Path(work))
-    runtime = build_runtime(Settings(sqlite_url(str(Path(work) / "flood.db")), content))
-    runtime.desk_store.add_operator(
-        "anna", hash_password("bench-password"), "Анна", "operator", datetime.now(UTC)
-    )
-    with serving_in_thread(create_app(runtime)) as url:
-        url_box.value = url.encode()
-        ready.set()
-        stop.wait()
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from bench.body_limit import ROOT, web_server
 
 
 def _chat_times(
@@ -87,32 +58,13 @@ def _attempt(base: str, address: str, name: str, index: int) -> int:
         return response.status_code
 
 
-def measure(attempts: int, addresses: int, names: int) -> dict[str, Any]:
+def measure(tree: Path, attempts: int, addresses: int, names: int) -> dict[str, Any]:
     """Memory and chat speed around a flood of wrong sign-ins."""
-    context = multiprocessing.get_context("spawn")
-    ready, stop = context.Event(), context.Event()
-    url_box: Any = context.Array("c", 64)
-    work = tempfile.mkdtemp(prefix="tonebot-signin-")
-    server = context.Process(target=_serve, args=(work, ready, stop, url_box), daemon=True)
-    server.start()
-    try:
-        ready.wait(60)
-        base = url_box.value.decode()
-        pid = server.pid or 0
+    with web_server(tree) as server:
+        base = f"http://127.0.0.1:{server.port}"
         _chat_times(base, 10, 0.0)  # warm: the conversation exists, the engine has run
         quiet = statistics.median(_chat_times(base, 20, 0.1))
-        before = _rss_mb(pid)
-        peak = before
-        sampling = True
-
-        def sample() -> None:
-            nonlocal peak
-            while sampling:
-                peak = max(peak, _rss_mb(pid))
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        before = server.memory_mb()
         chat_during: list[float] = []
         flooding = True
         chatter = threading.Thread(
@@ -132,9 +84,6 @@ def measure(attempts: int, addresses: int, names: int) -> dict[str, Any]:
         flooding = False
         chatter.join()
         time.sleep(2)
-        sampling = False
-        sampler.join()
-        after = _rss_mb(pid)
         return {
             "attempts": attempts,
             "addresses": addresses,
@@ -142,27 +91,23 @@ def measure(attempts: int, addresses: int, names: int) -> dict[str, Any]:
             "statuses": dict(sorted(statuses.items())),
             "flood_s": round(flood_s, 1),
             "rss_mb_before": round(before),
-            "rss_mb_peak": round(peak),
-            "rss_mb_after": round(after),
+            "rss_mb_peak": round(server.memory_mb("VmHWM")),
+            "rss_mb_after": round(server.memory_mb()),
             "chat_ms_median_quiet": round(quiet, 1),
             "chat_ms_median_during": round(statistics.median(chat_during), 1),
             "chat_ms_max_during": round(max(chat_during), 1),
         }
-    finally:
-        stop.set()
-        server.join(10)
-        if server.is_alive():
-            server.kill()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the tonebot source tree to serve")
     parser.add_argument("--attempts", type=int, default=400)
     parser.add_argument("--addresses", type=int, default=200, help="distinct client addresses (127.0.x.y)")
     parser.add_argument("--names", type=int, default=400, help="distinct names guessed")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    figures = measure(args.attempts, args.addresses, args.names)
+    figures = measure(args.tree.resolve(), args.attempts, args.addresses, args.names)
     if args.json:
         print(json.dumps(figures))
     else:
