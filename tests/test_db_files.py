@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +17,7 @@ from bot.runtime import Runtime
 from dialogs.messages import IncomingMessage
 from storage.database import dispose_all, sqlite_url
 from storage.repository import conversations, details
+from tests.support.cli import tonebot
 from tests.support.webserver import always_open, web_runtime
 
 pytestmark = pytest.mark.subprocess
@@ -50,20 +49,6 @@ def private_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
-
-
-def tonebot(*args: str, cwd: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    env.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        input=stdin,
-        cwd=cwd,
-    )
 
 
 def talk(runtime: Runtime, chat: str, lines: tuple[str, ...]) -> int:

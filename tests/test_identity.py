@@ -4,9 +4,6 @@ real SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +20,7 @@ from storage.identity import normal_phone, verified
 from storage.repository import conversations
 from tests.support.botapi import BotApiStandin
 from tests.support.browser import chromium
+from tests.support.cli import tonebot
 from tests.support.webserver import always_open, serving, web_runtime
 from tests.test_telegram_standin import aiogram_polling
 from tests.test_web_http import PASSWORDS, Site, Visitor
@@ -81,13 +79,6 @@ def client_conversation(runtime: Runtime, client_id: int) -> int:
                 select(conversations.c.id).where(conversations.c.client_id == client_id).limit(1)
             ).scalar_one()
         )
-
-
-def tonebot(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, timeout=120, env=env
-    )
 
 
 def two_visitors(site: Site) -> tuple[Visitor, Visitor]:

@@ -10,22 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import tonebot
+
 pytestmark = pytest.mark.subprocess
 DATA = Path(__file__).parent / "data"
-
-
-def tonebot(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    env.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env=env,
-    )
 
 
 def test_scripted_chat_completes_a_no_internet_request(tmp_path: Path) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +11,10 @@ from storage import connect
 from storage.database import dispose_all
 from storage.models import SQLModel
 from storage.schema import SchemaError, current_revision, head_revision
+from tests.support.cli import tonebot
 from tests.support.databases import fresh_postgres
 
 pytestmark = pytest.mark.subprocess
-
-
-def tonebot(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, timeout=120, env=env
-    )
 
 
 def test_an_empty_server_database_is_refused_until_upgraded() -> None:
