@@ -63,6 +63,10 @@ def create_app(
         finally:
             for job in jobs:
                 job.cancel()
+            # A job cancelled inside a database call finishes that call first (threads cannot be
+            # interrupted): wait for it, so that no pooled connection is still out when the process, or a
+            # test, closes the pools and drops the database.
+            await asyncio.gather(*jobs, return_exceptions=True)
             runtime.service.listeners.remove(hub.notify)
 
     app = FastAPI(title="tonebot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
