@@ -37,7 +37,7 @@ try:
             printed, sys.stdout = sys.stdout.getvalue(), out
         result["said"] = printed.splitlines()[0][:200] if printed else ""
     elif mode == "load":
-        from dialogs.yamlfile import ContentError, load_yaml
+        from common.yamlfile import ContentError, load_yaml
         guide.write_text(bomb, encoding="utf-8")
         try:
             load_yaml(guide)

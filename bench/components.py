@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bench.engine import message_stream
+from common.text import clean
 from dialogs.content import LiveContent
-from dialogs.text import clean
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 # What a request that still needs every kind of detail would look for.

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from common.messages import IncomingMessage
+from common.state import ConversationState
 from dialogs.content import LiveContent
 from dialogs.engine import Engine
-from dialogs.messages import IncomingMessage
 from dialogs.service import ConversationService
-from dialogs.state import ConversationState
 from storage import SqlStore, connect
 from storage.database import sqlite_url
 

@@ -41,9 +41,9 @@ def dialogs() -> Iterator[tuple[str, list[str]]]:
 
 def transcripts(company: str) -> dict[str, list[object]]:
     """Each dialog's transcript for a company: per turn the replies (text, buttons), persona, handed-off."""
+    from common.messages import IncomingMessage
     from dialogs.content import CONTENT_ROOT, LiveContent
     from dialogs.engine import Engine
-    from dialogs.messages import IncomingMessage
     from dialogs.service import ConversationService
     from storage import SqlStore, connect
     from storage.database import sqlite_url

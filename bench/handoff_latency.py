@@ -20,13 +20,13 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 from bench.cluster import content_always_open
-from bot.runtime import build_runtime
-from bot.settings import Settings
 from operators.passwords import hash_password
 from storage.database import sqlite_url
 from web.app import create_app
 from web.background import serving_in_thread
 from web.limits import ChatLimits
+from wiring.runtime import build_runtime
+from wiring.settings import Settings
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
 

@@ -22,9 +22,9 @@ def fill(active: int, db: Path) -> dict[str, float]:
     """In this process: RSS before any conversation, and after `active` conversations."""
     from datetime import UTC, datetime, timedelta
 
+    from common.messages import IncomingMessage
     from dialogs.content import LiveContent
     from dialogs.engine import Engine
-    from dialogs.messages import IncomingMessage
     from dialogs.service import ConversationService
     from storage import SqlStore, connect
     from storage.database import sqlite_url

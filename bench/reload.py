@@ -10,10 +10,10 @@ from pathlib import Path
 
 import yaml
 
+from common.messages import IncomingMessage
+from common.state import ConversationState
 from dialogs.content import LiveContent, copy_content
 from dialogs.engine import Engine
-from dialogs.messages import IncomingMessage
-from dialogs.state import ConversationState
 
 GIVE_UP_S = 10.0
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.logmask import install_masking
-from bot.settings import Settings, SettingsError, company_dir
-from dialogs.yamlfile import ContentError
+from common.yamlfile import ContentError
 from storage.database import SchemaError, sqlite_url
+from wiring.settings import Settings, SettingsError, company_dir
 
 if TYPE_CHECKING:  # the Telegram stack is imported only by the commands that use it
     from bot.telegram.runner import TelegramSettings
@@ -34,8 +34,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from bot.runtime import build_runtime, until_stopped
     from bot.terminal import run_chat
+    from wiring.runtime import build_runtime, until_stopped
 
     runtime = build_runtime(_settings(args))
     with until_stopped(runtime):
@@ -46,7 +46,8 @@ def _chat(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from dialogs.evaluation import run_evaluation
 
-    return run_evaluation(args.kind, Path(args.file), as_json=args.json, settings=_settings(args))
+    content_dir = _settings(args).content_dir
+    return run_evaluation(args.kind, Path(args.file), as_json=args.json, content_dir=content_dir)
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -57,9 +58,9 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _personas(args: argparse.Namespace) -> int:
+    from common.layers import content_layers
+    from common.text import shared_lemmatizer
     from dialogs.evaluation.metrics import read_jsonl
-    from dialogs.layers import content_layers
-    from dialogs.text import shared_lemmatizer
     from personas.fitting import as_yaml, fit
     from personas.signals import LEARNED_FILE
 
@@ -94,8 +95,8 @@ def _guides(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.runtime import build_runtime, until_stopped
     from bot.telegram.runner import run_polling, run_webhook
+    from wiring.runtime import build_runtime, until_stopped
 
     telegram = _telegram(required=True)
     assert telegram is not None
@@ -112,8 +113,8 @@ def _operators(args: argparse.Namespace) -> int:
     import getpass
     from datetime import UTC, datetime
 
-    from bot.runtime import build_runtime
     from operators.passwords import MIN_LENGTH, hash_password, new_password
+    from wiring.runtime import build_runtime
 
     runtime = build_runtime(_settings(args))
     name = args.name.strip()
@@ -155,8 +156,8 @@ def _operators(args: argparse.Namespace) -> int:
 def _telegram(*, required: bool) -> TelegramSettings | None:
     """Telegram settings from the environment and `.env`; None when optional and no token is set. A bad
     value raises TelegramConfigError, which `main` reports with what to set (exit 2)."""
-    from bot.settings import environment
     from bot.telegram.runner import TelegramSettings
+    from wiring.settings import environment
 
     env = environment()
     if not required and not env.get("TELEGRAM_BOT_TOKEN"):
@@ -167,8 +168,8 @@ def _telegram(*, required: bool) -> TelegramSettings | None:
 def _web(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.runtime import build_runtime, until_stopped
     from bot.serve import serve
+    from wiring.runtime import build_runtime, until_stopped
 
     runtime = build_runtime(_settings(args))
     # Only on request: beside webhook workers, long polling would fight them for the bot's updates.
@@ -192,9 +193,9 @@ def _demo(args: argparse.Namespace) -> int:
     import asyncio
     from datetime import UTC, datetime
 
-    from bot.runtime import build_runtime, until_stopped
     from bot.serve import serve
     from operators.passwords import hash_password, new_password
+    from wiring.runtime import build_runtime, until_stopped
 
     runtime = build_runtime(_settings(args))
     telegram = _telegram(required=False)
@@ -223,10 +224,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.runtime import build_runtime, until_stopped
     from bot.telegram.limits import RateLimits
     from bot.telegram.runner import make_bot
     from bot.telegram.workers import WEBHOOK_PATH, run_worker
+    from wiring.runtime import build_runtime, until_stopped
 
     telegram = _telegram(required=True)
     assert telegram is not None
@@ -268,7 +269,7 @@ def _clients(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime, timedelta
 
-    from bot.runtime import build_runtime
+    from wiring.runtime import build_runtime
 
     runtime = build_runtime(_settings(args))
     who = f"cli:{getpass.getuser()}"

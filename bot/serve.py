@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 
 import uvicorn
 
-from bot.runtime import Runtime
 from bot.telegram.runner import TelegramSettings, run_polling
 from web.app import create_app
+from wiring.runtime import Runtime
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from common.messages import Button, IncomingMessage
 from dialogs.engine import Turn
-from dialogs.messages import Button, IncomingMessage
 from dialogs.service import ConversationService
 
 CHANNEL = "terminal"

@@ -13,19 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from common.layers import content_layers
+from common.text import Lemmatizer, shared_lemmatizer
+from common.yamlfile import ContentError, ContentIssue
 from dialogs.control import ControlWords
 from dialogs.details import DetailExtractor
 from dialogs.handoff import HumanRequestDetector
 from dialogs.hearing import Hearing
-from dialogs.layers import content_layers
 from dialogs.lexicon import Lexicons, load_lexicons
 from dialogs.matcher import IntentMatcher
 from dialogs.scenarios import ScenarioBook, load_scenarios
 from dialogs.teams import TeamBook, check_categories, load_teams
 from dialogs.terms import TermNormaliser, answer_normaliser
-from dialogs.text import Lemmatizer, shared_lemmatizer
 from dialogs.urgent import UrgentDetector
-from dialogs.yamlfile import ContentError, ContentIssue
 from personas.classifier import PersonaClassifier
 from personas.guides import GuideBook, load_guides
 from personas.signals import load_signals

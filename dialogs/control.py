@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from common.text import AnyOf, fold
 from dialogs.lexicon import ControlLexicon
-from dialogs.text import AnyOf, fold
 
 _PUNCT = re.compile(r"[^\w\s-]+")
 MAX_STEERING_WORDS = 6

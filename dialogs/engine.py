@@ -15,20 +15,20 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from common.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
+from common.messages import Button, IncomingMessage, Reply
+from common.state import ConversationState, DetailValue, PendingRequest
+from common.text import MAX_ANALYSED_CHARS, clean
 from dialogs.content import Content, LiveContent
 from dialogs.details.base import DetailKind, Found
 from dialogs.details.choice import choice_payload
 from dialogs.details.extractor import Extraction
 from dialogs.details.phone import phone_for_display
-from dialogs.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
 from dialogs.hearing import QUESTION_PREFIX, Heard
 from dialogs.matcher import Match, Ranking
-from dialogs.messages import Button, IncomingMessage, Reply
 from dialogs.saying import Say
 from dialogs.scenarios import Scenario
-from dialogs.state import ConversationState, DetailValue, PendingRequest
 from dialogs.teams import HandoffPlan
-from dialogs.text import MAX_ANALYSED_CHARS, clean
 from dialogs.urgent import Urgent
 from personas.classifier import Verdict
 

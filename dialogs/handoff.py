@@ -8,9 +8,9 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
+from common.text import MAX_ANALYSED_CHARS, Lemmatizer, Token, fold, trie_pattern, words
 from dialogs.lexicon import HandoffLexicon
 from dialogs.terms import sounded
-from dialogs.text import MAX_ANALYSED_CHARS, Lemmatizer, Token, fold, trie_pattern, words
 from dialogs.translit import read_latin
 
 WINDOW_BEFORE = 5

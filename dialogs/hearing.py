@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from common.text import Token, fold
 from dialogs.control import ControlWords
 from dialogs.lexicon import ActsLexicon, ControlLexicon
 from dialogs.matcher import ExampleClassifier
 from dialogs.terms import TermNormaliser
-from dialogs.text import Token, fold
 
 # Least evidence for an act; some acts need more, as their words are common ones.
 ACT_THRESHOLD = 2.5

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dialogs.yamlfile import ContentError, ContentIssue, load_yaml, validate
+from common.yamlfile import ContentError, ContentIssue, load_yaml, validate
 
 
 class MatchingLexicon(BaseModel):

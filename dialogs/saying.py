@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from common.messages import Button, Reply
+from common.state import ConversationState
 from dialogs.content import Content
-from dialogs.messages import Button, Reply
-from dialogs.state import ConversationState
 
 # Button labels and problem descriptions are parts of a phrase, not phrases a client would notice repeated.
 _NOT_REMEMBERED = ("button.", "problem.")

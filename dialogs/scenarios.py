@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from common.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
 from dialogs.details.base import DetailSpec
-from dialogs.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
 
 
 class MatchSpec(BaseModel):

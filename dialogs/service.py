@@ -8,13 +8,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from common.events import Event
+from common.locks import ChatLock, ChatLocks
+from common.messages import IncomingMessage, Reply
+from common.state import ConversationState
 from dialogs.details.card import redact_card_data
 from dialogs.engine import Engine, Turn
-from dialogs.events import Event
-from dialogs.locks import ChatLock, ChatLocks
-from dialogs.messages import IncomingMessage, Reply
 from dialogs.safetext import clean_text
-from dialogs.state import ConversationState
 
 log = logging.getLogger(__name__)
 

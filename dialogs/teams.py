@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
 from dialogs.scenarios import TimeZoneName
-from dialogs.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_TARGET = timedelta(minutes=2)

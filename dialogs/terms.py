@@ -9,8 +9,8 @@ from itertools import pairwise
 
 from rapidfuzz import fuzz, process
 
+from common.text import _LETTER, MAX_ANALYSED_CHARS, Lemmatizer, fold
 from dialogs.lexicon import MatchingLexicon
-from dialogs.text import _LETTER, MAX_ANALYSED_CHARS, Lemmatizer, fold
 from dialogs.translit import LATIN_WORD, read_latin
 
 TYPO_CUTOFF = 82

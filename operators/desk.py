@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from common.locks import ChatLock
+from common.messages import Reply
+from common.state import ConversationState
 from dialogs.engine import Engine, Turn
-from dialogs.locks import ChatLock
-from dialogs.messages import Reply
-from dialogs.state import ConversationState
 from storage.desk import (
     ACTIVE_HANDOFF,
     ConversationView,

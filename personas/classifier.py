@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dialogs.text import AnyOf, Lemmatizer, Token, fold
+from common.text import AnyOf, Lemmatizer, Token, fold
 from personas.fitting import FORMULAIC
 from personas.labels import NEUTRAL
 from personas.normalise import is_masked, letters_only, mask_pattern, word_forms, words_of

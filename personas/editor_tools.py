@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from dialogs.layers import LAYER_FILE, content_layers
-from dialogs.yamlfile import ContentError
+from common.layers import LAYER_FILE, content_layers
+from common.yamlfile import ContentError
 from personas.guides import GuideBook, fill, load_guides
 from personas.labels import NEUTRAL, PERSONAS
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from dialogs.text import Lemmatizer
+from common.text import Lemmatizer
 from personas.labels import NEUTRAL, PERSONAS
 
 SMOOTHING = 0.5

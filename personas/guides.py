@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dialogs.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
+from common.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
 from personas.labels import NEUTRAL, PERSONAS
 
 PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")

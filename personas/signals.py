@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dialogs.text import fold
-from dialogs.yamlfile import load_yaml, validate
+from common.text import fold
+from common.yamlfile import load_yaml, validate
 
 LEARNED_FILE = "learned.yaml"
 

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Row
 
-from dialogs.messages import Reply
-from dialogs.state import ConversationState
+from common.messages import Reply
+from common.state import ConversationState
 from storage.identity import Merged, conversations_of, merge, same_person, verified_detail_names, verified_of
 from storage.locks import lock_key
 from storage.models import Operator, OperatorAction, OperatorSession

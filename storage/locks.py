@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from dialogs.locks import ChatLocks
+from common.locks import ChatLocks
 
 
 def lock_key(channel: str, chat_id: str) -> int:

@@ -16,9 +16,9 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Engine
 
-from dialogs.events import Event
-from dialogs.messages import IncomingMessage, Reply
-from dialogs.state import ConversationState
+from common.events import Event
+from common.messages import IncomingMessage, Reply
+from common.state import ConversationState
 from storage.models import (
     ChannelIdentity,
     Client,

@@ -16,9 +16,9 @@ import orjson
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from dialogs.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
-from dialogs.messages import IncomingMessage, Reply
-from dialogs.state import ConversationState
+from common.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
+from common.messages import IncomingMessage, Reply
+from common.state import ConversationState
 from storage.identity import PHONE, normal_phone
 from storage.models import Moment
 

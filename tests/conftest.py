@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from common.messages import AttachmentKind, IncomingMessage
+from common.state import ConversationState
 from dialogs.content import DEFAULT_CONTENT_DIR, LiveContent, copy_content
 from dialogs.engine import Engine, Turn
-from dialogs.messages import AttachmentKind, IncomingMessage
-from dialogs.state import ConversationState
 from storage.database import sqlite_url
 from tests.support.botapi import BotApiStandin
 from tests.support.databases import fresh_postgres

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.telegram.inbound import from_message
+from common.messages import IncomingMessage
 from dialogs.engine import Engine
-from dialogs.messages import IncomingMessage
 from dialogs.safetext import clean_json_body, clean_text
 from dialogs.service import ConversationService
 from storage import SqlStore, connect

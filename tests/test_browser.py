@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from bot.runtime import Runtime
 from storage.database import dispose_all
 from tests.support.browser import chromium
 from tests.support.databases import fresh_postgres, read_only
 from tests.support.webserver import add_operator, always_open, serving, web_runtime
 from web.console import PERSONA_TITLES
+from wiring.runtime import Runtime
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 15_000

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.runtime import Runtime
-from dialogs.messages import IncomingMessage
+from common.messages import IncomingMessage
 from operators.passwords import hash_password
 from storage.desk import actions
 from storage.repository import clients, conversations, details, identities, messages
 from tests.support.webserver import always_open, serving, web_runtime
+from wiring.runtime import Runtime
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 

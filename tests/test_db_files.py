@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.runtime import Runtime
-from dialogs.messages import IncomingMessage
+from common.messages import IncomingMessage
 from storage.database import dispose_all, sqlite_url
 from storage.repository import conversations, details
 from tests.support.cli import tonebot
 from tests.support.webserver import always_open, web_runtime
+from wiring.runtime import Runtime
 
 pytestmark = pytest.mark.subprocess
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.runtime import Runtime
-from dialogs.messages import IncomingMessage
+from common.messages import IncomingMessage
 from operators.desk import DeskError
 from operators.passwords import hash_password, verify_password
 from storage import connect
@@ -19,6 +18,7 @@ from storage.database import SchemaError
 from storage.desk import DeskConflict
 from storage.repository import conversations
 from tests.support.webserver import always_open, web_runtime
+from wiring.runtime import Runtime
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from dialogs.events import DetailCollected, HandoffRequested, TaskCreated
-from dialogs.messages import AttachmentKind
+from common.events import DetailCollected, HandoffRequested, TaskCreated
+from common.messages import AttachmentKind
 from tests.conftest import Dialog
 
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")

@@ -48,16 +48,16 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from common.events import HandoffRequested, RatingGiven, TaskCreated
+from common.messages import AttachmentKind, Button, IncomingMessage
+from common.state import ConversationState
+from common.text import MAX_ANALYSED_CHARS, clean
 from dialogs.content import DEFAULT_CONTENT_DIR, LiveContent
 from dialogs.details.base import DetailKind
 from dialogs.details.choice import choice_payload
 from dialogs.engine import Engine, Turn
-from dialogs.events import HandoffRequested, RatingGiven, TaskCreated
-from dialogs.messages import AttachmentKind, Button, IncomingMessage
 from dialogs.safetext import clean_text
 from dialogs.service import ConversationService
-from dialogs.state import ConversationState
-from dialogs.text import MAX_ANALYSED_CHARS, clean
 from personas.guides import PLACEHOLDER_RE, fill
 from storage import SqlStore, connect
 from storage.database import sqlite_url
@@ -1206,7 +1206,7 @@ def test_regression_a_detail_given_out_of_the_blue_is_answered(dialog: Dialog, t
 
 def test_regression_payload_or_contact_read_as_text_is_cleaned(dialog: Dialog) -> None:
     """A message with no text is read from its button payload or shared contact (`_Run.go` in
-    dialogs/engine.py), which skip `clean()` (dialogs/text.py), the step that drops control, bidi and
+    dialogs/engine.py), which skip `clean()` (common/text.py), the step that drops control, bidi and
     zero-width characters from typed text. A forged payload answering the question asked (the web chat
     takes any payload up to 128 characters) is stored as the detail and echoed back: the bot's own reply
     carries a right-to-left override and an ANSI escape."""

@@ -12,8 +12,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from bot.runtime import Runtime
-from dialogs.messages import IncomingMessage
+from common.messages import IncomingMessage
 from operators.desk import DeskError
 from operators.passwords import hash_password
 from storage.identity import normal_phone, verified
@@ -24,6 +23,7 @@ from tests.support.cli import tonebot
 from tests.support.webserver import always_open, serving, web_runtime
 from tests.test_telegram_standin import aiogram_polling
 from tests.test_web_http import PASSWORDS, Site, Visitor
+from wiring.runtime import Runtime
 
 CLAIMED = "заявлено клиентом, не проверено"
 # Visitor A's own details; visitor B then claims A's contract number.

@@ -45,8 +45,8 @@ def test_deleted_file_keeps_the_last_good_version(content_copy: Path) -> None:
 
 
 def test_answer_moment_missing_from_guides_is_located(content_copy: Path) -> None:
+    from common.yamlfile import ContentError
     from dialogs.content import load_content
-    from dialogs.yamlfile import ContentError
 
     path = content_copy / "scenarios" / "provider.yaml"
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -170,7 +170,7 @@ def test_a_forked_child_watches_on_its_own(content_copy: Path) -> None:
     ],
 )
 def test_the_fast_parser_reads_files_exactly_as_the_pure_one(tmp_path: Path, text: str) -> None:
-    from dialogs import yamlfile
+    from common import yamlfile
 
     def tree(value: object) -> object:
         if isinstance(value, yamlfile.MarkedDict):
@@ -213,7 +213,7 @@ def test_the_fast_parser_reads_files_exactly_as_the_pure_one(tmp_path: Path, tex
 def test_unusable_yaml_is_a_located_content_error(
     tmp_path: Path, text: str, where: str, message: str
 ) -> None:
-    from dialogs.yamlfile import ContentError, load_yaml
+    from common.yamlfile import ContentError, load_yaml
 
     path = tmp_path / "file.yaml"
     path.write_text(text, encoding="utf-8")

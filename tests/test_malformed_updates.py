@@ -12,12 +12,12 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.runtime import Runtime
 from bot.telegram.runner import TelegramSettings, make_bot
 from bot.telegram.workers import MAX_UPDATE_BYTES, SECRET_HEADER, WEBHOOK_PATH, WebhookWorker
 from storage.repository import messages
 from tests.support.botapi import BotApiStandin
 from tests.support.webserver import always_open, web_runtime
+from wiring.runtime import Runtime
 
 # aiohttp warns that posting a body this large blocks its loop for a moment: expected in this test.
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")]

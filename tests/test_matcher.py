@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from common.text import shared_lemmatizer
 from dialogs.content import LiveContent
 from dialogs.lexicon import MatchingLexicon
 from dialogs.matcher import IntentMatcher
 from dialogs.scenarios import MatchSpec, Scenario
 from dialogs.terms import TermNormaliser
-from dialogs.text import shared_lemmatizer
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_word_weights_are_learned_from_the_examples() -> None:
 def test_folded_word_splitting_reads_every_character_as_the_ignore_case_pattern_does() -> None:
     # words() uses a case-sensitive pattern with the extra letters IGNORECASE would match listed by hand;
     # a new Unicode version could add some: this test then names them.
-    from dialogs.text import _FOLDED_WORD_RE, WORD_RE, fold
+    from common.text import _FOLDED_WORD_RE, WORD_RE, fold
 
     differ = [
         f"U+{ord(ch):04X}"
@@ -99,7 +99,7 @@ def test_a_trie_of_needles_finds_what_the_plain_alternation_finds() -> None:
     import random
     import re
 
-    from dialogs.text import AnyOf, trie_pattern
+    from common.text import AnyOf, trie_pattern
 
     needles = ["не работа", "не пришел", "нет интернет", "не", "абв", "абвгд", "ё-моё", "a.b"]
     plain = re.compile("|".join(re.escape(n) for n in needles))

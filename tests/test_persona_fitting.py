@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from dialogs.text import shared_lemmatizer
+from common.text import shared_lemmatizer
 from personas.fitting import MIN_MESSAGES, as_yaml, fit
 from personas.signals import LearnedWords
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from common.events import HandoffRequested
 from dialogs.content import LiveContent
 from dialogs.engine import Engine
-from dialogs.events import HandoffRequested
 from tests.conftest import Dialog
 
 

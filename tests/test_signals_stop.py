@@ -106,7 +106,7 @@ def assert_stopped_cleanly(code: int, running: Running, db: Path) -> None:
     wal = wal_of(db)
     assert not wal.exists() or wal.stat().st_size == 0
     assert "ERROR" not in errors and "Traceback" not in errors, errors[-3000:]
-    assert "INFO bot.runtime: stopped" in errors
+    assert "INFO wiring.runtime: stopped" in errors
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(*) FROM messages").fetchone()[0] > 0
 

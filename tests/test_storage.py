@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
+from common.messages import IncomingMessage
 from dialogs.engine import Engine
-from dialogs.messages import IncomingMessage
 from dialogs.service import ConversationService
 from storage import SqlStore, connect
 from storage.database import sqlite_url

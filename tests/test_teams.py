@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from common.yamlfile import ContentError
 from dialogs.content import load_content
 from dialogs.engine import Engine
 from dialogs.teams import TeamBook, TeamsFile, Wording, load_teams, parse_duration
-from dialogs.yamlfile import ContentError
 from tests.conftest import Dialog
 
 # Monday 23 November 2026; Novosibirsk is UTC+7.

@@ -20,18 +20,18 @@ import pytest
 from aiogram import Bot
 from telegram.ext import Application
 
-from bot.runtime import Runtime
 from bot.telegram.aiogram_io import AiogramOutbound
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.limits import RateLimits
 from bot.telegram.ptb_io import PtbOutbound, tonebot_handler
 from bot.telegram.runner import TelegramSettings, make_bot, make_dispatcher, run_polling
-from dialogs.messages import IncomingMessage
+from common.messages import IncomingMessage
 from personas.guides import fill
 from storage import SqlStore, connect
 from storage.desk import DeskStore
 from tests.support.botapi import BotApiStandin
 from tests.support.webserver import add_operator, always_open, web_runtime
+from wiring.runtime import Runtime
 
 pytestmark = pytest.mark.anyio
 CHAT = 7001

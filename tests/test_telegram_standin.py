@@ -26,9 +26,9 @@ from bot.telegram.limits import RateLimits
 from bot.telegram.ptb_io import PtbOutbound, tonebot_handler
 from bot.telegram.runner import TelegramSettings, make_bot, make_dispatcher, webhook_app
 from bot.telegram.text_split import TELEGRAM_TEXT_LIMIT, split_text
+from common.messages import IncomingMessage, Reply
 from dialogs.content import LiveContent
 from dialogs.engine import Engine, Turn
-from dialogs.messages import IncomingMessage, Reply
 from dialogs.service import ConversationService
 from storage import SqlStore, connect
 from storage.database import sqlite_url

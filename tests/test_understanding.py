@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from common.events import HandoffRequested, TaskCreated
 from dialogs.content import LiveContent
-from dialogs.events import HandoffRequested, TaskCreated
 from tests.conftest import Dialog
 
 

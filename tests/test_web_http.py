@@ -15,12 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from bot.runtime import Runtime
-from dialogs.messages import IncomingMessage
+from common.messages import IncomingMessage
 from operators.passwords import hash_password, verify_password
 from storage.repository import clients, conversations
 from tests.support.webserver import add_operator, always_open, serving, web_runtime
 from web.webchat import visitor_id
+from wiring.runtime import Runtime
 
 PASSWORDS = {"anna": "anna-pass-1234", "boris": "boris-pass-5678", "olga": "olga-pass-9012"}
 DISPLAY_NAMES = {"anna": "Анна", "boris": "Борис", "olga": "Ольга"}

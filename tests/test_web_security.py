@@ -22,8 +22,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import event, func, select
 
-from bot.runtime import Runtime
-from dialogs.messages import IncomingMessage
+from common.messages import IncomingMessage
 from storage.repository import conversations, handoffs
 from tests.support.browser import chromium
 from tests.support.webserver import always_open, web_runtime
@@ -31,6 +30,7 @@ from web.app import create_app
 from web.background import serving_in_thread
 from web.limits import ChatLimits
 from web.webchat import VISITOR_COOKIE, visitor_id
+from wiring.runtime import Runtime
 
 CHAT_HEADERS = {"X-Tonebot-Chat": "1"}
 MIB = 1024 * 1024

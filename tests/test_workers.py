@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bench.cluster import Cluster, cluster
-from dialogs.text import clean
+from common.text import clean
 from tests.support.databases import fresh_postgres
 
 pytestmark = [pytest.mark.anyio, pytest.mark.subprocess]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dialogs import yamlfile
+from common.yamlfile import ContentError, load_yaml
+from common import yamlfile
 from dialogs.content import LiveContent
-from dialogs.yamlfile import ContentError, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,13 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.runtime import Runtime
 from web.auth import Guard, SignInRequired
 from web.console import Console
 from web.limits import BodyLimit, BodyTooLarge, ChatLimits, too_large_message
 from web.live import ChangeHub
 from web.render import Pages
 from web.webchat import WebChat
+from wiring.runtime import Runtime
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"

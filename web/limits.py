@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.settings import SettingsError, environment
+from wiring.settings import SettingsError, environment
 
 KIB = 1024
 CHAT_BODY = 64 * KIB

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from dialogs.messages import IncomingMessage
+from common.messages import IncomingMessage
 from dialogs.safetext import clean_json_body
 from dialogs.service import ConversationService
 from storage.desk import DeskStore

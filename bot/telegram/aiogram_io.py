@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.inbound import from_callback, from_message
 from bot.telegram.outbound import BotMethodsOutbound, Rejected, RetryLater, TemporaryFailure, keyboard_rows
-from dialogs.messages import Button
+from common.messages import Button
 
 
 class AiogramOutbound(BotMethodsOutbound):

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from bot.telegram.limits import RateLimits, Throttle
 from bot.telegram.outbound import Outbound, Rejected, RetryLater, TemporaryFailure
 from bot.telegram.text_split import split_text
+from common.messages import Button, IncomingMessage, Reply
 from dialogs.engine import Turn
-from dialogs.messages import Button, IncomingMessage, Reply
 from dialogs.service import ConversationService
 from storage.desk import DeskStore
 

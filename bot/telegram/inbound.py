@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from dialogs.messages import AttachmentKind, IncomingMessage
+from common.messages import AttachmentKind, IncomingMessage
 
 CHANNEL = "telegram"
 MAX_TEXT = 100_000

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from dialogs.messages import Button
+from common.messages import Button
 
 
 class OutboundError(Exception):

@@ -22,7 +22,7 @@ from telegram.ext import BaseHandler, ContextTypes, TypeHandler
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.inbound import from_callback, from_message
 from bot.telegram.outbound import BotMethodsOutbound, Rejected, RetryLater, TemporaryFailure, keyboard_rows
-from dialogs.messages import Button
+from common.messages import Button
 
 
 class PtbOutbound(BotMethodsOutbound):

@@ -18,13 +18,13 @@ from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.settings import SettingsError
 from bot.telegram.aiogram_io import AiogramOutbound, tonebot_router
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.limits import RateLimits
 from dialogs.safetext import clean_json
 from dialogs.service import ConversationService
 from storage.desk import DeskStore
+from wiring.settings import SettingsError
 
 log = logging.getLogger(__name__)
 TOKEN_RE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")

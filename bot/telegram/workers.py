@@ -22,13 +22,13 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.runtime import Runtime
 from bot.telegram.aiogram_io import AiogramOutbound
 from bot.telegram.gateway import STALE_CLAIM_S, TelegramGateway
 from bot.telegram.inbound import from_callback, from_message
 from bot.telegram.limits import RateLimits
-from dialogs.messages import IncomingMessage
+from common.messages import IncomingMessage
 from dialogs.safetext import clean_json_body
+from wiring.runtime import Runtime
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"

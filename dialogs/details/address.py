@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from common.text import shared_lemmatizer
 from dialogs.details.base import Found, Invalid, Span, overlaps
 from dialogs.details.noise import measure_spans
 from dialogs.details.when import when_spans
-from dialogs.text import shared_lemmatizer
 
 _STREET_MARKERS = (
     r"ул\.?|улиц[аеуы]|пр-?т\.?|пр\.|просп\.?|проспект\w*|пер\.?|переул\w*|б-р|бул\.?|бульвар\w*|ш\.|шоссе|"

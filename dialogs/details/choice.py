@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz
 
+from common.text import fold, words
 from dialogs.details.base import DetailSpec, Found
 from dialogs.terms import NEGATED, TermNormaliser
-from dialogs.text import fold, words
 
 MIN_SCORE = 80
 # When asked, a phrase of three or more words counts if this share of its words is in the answer.

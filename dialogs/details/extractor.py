@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from common.text import Lemmatizer
 from dialogs.details.address import AddressFinder
 from dialogs.details.base import DetailKind, DetailSpec, Found, Invalid, Span
 from dialogs.details.card import CardFinder, cvv_spans, full_card_spans
@@ -20,7 +21,6 @@ from dialogs.details.phone import PhoneFinder
 from dialogs.details.when import find_when
 from dialogs.lexicon import MatchingLexicon
 from dialogs.terms import TermNormaliser, answer_normaliser
-from dialogs.text import Lemmatizer
 
 # Types looked for in every message, whatever was asked: clients volunteer these.
 ALWAYS_LOOKED_FOR = (DetailKind.EMAIL, DetailKind.CONTRACT, DetailKind.PHONE, DetailKind.ADDRESS)

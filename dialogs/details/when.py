@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from common.text import fold
 from dialogs.details.base import Found, Invalid
-from dialogs.text import fold
 
 _WEEKDAYS = {
     "понедельник": 0, "пн": 0, "вторник": 1, "вт": 1, "сред": 2, "ср": 2, "четверг": 3, "чт": 3,

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from common.yamlfile import ContentError, ContentIssue, load_yaml
 from dialogs.content import LiveContent
 from dialogs.engine import Engine
 from dialogs.evaluation.dialogs import DialogResult, run_dialog
-from dialogs.yamlfile import ContentError, ContentIssue, load_yaml
 
 TESTS_DIR = "tests"
 

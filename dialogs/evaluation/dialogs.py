@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz, utils
 
+from common.messages import Button, IncomingMessage
+from common.state import ConversationState
 from dialogs.details.base import DetailKind
 from dialogs.engine import Engine, Turn
-from dialogs.messages import Button, IncomingMessage
-from dialogs.state import ConversationState
 
 CHANNEL = "eval"
 DEFAULT_GAP_S = 30.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from common.messages import IncomingMessage
+from common.state import ConversationState
 from dialogs.engine import Engine
-from dialogs.messages import IncomingMessage
-from dialogs.state import ConversationState
 
 CHANNEL = "eval"
 

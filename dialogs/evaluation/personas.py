@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from common.messages import IncomingMessage
+from common.state import ConversationState
 from dialogs.engine import Engine
 from dialogs.evaluation.metrics import Counts
-from dialogs.messages import IncomingMessage
-from dialogs.state import ConversationState
 from personas.labels import PERSONAS
 
 CHANNEL = "eval"

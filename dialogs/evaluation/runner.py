@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from common.yamlfile import ContentError
 from dialogs.content import LiveContent
 from dialogs.engine import Engine
 from dialogs.evaluation.content_tests import load_tests
@@ -15,10 +16,6 @@ from dialogs.evaluation.handoff import evaluate_handoff
 from dialogs.evaluation.metrics import read_jsonl
 from dialogs.evaluation.personas import evaluate_personas
 from dialogs.evaluation.requests import evaluate_requests
-from dialogs.yamlfile import ContentError
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
 
 MAX_ERRORS_SHOWN = 25
 
@@ -70,7 +67,7 @@ def _table(result: dict[str, Any]) -> str:
     return "\n".join(f"{key:<22}{value}" for key, value in result.items())
 
 
-def run_evaluation(kind: str, path: Path, *, as_json: bool, settings: Settings) -> int:
+def run_evaluation(kind: str, path: Path, *, as_json: bool, content_dir: Path) -> int:
     """Score one labelled file; exit code 0, or 2 when the file cannot be read."""
     try:
         if kind == "dialogs" and (path.is_dir() or path.suffix == ".yaml"):
@@ -80,7 +77,7 @@ def run_evaluation(kind: str, path: Path, *, as_json: bool, settings: Settings) 
     except (OSError, ValueError, ContentError) as exc:
         print(f"tonebot eval: {exc}")
         return 2
-    content = LiveContent(settings.content_dir)
+    content = LiveContent(content_dir)
     if kind == "details":
         result, errors = evaluate_details(content.get(), rows)
     elif kind == "dialogs":

@@ -7,12 +7,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.runtime import Runtime, build_runtime
-from bot.settings import Settings
 from operators.passwords import hash_password
 from storage.database import sqlite_url
 from web.app import create_app
 from web.background import serving_in_thread
+from wiring.runtime import Runtime, build_runtime
+from wiring.settings import Settings
 
 ALWAYS_OPEN_TEAMS = """\
 first_response:

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-from bot.settings import Settings
 from dialogs.content import LiveContent
 from dialogs.engine import Engine
 from dialogs.service import ConversationService
@@ -20,6 +19,7 @@ from storage.database import wipe_wal
 from storage.desk import DeskStore
 from storage.locks import chat_locks_for
 from storage.privacy import ClientData
+from wiring.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dialogs.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
+from common.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
 
 LAYER_FILE = "content.yaml"
 MAX_DEPTH = 8

@@ -1,0 +1,1 @@
+"""The engine: scenarios, hearing, details, hand-off policy and the conversation service."""

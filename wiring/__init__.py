@@ -1,0 +1,1 @@
+"""Above the engine and storage, below the adapters: settings and the runtime built from them."""
