@@ -25,5 +25,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
 
-.PHONY: install run chat test lint
+# The import graph between the packages, for the layers contract in pyproject.toml.
+structure: install
+	$(BIN)/python -m bench.structure
+
+.PHONY: install run chat test lint structure

@@ -106,15 +106,17 @@ async def cluster(
     threads: int = 2,
     extra_args: Sequence[str] = (),
     webhook_connections: int = 40,
+    workers_database_url: str | None = None,
 ) -> AsyncIterator[Cluster]:
-    """Start the stand-in, `workers` worker processes and the proxy; stop them all afterwards."""
+    """Start the stand-in, `workers` worker processes and the proxy; stop them all afterwards.
+    `workers_database_url`: the workers reach the database there instead (a counting proxy)."""
     content = content_always_open(work_dir)
     # Telegram posts up to max_connections (default 40) updates at once; one chat's in order.
     async with BotApiStandin(webhook_connections=webhook_connections) as api:
         ports = [free_port() for _ in range(workers)]
         env = {
             **os.environ,
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": workers_database_url or database_url,
             "TELEGRAM_BOT_TOKEN": api.token,
             "TELEGRAM_API_BASE": api.base_url,
             "TELEGRAM_WEBHOOK_SECRET": SECRET,

@@ -5,7 +5,7 @@ real Telegram is on other machines; this process runs only the bot under test, s
 per message are the bot's. The same harness with a bare aiogram echo bot gives the baseline: the ratio of
 the two throughputs says how much tonebot's own work costs next to receiving and sending the messages.
 
-    python -m bench.e2e [--chats 1000] [--json]
+    python -m bench.e2e [--chats 1000] [--turns loop|thread|single] [--json]
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _echo_dispatcher() -> Any:
     return dispatcher
 
 
-def _tonebot_dispatcher(bot: Any, db: Path) -> Any:
+def _tonebot_dispatcher(bot: Any, db: Path, turns: str = "loop") -> Any:
     from bot.telegram.limits import RateLimits
     from bot.telegram.runner import make_dispatcher
     from dialogs.content import LiveContent
@@ -136,7 +136,9 @@ def _tonebot_dispatcher(bot: Any, db: Path) -> Any:
 
     service = ConversationService(Engine(LiveContent()), SqlStore(connect(sqlite_url(str(db)))))
     # Telegram's sending limits (30 a second for a whole bot) would measure Telegram, not tonebot.
-    return make_dispatcher(service, bot, RateLimits(0.0, 1_000_000))
+    dispatcher = make_dispatcher(service, bot, RateLimits(0.0, 1_000_000))
+    dispatcher["tonebot_gateway"].turns_on = turns
+    return dispatcher
 
 
 async def _serve(chats: int, rounds: int, build: Callable[[Any], Any]) -> dict[str, float]:
@@ -170,11 +172,12 @@ async def _serve(chats: int, rounds: int, build: Callable[[Any], Any]) -> dict[s
     }
 
 
-def measure(chats: int, rounds: int = len(STEPS)) -> dict[str, float]:
-    """tonebot and a bare echo bot on the same harness: throughput, first-reply latency, bot CPU."""
+def measure(chats: int, rounds: int = len(STEPS), turns: str = "loop") -> dict[str, float]:
+    """tonebot and a bare echo bot on the same harness: throughput, first-reply latency, bot CPU.
+    `turns`: where tonebot runs turns (the gateway's `turns_on`: loop, thread or single)."""
     with tempfile.TemporaryDirectory() as directory:
         db = Path(directory) / "e2e.db"
-        ours = asyncio.run(_serve(chats, rounds, lambda bot: _tonebot_dispatcher(bot, db)))
+        ours = asyncio.run(_serve(chats, rounds, lambda bot: _tonebot_dispatcher(bot, db, turns)))
     echo = asyncio.run(_serve(chats, rounds, lambda bot: _echo_dispatcher()))
     return {
         "e2e_msgs_per_s": ours["msgs_per_s"],
@@ -192,9 +195,16 @@ def main() -> None:
     """Parse arguments, run, print a table or JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", type=int, default=1000)
+    parser.add_argument(
+        "--turns",
+        choices=["loop", "thread", "single"],
+        default="loop",
+        help="where tonebot runs turns: batched on the event loop (the default), batched on a thread, "
+        "or one by one on a thread (as before batching)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = measure(args.chats)
+    result = measure(args.chats, turns=args.turns)
     if args.json:
         print(json.dumps(result))
     else:

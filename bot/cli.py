@@ -10,21 +10,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.logmask import install_masking
-from common.yamlfile import ContentError
-from storage.database import SchemaError, sqlite_url
-from wiring.settings import Settings, SettingsError, company_dir
+from common.names import OperatorRole
 
-if TYPE_CHECKING:  # the Telegram stack is imported only by the commands that use it
+# Only what every command needs is imported here: the rest (storage and SQLAlchemy, the engine, Telegram,
+# the web app) by the commands that use it, so `tonebot chat` starts and `--help` answers at once.
+if TYPE_CHECKING:
     from bot.telegram.runner import TelegramSettings
+    from wiring.settings import Settings
 
 # The demo's operator: the responsible person of several categories in the shipped teams file.
 DEMO_OPERATOR = "anna"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from wiring.settings import Settings, company_dir
+
     settings = Settings.from_env()
     if getattr(args, "db", None):
+        from storage.database import sqlite_url
+
         settings = replace(settings, database_url=sqlite_url(args.db))
     if getattr(args, "company", None):
         settings = replace(settings, content_dir=company_dir(args.company))
@@ -202,7 +206,7 @@ def _demo(args: argparse.Namespace) -> int:
     password = new_password()
     if not runtime.desk_store.set_password(DEMO_OPERATOR, hash_password(password)):
         runtime.desk_store.add_operator(
-            DEMO_OPERATOR, hash_password(password), "Анна", "operator", datetime.now(UTC)
+            DEMO_OPERATOR, hash_password(password), "Анна", OperatorRole.OPERATOR, datetime.now(UTC)
         )
 
     def ready(url: str) -> None:
@@ -339,11 +343,11 @@ def _bench(args: argparse.Namespace) -> int:
     if not (checkout / "bench" / "suite.py").is_file():
         print("tonebot: `tonebot bench` runs from a clone of the tonebot repository", file=sys.stderr)
         return 2
-    if str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
-    from bench.suite import main as run_benchmarks
+    import subprocess
 
-    return run_benchmarks([*(["--quick"] if args.quick else []), *(["--json"] if args.json else [])])
+    # A process of its own, from the checkout: bench sits above bot (it drives the bot), never inside it.
+    flags = [*(["--quick"] if args.quick else []), *(["--json"] if args.json else [])]
+    return subprocess.run([sys.executable, "-m", "bench.suite", *flags], cwd=checkout, check=False).returncode
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -454,9 +458,9 @@ def _parser() -> argparse.ArgumentParser:
         )
         if verb == "add":
             command.add_argument("--display-name", help="the name clients see (default: NAME)")
-            command.add_argument("--role", choices=["operator", "admin"], default="operator")
+            command.add_argument("--role", choices=list(OperatorRole), default=OperatorRole.OPERATOR)
         else:
-            command.set_defaults(display_name=None, role="operator")
+            command.set_defaults(display_name=None, role=OperatorRole.OPERATOR)
     operators.set_defaults(handler=_operators)
 
     worker = commands.add_parser(
@@ -527,23 +531,36 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tonebot` console command."""
     args = _parser().parse_args(argv)
+    from bot.logmask import install_masking
+    from dialogs import content_cache
+    from wiring.settings import environment
+
     install_masking()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    content_cache.configure(content_cache.directory_from(environment()))
     try:
         result: int = args.handler(args)
-    except ContentError as exc:
-        print("tonebot: the content files have errors; fix them and start again:", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue}", file=sys.stderr)
-        return 2
-    except (SchemaError, SettingsError) as exc:
-        print(f"tonebot: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if _raised(exc, "common.yamlfile", "ContentError"):
+            print("tonebot: the content files have errors; fix them and start again:", file=sys.stderr)
+            for issue in exc.issues:  # type: ignore[attr-defined]
+                print(f"  {issue}", file=sys.stderr)
+            return 2
+        if _raised(exc, "storage.schema", "SchemaError") or _raised(exc, "wiring.settings", "SettingsError"):
+            print(f"tonebot: {exc}", file=sys.stderr)
+            return 2
+        raise
     return result
+
+
+def _raised(exc: Exception, module: str, name: str) -> bool:
+    """Whether `exc` is `module.name`, without importing the module: raised, it is already loaded."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
 
 
 if __name__ == "__main__":

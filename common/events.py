@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from common.names import Priority
+
 
 @dataclass(frozen=True, slots=True)
 class DetailCollected:
@@ -21,7 +23,7 @@ class HandoffRequested:
 
     reason: str
     category: str
-    priority: str = "normal"
+    priority: str = Priority.NORMAL
     note: str = ""
     # When the first human reply is due (ISO 8601); later than the target when people are off work.
     due_at: str = ""

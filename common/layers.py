@@ -10,9 +10,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
+from common.yamlfile import ContentError, issue_at, load_yaml, validate
 
 LAYER_FILE = "content.yaml"
+CONTENT_ROOT = Path(__file__).resolve().parent.parent / "content"
+# The shipped companies are directories of CONTENT_ROOT; the provider is the default.
+DEFAULT_CONTENT_DIR = CONTENT_ROOT / "provider"
 MAX_DEPTH = 8
 
 
@@ -54,9 +57,3 @@ def _layers(directory: Path, chain: tuple[Path, ...]) -> list[Path]:
 def present(paths: list[Path]) -> list[Path]:
     """The paths that exist, in order."""
     return [p for p in paths if p.exists()]
-
-
-def missing_part(paths: list[Path], what: str) -> ContentError:
-    """The error for a part no layer has."""
-    where = str(paths[-1]) if paths else what
-    return ContentError([ContentIssue(where, 1, 1, f"no {what} found in any content layer")])

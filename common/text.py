@@ -15,8 +15,8 @@ WORD_RE = re.compile(r"[a-zа-яё0-9]+(?:[-'][a-zа-яё0-9]+)*", re.IGNORECASE
 # text holds only characters that fold to themselves, and of those IGNORECASE adds exactly ı, ſ and
 # the old Cyrillic letter forms U+1C80-U+1C86 (checked over all code points with Python 3.11's
 # Unicode data), so they are listed instead.
-_LETTER = "a-zа-яё0-9\u0131\u017f\u1c80-\u1c86"
-_FOLDED_WORD_RE = re.compile(f"[{_LETTER}]+(?:[-'][{_LETTER}]+)*")
+WORD_LETTERS = "a-zа-яё0-9\u0131\u017f\u1c80-\u1c86"
+FOLDED_WORD_RE = re.compile(f"[{WORD_LETTERS}]+(?:[-'][{WORD_LETTERS}]+)*")
 # Zero-width and bidi control characters carry no meaning for us and break matching.
 _INVISIBLE_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 MAX_ANALYSED_CHARS = 2000
@@ -86,7 +86,7 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Split folded text into word tokens."""
-    return _FOLDED_WORD_RE.findall(fold(text))
+    return FOLDED_WORD_RE.findall(fold(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +133,10 @@ class Lemmatizer:
 
     def words(self, text: str) -> list[str]:
         """The folded words of a text."""
-        return _FOLDED_WORD_RE.findall(fold(text[:MAX_ANALYSED_CHARS]))
+        return FOLDED_WORD_RE.findall(fold(text[:MAX_ANALYSED_CHARS]))
 
     def _tokens_uncached(self, text: str) -> tuple[Token, ...]:
-        return tuple(map(self._parse, _FOLDED_WORD_RE.findall(fold(text[:MAX_ANALYSED_CHARS]))))
+        return tuple(map(self._parse, FOLDED_WORD_RE.findall(fold(text[:MAX_ANALYSED_CHARS]))))
 
     def tokens(self, text: str) -> list[Token]:
         """Tokenise and lemmatise a text (only its first MAX_ANALYSED_CHARS characters)."""

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from common.layers import content_layers
+from common.layers import CONTENT_ROOT, DEFAULT_CONTENT_DIR, content_layers
 from common.text import Lemmatizer, shared_lemmatizer
 from common.yamlfile import ContentError, ContentIssue
+from dialogs import content_cache
 from dialogs.control import ControlWords
 from dialogs.details import DetailExtractor
 from dialogs.handoff import HumanRequestDetector
@@ -31,9 +32,6 @@ from personas.guides import GuideBook, load_guides
 from personas.signals import load_signals
 
 log = logging.getLogger(__name__)
-CONTENT_ROOT = Path(__file__).resolve().parent.parent / "content"
-# The shipped companies are directories of CONTENT_ROOT; the provider is the default.
-DEFAULT_CONTENT_DIR = CONTENT_ROOT / "provider"
 # How often the watcher thread looks at the files: a saved edit serves within this plus one load.
 CHECK_INTERVAL_S = 0.1
 TEAMS_FILE = "teams.yaml"
@@ -339,13 +337,19 @@ class LiveContent:
         self._lemmatizer = lemmatizer
         self._snapshot = layers_snapshot(directory)
         self._good_snapshot = self._snapshot
-        self._reuse = _Reuse()
-        self._current = _load(directory, lemmatizer, self._reuse, self._snapshot)
+        # With its reuse table: the first reload after a start from the cache reads the changed part alone.
+        self._reuse, self._current = content_cache.cached(
+            directory, (entry[0] for entry in self._snapshot), lemmatizer is None, self._build
+        )
         self._lock = threading.Lock()
         self._epoch = _WATCHER.epoch
         self.last_error: ContentError | None = None
         self.generation = 1
         _WATCHER.watch(self)
+
+    def _build(self) -> tuple[_Reuse, Content]:
+        reuse = _Reuse()
+        return reuse, _load(self.directory, self._lemmatizer, reuse, self._snapshot)
 
     def get(self) -> Content:
         """The current content (the watcher thread swaps in a new version when files change)."""

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from common.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
 from common.messages import Button, IncomingMessage, Reply
+from common.names import HandoffReason, Priority, urgent_reason
 from common.state import ConversationState, DetailValue, PendingRequest
 from common.text import MAX_ANALYSED_CHARS, clean
 from dialogs.content import Content, LiveContent
@@ -223,8 +224,6 @@ class _Run:
         if self.text.split()[0].lower() == START_COMMAND and not state.handed_off:  # text is not blank here
             self.say("greeting", company=self.book.company.name)
             return
-        if not pressed:
-            state.remember_message(self.text, self.message.at.isoformat())
         # Commands ("/help") and buttons are not the client's own words: they say nothing about the persona.
         if pressed or self.text.startswith("/"):
             verdict = Verdict(state.persona, {})
@@ -296,7 +295,7 @@ class _Run:
             # "Позовите оператора, договор 7654321": the person should not have to ask again.
             self._collect(self._extract(asked=None, needed=()))
             named = None if self._current_scenario() else self._named_request()
-            self._handoff("client_asked", scenario=named, note=human.cue if human else "button")
+            self._handoff(HandoffReason.CLIENT_ASKED, scenario=named, note=human.cue if human else "button")
             return
         heard = self.heard
         if (heard.has("cancel") or self.control.is_cancel(self.text)) and len(self.text) < 60:
@@ -343,7 +342,7 @@ class _Run:
                 leaning = False  # "сама разберусь"
             if self.payload == HUMAN or leaning is True:
                 self._layer("answer", to="human_offer", said="yes")
-                self._handoff("accepted_offer")
+                self._handoff(HandoffReason.ACCEPTED_OFFER)
                 return True
             if self.payload == NO_HUMAN or leaning is False:
                 self._layer("answer", to="human_offer", said="no")
@@ -380,7 +379,9 @@ class _Run:
                 self._layer("answer", to="solved", said="partly" if heard.has("partly") else "no")
                 self.say("not_solved")
                 category = scenario.category if scenario and scenario.category else DEFAULT_CATEGORY
-                self._handoff("not_solved", category=category, scenario=scenario, announce_category=False)
+                self._handoff(
+                    HandoffReason.NOT_SOLVED, category=category, scenario=scenario, announce_category=False
+                )
                 return True
             if heard.question and scenario is not None:
                 # "А это надолго?" instead of an answer: answered, and the question put again.
@@ -502,7 +503,7 @@ class _Run:
             served = new if new and not new.smalltalk else scenario
             if served is not None:
                 self.turn.explain.setdefault("scenarios", []).append(served.id)
-            self._handoff("missed_point", scenario=served)
+            self._handoff(HandoffReason.MISSED_POINT, scenario=served)
             return
         # "Что ты умеешь?", "вы бот?": about the bot itself, never something the company does not do.
         about_the_bot = self.heard.has("capabilities") or bool(new and new.smalltalk)
@@ -728,7 +729,7 @@ class _Run:
             # "Сделал, как вы сказали, всё равно не раздаёт" after the advice: it did not help.
             self._layer("answer", to="solved", said="no", late=True)
             self.say("not_solved")
-            self._handoff("not_solved", scenario=served, announce_category=False)
+            self._handoff(HandoffReason.NOT_SOLVED, scenario=served, announce_category=False)
             return True
         if scenario is None and (heard.has("no") or heard.has("not_helped") or heard.has("yes")):
             # A yes or a no to nothing the bot asked: no step forward.
@@ -891,7 +892,7 @@ class _Run:
         if self.state.tried and done.ask_if_solved:
             # The first steps were done already: no advice to repeat, people look into it at once.
             self.say("tried_already")
-            self._handoff("tried_basics", scenario=scenario, announce_category=False)
+            self._handoff(HandoffReason.TRIED_BASICS, scenario=scenario, announce_category=False)
             return
         values = self._values()
         if done.answer:
@@ -904,7 +905,9 @@ class _Run:
             task_details = {name: self.state.details[name].value for name in scenario.details}
             self.turn.events.append(TaskCreated(done.task, category, scenario.id, task_details))
         if done.handoff:
-            self._handoff("scenario", category=category, scenario=scenario, priority=done.priority)
+            self._handoff(
+                HandoffReason.SCENARIO, category=category, scenario=scenario, priority=done.priority
+            )
         elif done.ask_if_solved:
             self._ask_if_solved(scenario)
 
@@ -932,7 +935,7 @@ class _Run:
         self.turn.explain["fallback"] = True
         self.state.not_understood += 1
         if self.state.not_understood >= NOT_UNDERSTOOD_BEFORE_HANDOFF:
-            self._handoff("stuck")
+            self._handoff(HandoffReason.STUCK)
             return
         if self.state.not_understood >= NOT_UNDERSTOOD_BEFORE_OFFER:
             self.say("offer_human")
@@ -947,7 +950,7 @@ class _Run:
         state = self.state
         state.not_understood += 1
         if state.not_understood >= NOT_UNDERSTOOD_BEFORE_HANDOFF:
-            self._handoff("stuck")
+            self._handoff(HandoffReason.STUCK)
             return True
         if state.not_understood >= NOT_UNDERSTOOD_BEFORE_OFFER and state.awaiting is None:
             self.say.new_block()
@@ -1010,10 +1013,10 @@ class _Run:
         self.say(moment if self.content.guides.has(moment) else "urgent")
         state.active, state.suspended = None, []
         self._handoff(
-            f"urgent:{urgent.situation}",
+            urgent_reason(urgent.situation),
             category=category,
             scenario=served,
-            priority="high",
+            priority=Priority.HIGH,
             note=urgent.evidence,
             announce_category=False,
         )
@@ -1029,7 +1032,7 @@ class _Run:
         state.tried = True
         state.last_scenario = scenario.id
         self.say("tried_already")
-        self._handoff("tried_basics", scenario=scenario, announce_category=False)
+        self._handoff(HandoffReason.TRIED_BASICS, scenario=scenario, announce_category=False)
         missing = self._missing(scenario)
         if missing:
             state.active = PendingRequest(scenario.id, asked=missing[0])
@@ -1044,7 +1047,13 @@ class _Run:
         title = self.book.categories[category].title if category in self.book.categories else category
         self.say("escalation", category=title)
         self._say_when(
-            self._handoff("escalation", category=category, scenario=scenario, priority="high", announce=False)
+            self._handoff(
+                HandoffReason.ESCALATION,
+                category=category,
+                scenario=scenario,
+                priority=Priority.HIGH,
+                announce=False,
+            )
         )
 
     def _no_text(self) -> None:
@@ -1063,7 +1072,7 @@ class _Run:
         category: str | None = None,
         scenario: Scenario | None = None,
         note: str = "",
-        priority: str = "normal",
+        priority: str = Priority.NORMAL,
         announce: bool = True,
         announce_category: bool = True,
     ) -> HandoffPlan:
@@ -1073,7 +1082,7 @@ class _Run:
         category = category or (scenario.category if scenario and scenario.category else DEFAULT_CATEGORY)
         title = self.book.categories[category].title if category in self.book.categories else category
         if self.state.persona == "aggressor":
-            priority = "high"
+            priority = Priority.HIGH
         self.state.handed_off = True
         self.state.handoff_reason = reason
         self.state.handoff_category = category

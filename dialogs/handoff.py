@@ -10,7 +10,7 @@ from rapidfuzz import fuzz, process
 
 from common.text import MAX_ANALYSED_CHARS, Lemmatizer, Token, fold, trie_pattern, words
 from dialogs.lexicon import HandoffLexicon
-from dialogs.terms import sounded
+from dialogs.terms import RECENT_TEXTS, sounded
 from dialogs.translit import read_latin
 
 WINDOW_BEFORE = 5
@@ -67,6 +67,8 @@ class HumanRequestDetector:
         # Whether a word names a person depends on the word alone (its lemma comes from the shared
         # analyser), and most clauses have none: a cached per-word answer lets them be skipped.
         self._person_word = lru_cache(maxsize=50_000)(self._person_word_uncached)
+        # Several layers of one turn ask about the same text; the answer depends on the text alone.
+        self.detect = lru_cache(maxsize=RECENT_TEXTS)(self._detect_uncached)
 
     def _person_word_uncached(self, word: str) -> bool:
         return self._is_person(self.lemmatizer.token(word))
@@ -103,7 +105,7 @@ class HumanRequestDetector:
             or sounded(token.word) in self._request_sounds  # "пазавите", "хачу"
         )
 
-    def detect(self, text: str) -> HumanRequest | None:
+    def _detect_uncached(self, text: str) -> HumanRequest | None:
         """A HumanRequest when text asks for a person, None when it does not (or only mentions one)."""
         folded = fold(text)
         if _LATIN.search(folded):

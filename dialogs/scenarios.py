@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from common.names import Priority
 from common.yamlfile import ContentError, ContentIssue, issue_at, load_yaml, validate
 from dialogs.details.base import DetailSpec
 
@@ -28,8 +29,8 @@ class DoneSpec(BaseModel):
     answer: str | None = Field(default=None, description="Guide moment; may name a detail: x.{choice}.")
     task: str | None = Field(default=None, description="Kind of task to create (callback, tariff_change).")
     handoff: bool = False
-    priority: Literal["normal", "high"] = Field(
-        default="normal", description="A handoff's place in the queue: high goes first (a stolen card)."
+    priority: Priority = Field(
+        default=Priority.NORMAL, description="A handoff's place in the queue: high goes first (stolen cards)."
     )
     ask_if_solved: bool = False
 

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC
+from typing import Any, Protocol, runtime_checkable
 
-from common.events import Event
 from common.locks import ChatLock, ChatLocks
-from common.messages import IncomingMessage, Reply
+from common.messages import IncomingMessage
 from common.state import ConversationState
 from dialogs.details.card import redact_card_data
 from dialogs.engine import Engine, Turn
 from dialogs.safetext import clean_text
 
 log = logging.getLogger(__name__)
-
-
-class ReceivedMessage(Protocol):
-    """A stored incoming message, as the store hands it back."""
-
-    @property
-    def conversation_id(self) -> int: ...
-    @property
-    def state(self) -> ConversationState: ...
-    @property
-    def message_id(self) -> int: ...
 
 
 class ConversationStore(Protocol):
@@ -38,30 +27,42 @@ class ConversationStore(Protocol):
     ) -> Turn | None:
         """Store a message, run its turn and store the turn, atomically; None when handled before."""
 
-    def receive(self, message: IncomingMessage) -> ReceivedMessage | None:
-        """Store an incoming message; its conversation and state, or None when it was handled before."""
+    def accept(self, message: IncomingMessage, *, lock_key: int | None = None) -> bool:
+        """Store an incoming message to be handled later; False when already stored. With `lock_key`
+        the transaction first takes that advisory lock."""
 
-    def accept(self, message: IncomingMessage) -> bool:
-        """Store an incoming message to be handled later; False when already stored."""
-
-    def unhandled(self, channel: str, chat_id: str) -> list[tuple[int, int, IncomingMessage]]:
-        """A chat's stored messages still waiting for their turn, oldest first."""
-
-    def state_of(self, conversation_id: int) -> ConversationState:
-        """A conversation's current state."""
-
-    def save_turn(
+    def run_turns(
         self,
-        conversation_id: int,
-        state: ConversationState,
-        replies: Sequence[Reply],
-        events: Sequence[Event],
-        at: datetime,
+        arrived: Sequence[IncomingMessage],
+        run: Callable[[int, ConversationState, IncomingMessage], Turn],
+    ) -> Sequence[Turn | None]:
+        """`run_turn` for messages of different chats in one transaction; all stored or none."""
+
+    def run_pending(
+        self,
+        channel: str,
+        chat_id: str,
+        run: Callable[[int, ConversationState, IncomingMessage], Turn],
         *,
-        handled: int | None = None,
-        outbox: bool = False,
-    ) -> None:
-        """Store the state, replies and events of a turn atomically."""
+        lock_key: int | None = None,
+    ) -> Sequence[Turn]:
+        """Run a chat's stored, unhandled messages in arrival order and store their turns (replies to the
+        outbox) in one transaction, which first takes the advisory lock `lock_key` when given."""
+
+    @property
+    def local(self) -> bool:
+        """Whether turns are short and never wait on a network (an embedded database)."""
+
+
+@runtime_checkable
+class TransactionChatLock(ChatLock, Protocol):
+    """A chat lock that the turn's own transaction can take (PostgreSQL's advisory locks)."""
+
+    def transaction_key(self, channel: str, chat_id: str) -> int:
+        """The key the transaction locks."""
+
+    def hold_locally(self, channel: str, chat_id: str) -> AbstractContextManager[None]:
+        """Hold the chat among this process's threads only."""
 
 
 # Every text a channel fills in; `_safe` cleans them all, whichever adapter built the message.
@@ -93,6 +94,19 @@ def _in_utc(message: IncomingMessage) -> IncomingMessage:
     return message
 
 
+def _log_turn(message: IncomingMessage, turn: Turn) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        # For `-v` debugging; personal data in it is masked by the process's log set-up.
+        log.debug(
+            "%s:%s heard %r, details %s, replied %r",
+            message.channel,
+            message.chat_id,
+            message.text[:300],
+            turn.explain.get("details"),
+            [reply.text[:300] for reply in turn.replies],
+        )
+
+
 class ConversationService:
     """Serves client messages through the engine with everything stored."""
 
@@ -114,45 +128,55 @@ class ConversationService:
             )
             if turn is None:
                 return Turn()
-        if log.isEnabledFor(logging.DEBUG):
-            # For `-v` debugging; personal data in it is masked by the process's log set-up.
-            log.debug(
-                "%s:%s heard %r, details %s, replied %r",
-                message.channel,
-                message.chat_id,
-                message.text[:300],
-                turn.explain.get("details"),
-                [reply.text[:300] for reply in turn.replies],
-            )
+        _log_turn(message, turn)
         self.changed()
         return turn
 
     def accept(self, message: IncomingMessage) -> bool:
         """Store a message for `process_pending` (in this worker or another); False for a duplicate."""
         message = _safe(_in_utc(message))
-        with self.locks.hold(message.channel, message.chat_id):
+        locks = self.locks
+        if isinstance(locks, TransactionChatLock):
+            with locks.hold_locally(message.channel, message.chat_id):
+                key = locks.transaction_key(message.channel, message.chat_id)
+                return self.store.accept(message, lock_key=key)
+        with locks.hold(message.channel, message.chat_id):
             return self.store.accept(message)
+
+    def handle_all(self, arrived: Sequence[IncomingMessage]) -> list[Turn]:
+        """`handle` for messages of different chats, stored in one transaction (one commit for all). A
+        storage failure raises and stores none of them; callers then handle them one by one."""
+        arrived = [_safe(_in_utc(message)) for message in arrived]
+        if not isinstance(self.locks, ChatLocks):
+            raise TypeError("handle_all needs in-process chat locks")
+        with self.locks.hold_all((message.channel, message.chat_id) for message in arrived):
+            turns = self.store.run_turns(arrived, self._run)
+        for message, turn in zip(arrived, turns, strict=True):
+            if turn is not None:
+                _log_turn(message, turn)
+        self.changed()
+        return [turn if turn is not None else Turn() for turn in turns]
+
+    @property
+    def batches(self) -> bool:
+        """Whether `handle_all` may be used, and is cheap enough to run on an event loop."""
+        return self.store.local and isinstance(self.locks, ChatLocks)
 
     def process_pending(self, channel: str, chat_id: str) -> int:
         """Run every stored, unhandled message of a chat in arrival order; the replies go to the outbox.
         Returns how many were handled (0 when another worker got there first)."""
-        with self.locks.hold(channel, chat_id):
-            waiting = self.store.unhandled(channel, chat_id)
-            for message_id, conversation_id, message in waiting:
-                state = self.store.state_of(conversation_id)
-                turn = self._run(conversation_id, state, message)
-                self.store.save_turn(
-                    conversation_id,
-                    state,
-                    turn.replies,
-                    turn.events,
-                    message.at,
-                    handled=message_id,
-                    outbox=True,
-                )
-        if waiting:
+        locks = self.locks
+        if isinstance(locks, TransactionChatLock):
+            # One connection, one transaction: the chat's lock, its messages and states, their turns.
+            with locks.hold_locally(channel, chat_id):
+                key = locks.transaction_key(channel, chat_id)
+                turns = self.store.run_pending(channel, chat_id, self._run, lock_key=key)
+        else:
+            with locks.hold(channel, chat_id):
+                turns = self.store.run_pending(channel, chat_id, self._run)
+        if turns:
             self.changed()
-        return len(waiting)
+        return len(turns)
 
     def _run(self, conversation_id: int, state: ConversationState, message: IncomingMessage) -> Turn:
         try:

@@ -9,7 +9,7 @@ from itertools import pairwise
 
 from rapidfuzz import fuzz, process
 
-from common.text import _LETTER, MAX_ANALYSED_CHARS, Lemmatizer, fold
+from common.text import MAX_ANALYSED_CHARS, WORD_LETTERS, Lemmatizer, fold
 from dialogs.lexicon import MatchingLexicon
 from dialogs.translit import LATIN_WORD, read_latin
 
@@ -20,7 +20,7 @@ NEGATED = "не_"
 # What one word of a message is to the matcher.
 SKIP, NEGATION, TERM = 0, 1, 2
 # A word, or a mark that ends a clause (negation does not reach past one).
-_TOKEN_RE = re.compile(f"([{_LETTER}]+(?:[-'][{_LETTER}]+)*)|([,.;:!?()\n]|\\s(?:но|а|однако)\\s)")
+_TOKEN_RE = re.compile(f"([{WORD_LETTERS}]+(?:[-'][{WORD_LETTERS}]+)*)|([,.;:!?()\n]|\\s(?:но|а|однако)\\s)")
 # (kind, lemma, corrected lemma, whether it is a noun in the genitive ("интернета нет"), whether it is a
 # verb in the past tense ("оплатил": something happened)).
 _WordInfo = tuple[int, str, str, bool, bool]

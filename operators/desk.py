@@ -13,21 +13,23 @@ from typing import Any
 
 from common.locks import ChatLock
 from common.messages import Reply
+from common.names import ACTIVE_HANDOFF_STATUSES, Author, ConversationStatus, Delivery, HandoffStatus
 from common.state import ConversationState
 from dialogs.engine import Engine, Turn
-from storage.desk import (
-    ACTIVE_HANDOFF,
+from storage.desk.base import (
+    AuditTrail,
     ConversationView,
     CurrentState,
+    DeskActions,
     DeskChange,
     DeskConflict,
-    DeskStore,
-    as_utc,
+    DeskViews,
 )
 from storage.identity import Merged
+from storage.tables import as_utc
 
 MAX_REPLY_CHARS = 4000
-# Channels whose page reads new messages itself; the others have an adapter drain "pending" ones.
+# Channels whose page reads new messages itself; the others have an adapter drain the outbox.
 SELF_DELIVERING_CHANNELS = frozenset({"web"})
 SUGGESTED_MOMENTS = (
     "operator.greeting",
@@ -56,27 +58,29 @@ def _now() -> datetime:
 
 
 class OperatorDesk:
-    """Operator actions over the desk store, serialised per chat with the conversation service."""
+    """Operator actions over the desk's storage, serialised per chat with the conversation service."""
 
     def __init__(
         self,
         engine: Engine,
-        store: DeskStore,
+        views: DeskViews,
+        actions: DeskActions,
+        audit: AuditTrail,
         locks: ChatLock,
         *,
         clock: Callable[[], datetime] = _now,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
-        self.engine, self.store, self.locks = engine, store, locks
+        self.engine, self.views, self.actions, self.audit, self.locks = engine, views, actions, audit, locks
         self.clock, self.on_change = clock, on_change
 
     # --- reading ------------------------------------------------------------------------------------
     def view(self, conversation_id: int, operator: str) -> ConversationView:
         """A conversation as the console shows it; the view is recorded in the audit trail."""
-        found = self.store.conversation(conversation_id)
+        found = self.views.conversation(conversation_id)
         if found is None:
             raise DeskError("no such conversation")
-        self.store.record(operator, "view", conversation_id, "", self.clock())
+        self.audit.record(operator, "view", conversation_id, "", self.clock())
         return found
 
     def suggestions(self, view: ConversationView, operator_name: str) -> list[Suggestion]:
@@ -98,9 +102,9 @@ class OperatorDesk:
             operator,
             "take",
             lambda state: self.engine.operator_joined(state, display_name),
-            status="with_operator",
-            handoff={"status": "taken", "taken_by": operator},
-            handoff_when=("waiting",),
+            status=ConversationStatus.WITH_OPERATOR,
+            handoff={"status": HandoffStatus.TAKEN, "taken_by": operator},
+            handoff_when=(HandoffStatus.WAITING,),
             stamp="taken_at",
         )
 
@@ -112,9 +116,9 @@ class OperatorDesk:
         if len(text) > MAX_REPLY_CHARS:
             raise DeskError(f"the reply is longer than {MAX_REPLY_CHARS} characters; split it")
         handoff = self._current(conversation_id).handoff
-        if handoff is None or handoff.status not in ACTIVE_HANDOFF:
+        if handoff is None or handoff.status not in ACTIVE_HANDOFF_STATUSES:
             raise DeskError("this conversation is with the bot; take it from the queue first")
-        if handoff.status == "waiting":
+        if handoff.status == HandoffStatus.WAITING:
             self.take(conversation_id, operator, display_name)
         elif handoff.taken_by != operator:
             raise DeskError(f"{handoff.taken_by} is answering this conversation")
@@ -131,7 +135,7 @@ class OperatorDesk:
             "reply",
             lambda _state: Turn(replies=[Reply(text)]),
             handoff=change,
-            handoff_when=("taken",),
+            handoff_when=(HandoffStatus.TAKEN,),
             note=f"{len(text)} characters",
         )
 
@@ -142,8 +146,8 @@ class OperatorDesk:
             operator,
             "hand_back",
             self.engine.operator_left,
-            status="bot",
-            handoff={"status": "returned"},
+            status=ConversationStatus.BOT,
+            handoff={"status": HandoffStatus.RETURNED},
             stamp="closed_at",
         )
 
@@ -154,8 +158,8 @@ class OperatorDesk:
             operator,
             "close",
             self.engine.operator_closed,
-            status="bot",
-            handoff={"status": "closed"},
+            status=ConversationStatus.BOT,
+            handoff={"status": HandoffStatus.CLOSED},
             stamp="closed_at",
         )
 
@@ -170,8 +174,8 @@ class OperatorDesk:
             operator,
             "transfer",
             lambda state: self.engine.operator_transferred(state, title),
-            status="handed_off",
-            handoff={"status": "waiting", "category": category, "taken_by": "", "taken_at": None},
+            status=ConversationStatus.HANDED_OFF,
+            handoff={"status": HandoffStatus.WAITING, "category": category, "taken_by": "", "taken_at": None},
             note=category,
         )
 
@@ -180,7 +184,7 @@ class OperatorDesk:
         identities move to `keep`, recorded in the audit trail. Nothing else ever ties clients but a
         verified identity: a contract or phone number the client typed is only a claim."""
         try:
-            merged = self.store.merge_clients(keep, absorb, operator, self.clock(), via="console")
+            merged = self.actions.merge_clients(keep, absorb, operator, self.clock(), via="console")
         except (LookupError, ValueError) as exc:
             raise DeskError(str(exc)) from exc
         self.on_change()
@@ -188,7 +192,7 @@ class OperatorDesk:
 
     # --- plumbing -----------------------------------------------------------------------------------
     def _current(self, conversation_id: int) -> CurrentState:
-        found = self.store.current(conversation_id)
+        found = self.views.current(conversation_id)
         if found is None:
             raise DeskError("no such conversation")
         return found
@@ -202,7 +206,7 @@ class OperatorDesk:
         *,
         status: str = "",
         handoff: dict[str, Any] | None = None,
-        handoff_when: tuple[str, ...] = ACTIVE_HANDOFF,
+        handoff_when: tuple[str, ...] = ACTIVE_HANDOFF_STATUSES,
         stamp: str = "",
         note: str = "",
     ) -> None:
@@ -218,7 +222,7 @@ class OperatorDesk:
             changes = dict(handoff or {})
             if stamp:
                 changes[stamp] = now
-            self.store.apply(
+            self.actions.apply(
                 DeskChange(
                     conversation_id=conversation_id,
                     operator=operator,
@@ -227,8 +231,12 @@ class OperatorDesk:
                     state=state,
                     status=status,
                     replies=turn.replies,
-                    author=operator if action == "reply" else "bot",
-                    delivery="sent" if conversation.channel in SELF_DELIVERING_CHANNELS else "pending",
+                    author=operator if action == "reply" else Author.BOT,
+                    delivery=(
+                        Delivery.SENT
+                        if conversation.channel in SELF_DELIVERING_CHANNELS
+                        else Delivery.PENDING
+                    ),
                     handoff_id=view.handoff.id,
                     handoff=changes,
                     handoff_when=handoff_when,

@@ -22,15 +22,12 @@ LABELS = ("aggressor", "unsure", "talker", "positive", "sysadmin")
 CALM_LABELS = ("unsure", "talker", "positive", "sysadmin")
 HISTORY_KEPT = 30
 CUES_SHOWN = 12
-# Fitted aggressor words count only beside this much hand-written aggression in the same message.
-FITTED_ANGER_NEEDS = 0.3
 FITTED_PREFIX = "fitted "
 # Words recur across messages; what one word says about rudeness is remembered, up to this many words.
 WORD_CACHE_SIZE = 50_000
 _IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2764]")
 _LATIN_WORD = re.compile(r"\b[a-z][a-z0-9]*(?:-[a-z0-9]+)*\b")
-_QUESTION_WORD = re.compile(r"\b(?:как|где|куда|что|какой|какая|какое|какие|зачем|почему|когда|можно|если)\b")
 _INTENSITY_CUES = ("!!! or ???", "!! or ?!", "capitals")
 _QUOTED = re.compile(r"[\"«“][^\"»”]{3,60}[\"»”]")
 _PUNCT = re.compile(r"[^\w\s]+")
@@ -80,6 +77,8 @@ class PersonaClassifier:
         self.signals = signals
         self.lemmatizer = lemmatizer
         self._patterns = [(re.compile(p), w, p) for p, w in signals.aggressor.patterns.items()]
+        asking = "|".join(re.escape(fold(word)) for word in signals.unsure.question_words) or "(?!x)x"
+        self._question_word = re.compile(rf"\b(?:{asking})\b")
         self._targets = [fold(t) for t in signals.aggressor.masked_targets]
         self._threats = [fold(t) for t in signals.aggressor.threat_phrases]
         self._leaving = [fold(t) for t in signals.aggressor.leave_phrases]
@@ -183,7 +182,8 @@ class PersonaClassifier:
         quoted = self.signals.aggressor.quoted_words
         if quoted and _QUOTED.search(text) and any(c.label == "aggressor" for c in cues):
             cues.append(Cue("aggressor", "their words quoted back", quoted.weight))
-        return self._soften(self._cheerful(_anger_needs_an_editors_cue(cues)), polite)
+        cues = _anger_needs_an_editors_cue(cues, self.signals.aggressor.fitted_needs)
+        return self._soften(self._cheerful(cues), polite)
 
     @staticmethod
     def _cheerful(cues: list[Cue]) -> list[Cue]:
@@ -245,7 +245,7 @@ class PersonaClassifier:
         if is_masked(word):
             patterns = [mask_pattern(form) for form in word_forms(word)]
             if any(p.match(target) for p in patterns for target in self._targets):
-                return Cue("aggressor", f"masked «{word}»", 1.3)
+                return Cue("aggressor", f"masked «{word}»", self.signals.aggressor.masked_weight)
         for form in word_forms(letters_only(word)):
             hit = next(((p, w) for regex, w, p in self._patterns if regex.search(form)), None)
             if hit:
@@ -277,7 +277,11 @@ class PersonaClassifier:
         if question and "?" in text and len(text) <= question.max_chars:
             cues.append(Cue("unsure", "short question", question.weight))
         a_question = s.unsure.a_question
-        if a_question and folded.startswith(("а ", "a ")) and ("?" in text or _QUESTION_WORD.search(folded)):
+        if (
+            a_question
+            and folded.startswith(("а ", "a "))
+            and ("?" in text or self._question_word.search(folded) is not None)
+        ):
             cues.append(Cue("unsure", "question opening with «а»", a_question.weight))
         long_message = s.talker.long_message
         if long_message and len(text) >= long_message.min_chars:
@@ -295,11 +299,8 @@ class PersonaClassifier:
                 cues.append(Cue("sysadmin", f"terms {', '.join(terms[:4])}", round(weight, 2)))
         return cues
 
-    def is_threat(self, text: str, anger: float = 0.0) -> bool:
-        """A threat to go to court or a regulator or to shame the company; to leave, when already angry."""
-        return self._is_threat(_spaced(fold(text)), anger)
-
     def _is_threat(self, spaced: str, anger: float) -> bool:
+        """A threat to go to court or a regulator or to shame the company; to leave, when already angry."""
         angry_enough = anger >= self.signals.aggressor.leave_needs_anger
         if (angry_enough or self._acting(spaced)) and self._threatening(spaced):
             return True
@@ -335,7 +336,7 @@ class PersonaClassifier:
         folded = fold(text)
         spaced = _spaced(folded)
         asking = memory.setdefault("asking", [])
-        asking.append([int("?" in text or bool(_QUESTION_WORD.search(folded))), len(text)])
+        asking.append([int("?" in text or bool(self._question_word.search(folded))), len(text)])
         del asking[:-HISTORY_KEPT]
         cues = self._message_cues(text, folded, spaced, gap) + self._sarcasm(memory, spaced, in_trouble)
         weights = {label: sum(c.weight for c in cues if c.label == label) for label in LABELS}
@@ -354,7 +355,8 @@ class PersonaClassifier:
         recent_cues = [*cues[:CUES_SHOWN], *[Cue(**c) for c in memory.get("cues", [])[:room]]]
         memory["cues"] = [{"label": c.label, "what": c.what, "weight": c.weight} for c in recent_cues]
         label = self._decide(scores, current)
-        angry_now = weights["aggressor"] >= self.signals.aggressor.threshold * 0.5
+        aggressor = self.signals.aggressor
+        angry_now = weights["aggressor"] >= aggressor.threshold * aggressor.angry_now_share
         escalate = label == "aggressor" and scores["aggressor"] >= self.signals.aggressor.escalate_at
         if self._is_threat(spaced, scores["aggressor"]):
             recent_cues.insert(0, Cue("aggressor", "threat to complain, sue or leave", 0.0))
@@ -385,7 +387,7 @@ class PersonaClassifier:
             return "aggressor"
         if not passing:
             # Inertia: a label fades out only when its evidence has mostly decayed.
-            if current in LABELS and scores[current] >= getattr(s, current).threshold * 0.5:
+            if current in LABELS and scores[current] >= getattr(s, current).threshold * s.fade_below:
                 return current
             return NEUTRAL
         best = max(passing, key=passing.__getitem__)
@@ -394,13 +396,13 @@ class PersonaClassifier:
         return best
 
 
-def _anger_needs_an_editors_cue(cues: list[Cue]) -> list[Cue]:
+def _anger_needs_an_editors_cue(cues: list[Cue], needs: float) -> list[Cue]:
     """Aggression acts at once, so fitted words alone ("кто", "вообще") never make it: they count only
     beside a hand-written aggressor cue of some weight in the same message."""
     fitted = [c for c in cues if c.label == "aggressor" and c.what.startswith(FITTED_PREFIX)]
     if not fitted:
         return cues
     written = sum(c.weight for c in cues if c.label == "aggressor" and not c.what.startswith(FITTED_PREFIX))
-    if written >= FITTED_ANGER_NEEDS:
+    if written >= needs:
         return cues
     return [c for c in cues if not (c.label == "aggressor" and c.what.startswith(FITTED_PREFIX))]

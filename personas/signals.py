@@ -130,6 +130,12 @@ class AggressorSignals(LabelSignals):
     # label clearly outweighs it: one calm line after an outburst is not peace yet.
     linger: float = 1.0
     masked_targets: list[str] = Field(default_factory=list)
+    masked_weight: float = Field(default=1.3, description="What one masked swear word weighs.")
+    # A message is angry in itself (the bot says "I hear you're upset") from this share of the threshold.
+    angry_now_share: float = Field(default=0.5, ge=0, le=1)
+    # Words fitted from labelled conversations count towards anger only beside hand-written aggressor cues
+    # of at least this weight in the same message.
+    fitted_needs: float = Field(default=0.3, ge=0)
     threat_phrases: list[str] = Field(default_factory=list)
     threat_actions: list[str] = Field(default_factory=list)
     leave_phrases: list[str] = Field(default_factory=list)
@@ -146,6 +152,8 @@ class AggressorSignals(LabelSignals):
 class UnsureSignals(LabelSignals):
     """Hesitation and asking for help at every step."""
 
+    # Words that make a message a question without a question mark ("а если нажму").
+    question_words: list[str] = Field(default_factory=list)
     short_question: ShortQuestionSignal | None = None
     a_question: WeightOnly | None = None
     asks_every_step: StepsSignal | None = None
@@ -196,6 +204,9 @@ class Signals(_Strict):
 
     decay: float = Field(default=0.8, gt=0, le=1)
     margin: float = Field(default=1.3, ge=1)
+    # Inertia: with no label passing its threshold, the current one stays while its score is above this
+    # share of its threshold.
+    fade_below: float = Field(default=0.5, ge=0, le=1)
     aggressor: AggressorSignals
     unsure: UnsureSignals
     talker: TalkerSignals

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -38,6 +38,15 @@ class AdvisoryChatLocks:
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                 connection.commit()
+
+    def transaction_key(self, channel: str, chat_id: str) -> int:
+        """The key of the same lock for a transaction to take itself (pg_advisory_xact_lock), on its own
+        connection and released by its commit: no connection and round trips of its own."""
+        return lock_key(channel, chat_id)
+
+    def hold_locally(self, channel: str, chat_id: str) -> AbstractContextManager[None]:
+        """Hold the chat in this process only (the database lock is the transaction's)."""
+        return self.local.hold(channel, chat_id)
 
 
 def chat_locks_for(engine: Engine) -> ChatLocks | AdvisoryChatLocks:

@@ -7,6 +7,15 @@ from datetime import datetime
 from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from common.names import (
+    ConversationStatus,
+    Delivery,
+    HandoffStatus,
+    OperatorRole,
+    Priority,
+    TaskStatus,
+)
+
 # Every moment is stored in UTC with its zone (timestamptz on PostgreSQL); SQLite keeps the text.
 Moment = DateTime(timezone=True)
 
@@ -58,7 +67,7 @@ class Conversation(SQLModel, table=True):
     client_id: int = Field(foreign_key="clients.id", index=True)
     channel: str
     chat_id: str
-    status: str = "bot"  # bot | handed_off (waiting for a person) | with_operator | closed
+    status: str = ConversationStatus.BOT
     persona: str = "neutral"
     state_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_type=Moment)
@@ -69,16 +78,12 @@ class MessageRecord(SQLModel, table=True):
     """Every message, both directions."""
 
     __tablename__ = "messages"
-    # Partial indexes: every message is written once and most are never looked up by these columns, so
-    # only the few rows a query looks for (incoming ids, unhandled messages, the outbox) are indexed.
+    # Every message is written once and most are never looked up again: besides one index by conversation,
+    # partial indexes hold only the few rows a query looks for (unhandled messages, the outbox).
     __table_args__ = (
-        Index(
-            "ix_messages_external",
-            "conversation_id",
-            "external_id",
-            sqlite_where=text("direction = 'in'"),
-            postgresql_where=text("direction = 'in'"),
-        ),
+        # A conversation's messages, and an incoming one found again by its id in the chat: one index
+        # for both, so each message is written into one index led by its conversation, not two.
+        Index("ix_messages_conversation", "conversation_id", "external_id"),
         Index(
             "ix_messages_unhandled",
             "conversation_id",
@@ -88,28 +93,28 @@ class MessageRecord(SQLModel, table=True):
         Index(
             "ix_messages_pending",
             "conversation_id",
-            sqlite_where=text("delivery = 'pending'"),
-            postgresql_where=text("delivery = 'pending'"),
+            sqlite_where=text(f"delivery = '{Delivery.PENDING}'"),
+            postgresql_where=text(f"delivery = '{Delivery.PENDING}'"),
         ),
         Index(
             "ix_messages_sending",
             "conversation_id",
-            sqlite_where=text("delivery = 'sending'"),
-            postgresql_where=text("delivery = 'sending'"),
+            sqlite_where=text(f"delivery = '{Delivery.SENDING}'"),
+            postgresql_where=text(f"delivery = '{Delivery.SENDING}'"),
         ),
     )
     id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = Field(foreign_key="conversations.id", index=True)
-    direction: str  # in | out
+    conversation_id: int = Field(foreign_key="conversations.id")
+    direction: str  # Direction
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     attachment: str | None = None
     external_id: str = ""
     buttons_json: str = "[]"
-    # "bot", "client", or the operator's account name for replies people wrote.
+    # Author.BOT, Author.CLIENT, or the operator's account name for replies people wrote.
     author: str = ""
-    # "" when the adapter that received the client's message sent it back at once; "pending" when an
-    # adapter must still deliver it (operator replies, rating requests), then "sent".
-    delivery: str = ""
+    # Delivery.IMMEDIATE when the adapter that received the client's message sent it back at once; PENDING
+    # when an adapter must still deliver it (operator replies, rating requests), then SENT.
+    delivery: str = Delivery.IMMEDIATE
     # When a worker claimed it for sending; a claim older than a few minutes is a dead worker's.
     claimed_at: datetime | None = Field(default=None, sa_type=Moment)
     # Incoming messages: False until a turn for it is stored, so a worker that died mid-way leaves it
@@ -141,9 +146,9 @@ class HandoffRecord(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversations.id", index=True)
     reason: str
     category: str
-    priority: str = "normal"
+    priority: str = Priority.NORMAL
     note: str = ""
-    status: str = "waiting"  # waiting | taken | returned (to the bot) | closed
+    status: str = HandoffStatus.WAITING
     created_at: datetime = Field(sa_type=Moment)
     due_at: datetime | None = Field(default=None, sa_type=Moment)
     taken_by: str = ""
@@ -165,7 +170,7 @@ class TaskRecord(SQLModel, table=True):
     category: str
     scenario_id: str
     payload_json: str = "{}"
-    status: str = "open"
+    status: str = TaskStatus.OPEN
     created_at: datetime = Field(sa_type=Moment)
 
 
@@ -177,7 +182,7 @@ class Operator(SQLModel, table=True):
     name: str = Field(unique=True, index=True)
     display_name: str = ""
     password_hash: str
-    role: str = "operator"  # operator | admin
+    role: str = OperatorRole.OPERATOR
     disabled: bool = False
     created_at: datetime = Field(sa_type=Moment)
 

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from storage.database import wipe_wal
 from storage.desk import actions, as_utc, record_action
 from storage.identity import verified
-from storage.repository import (
-    SqlStore,
+from storage.tables import (
+    WriteLock,
     clients,
     conversations,
     details,
@@ -77,13 +77,13 @@ class Erased:
 class ClientData:
     """Export, erasure and retention over the conversation store."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
-        self.engine = store.engine
+    def __init__(self, engine: Engine, write_lock: WriteLock) -> None:
+        self.engine = engine
+        self.write_lock = write_lock
 
     def export(self, client_id: int, by: str, at: datetime) -> dict[str, Any] | None:
         """Everything stored about one client, JSON-ready; the export itself is recorded. None if unknown."""
-        with self.store._write_lock, self.engine.begin() as connection:
+        with self.write_lock, self.engine.begin() as connection:
             client = _rows(connection, clients, clients.c.id == client_id)
             if not client:
                 return None
@@ -106,7 +106,7 @@ class ClientData:
     def forget(self, client_id: int, by: str, at: datetime) -> Erased | None:
         """Erase a client: messages, details, identities, conversations, handoffs, tasks. The audit trail
         keeps that it was done, by whom and when (and no personal data). None if unknown."""
-        with self.store._write_lock:
+        with self.write_lock:
             with self.engine.begin() as connection:
                 if connection.execute(select(clients.c.id).where(clients.c.id == client_id)).first() is None:
                     return None
@@ -119,7 +119,7 @@ class ClientData:
 
     def purge(self, older_than: datetime, by: str, at: datetime) -> Erased:
         """Delete conversations without activity since `older_than`, then clients left with none."""
-        with self.store._write_lock, self.engine.begin() as connection:
+        with self.write_lock, self.engine.begin() as connection:
             old = select(conversations.c.id).where(conversations.c.updated_at < older_than)
             erased = _erase_conversations(connection, [int(row.id) for row in connection.execute(old)])
             orphans = select(clients.c.id).where(
@@ -130,7 +130,7 @@ class ClientData:
                 detail = f"older than {older_than.date()}: {erased.describe()}"
                 record_action(connection, by, "purge", None, detail, at)
         if erased.conversations or erased.clients:
-            with self.store._write_lock:
+            with self.write_lock:
                 wipe_wal(self.engine)
         return erased
 

@@ -18,11 +18,20 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from common.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
 from common.messages import IncomingMessage, Reply
+from common.names import (
+    OPEN_CONVERSATION_STATUSES,
+    Author,
+    ConversationStatus,
+    Delivery,
+    Direction,
+    HandoffStatus,
+    TaskStatus,
+)
 from common.state import ConversationState
 from storage.identity import PHONE, normal_phone
 from storage.models import Moment
 
-OPEN_STATUSES = ("bot", "handed_off", "with_operator")
+OPEN_STATUSES = OPEN_CONVERSATION_STATUSES
 # Below this rating the responsible person follows the conversation up.
 FOLLOW_UP_BELOW = 4
 
@@ -32,7 +41,8 @@ _STATEMENTS = {
     # id in the chat; NULL matches nothing). The literal direction lets the partial index on incoming
     # messages serve the join (see models).
     "open_conversation": "SELECT c.id, c.client_id, c.state_json, m.id, m.handled FROM conversations c "
-    "LEFT JOIN messages m ON m.conversation_id = c.id AND m.direction = 'in' AND m.external_id = ? "
+    f"LEFT JOIN messages m ON m.conversation_id = c.id AND m.direction = '{Direction.IN}' "
+    "AND m.external_id = ? "
     f"WHERE c.channel = ? AND c.chat_id = ? AND c.status IN ({_OPEN}) ORDER BY c.id DESC LIMIT 1",
     "client_of": "SELECT client_id FROM conversations WHERE id = ?",
     "identity": "SELECT client_id FROM channel_identities WHERE channel = ? AND external_id = ?",
@@ -40,13 +50,13 @@ _STATEMENTS = {
     "new_identity": "INSERT INTO channel_identities (client_id, channel, external_id) VALUES (?, ?, ?)",
     "new_conversation": "INSERT INTO conversations "
     "(client_id, channel, chat_id, status, persona, state_json, created_at, updated_at) "
-    "VALUES (?, ?, ?, 'bot', 'neutral', '{}', ?, ?) RETURNING id",
+    f"VALUES (?, ?, ?, '{ConversationStatus.BOT}', 'neutral', '{{}}', ?, ?) RETURNING id",
     "incoming": "INSERT INTO messages (conversation_id, direction, text, attachment, external_id, "
     "buttons_json, author, delivery, handled, raw_json, at) "
-    "VALUES (?, 'in', ?, ?, ?, '[]', 'client', '', ?, ?, ?) RETURNING id",
+    f"VALUES (?, '{Direction.IN}', ?, ?, ?, '[]', '{Author.CLIENT}', '{Delivery.IMMEDIATE}', ?, ?, ?)",
     "reply": "INSERT INTO messages (conversation_id, direction, text, attachment, external_id, "
     "buttons_json, author, delivery, handled, raw_json, at) "
-    "VALUES (?, 'out', ?, NULL, '', ?, 'bot', ?, ?, '', ?)",
+    f"VALUES (?, '{Direction.OUT}', ?, NULL, '', ?, ?, ?, ?, '', ?)",
     "state": "UPDATE conversations SET state_json = ?, persona = ?, updated_at = ? WHERE id = ?",
     "state_and_status": "UPDATE conversations SET state_json = ?, persona = ?, updated_at = ?, status = ? "
     "WHERE id = ?",
@@ -56,15 +66,16 @@ _STATEMENTS = {
     "detail": "INSERT INTO details (conversation_id, client_id, name, value, raw, superseded, at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)",
     "handoff": "INSERT INTO handoffs (conversation_id, reason, category, priority, note, status, created_at, "
-    "due_at, taken_by, follow_up) VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?, '', ?)",
-    "unrated": "SELECT id FROM handoffs WHERE conversation_id = ? AND status = 'closed' AND rating IS NULL "
+    f"due_at, taken_by, follow_up) VALUES (?, ?, ?, ?, ?, '{HandoffStatus.WAITING}', ?, ?, '', ?)",
+    "unrated": "SELECT id FROM handoffs WHERE conversation_id = ? "
+    f"AND status = '{HandoffStatus.CLOSED}' AND rating IS NULL "
     "ORDER BY id DESC LIMIT 1",
     "rating": "UPDATE handoffs SET rating = ?, follow_up = ? WHERE id = ?",
     # A phone the messenger vouched for; sharing it again changes nothing.
     "verified": "INSERT INTO verified_identities (client_id, kind, value, source, at) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     "task": "INSERT INTO tasks (conversation_id, kind, category, scenario_id, payload_json, status, "
-    "created_at) VALUES (?, ?, ?, ?, ?, 'open', ?)",
+    f"created_at) VALUES (?, ?, ?, ?, ?, '{TaskStatus.OPEN}', ?)",
 }
 
 
@@ -150,6 +161,32 @@ class TurnWriter:
             if not self.sqlite:
                 raw.close()
 
+    @contextlib.contextmanager
+    def pipelined_transaction(self) -> Iterator[Any]:
+        """PostgreSQL: `transaction()` in psycopg's pipeline mode. Statements are sent without waiting
+        for their results: BEGIN goes with the first ones and COMMIT with the last, and only fetch*()
+        waits (one round trip for everything sent before it). A write's rowcount is not known here."""
+        raw = self.engine.raw_connection()
+        dbapi = raw.driver_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        # psycopg waits for the BEGIN it sends itself; a BEGIN written out travels in the pipeline.
+        dbapi.autocommit = True
+        try:
+            with dbapi.pipeline():
+                cursor.execute("BEGIN")
+                yield cursor
+                cursor.execute("COMMIT")
+        except BaseException as exc:
+            self._abandon(raw, dbapi, cursor, exc)
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
+            with contextlib.suppress(Exception):
+                dbapi.autocommit = False
+            raw.close()
+
     def _abandon(self, raw: PoolProxiedConnection, dbapi: Any, cursor: Any, exc: BaseException) -> None:
         """Roll back; a connection the server dropped is thrown away so the next turn gets a live one."""
         try:
@@ -198,13 +235,13 @@ class TurnWriter:
 
     def insert_incoming(
         self, cursor: Any, conversation_id: int, message: IncomingMessage, *, handled: bool
-    ) -> int:
+    ) -> None:
         """Store a client's message; `handled` False leaves it for a worker's turn."""
         if message.contact_verified and message.contact_phone:
             self._verify_phone(cursor, conversation_id, message)
-        return self._insert(
-            cursor,
-            "incoming",
+        # Its id is not needed: in a pipelined transaction a RETURNING read would cost a round trip.
+        cursor.execute(
+            self.sql["incoming"],
             (
                 conversation_id,
                 message.text or message.contact_phone or message.button_payload or "",
@@ -241,28 +278,51 @@ class TurnWriter:
     ) -> None:
         """The state after a turn, the bot's replies and what the turn changed."""
         moment = self.moment(at)
-        state_json = state.to_json()
+        status = ""
         if state.handed_off:
-            status = "with_operator" if state.with_operator else "handed_off"
+            status = (
+                ConversationStatus.WITH_OPERATOR if state.with_operator else ConversationStatus.HANDED_OFF
+            )
+        self.write_state(cursor, opened.conversation_id, state, moment, status=status)
+        delivery = Delivery.PENDING if outbox else Delivery.IMMEDIATE
+        self.write_replies(cursor, opened.conversation_id, replies, moment, delivery=delivery)
+        for event in events:
+            self._store_event(cursor, opened, event, moment)
+
+    # --- the writes a turn and an operator's action share -------------------------------------------
+    def write_state(
+        self, cursor: Any, conversation_id: int, state: ConversationState, moment: Any, *, status: str = ""
+    ) -> None:
+        """A conversation's state (and its status, when given); `moment` as from `moment()`."""
+        if status:
             cursor.execute(
                 self.sql["state_and_status"],
-                (state_json, state.persona, moment, status, opened.conversation_id),
+                (state.to_json(), state.persona, moment, status, conversation_id),
             )
         else:
-            cursor.execute(self.sql["state"], (state_json, state.persona, moment, opened.conversation_id))
+            cursor.execute(self.sql["state"], (state.to_json(), state.persona, moment, conversation_id))
         if cursor.rowcount == 0:
-            raise LookupError(f"conversation {opened.conversation_id} does not exist")
+            raise LookupError(f"conversation {conversation_id} does not exist")
+
+    def write_replies(
+        self,
+        cursor: Any,
+        conversation_id: int,
+        replies: Sequence[Reply],
+        moment: Any,
+        *,
+        author: str = Author.BOT,
+        delivery: str = Delivery.IMMEDIATE,
+    ) -> None:
+        """Messages to the client; `delivery` pending leaves them in the outbox for an adapter."""
         if replies:
-            delivery = "pending" if outbox else ""
             cursor.executemany(
                 self.sql["reply"],
                 [
-                    (opened.conversation_id, reply.text, buttons_json(reply), delivery, True, moment)
+                    (conversation_id, reply.text, buttons_json(reply), author, delivery, True, moment)
                     for reply in replies
                 ],
             )
-        for event in events:
-            self._store_event(cursor, opened, event, moment)
 
     def mark_handled(self, cursor: Any, message_id: int) -> None:
         """A stored message's turn is saved: no worker runs it again."""

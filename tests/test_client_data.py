@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from common.messages import IncomingMessage
 from operators.passwords import hash_password
 from storage.desk import actions
-from storage.repository import clients, conversations, details, identities, messages
+from storage.tables import clients, conversations, details, identities, messages
 from tests.support.webserver import always_open, serving, web_runtime
 from wiring.runtime import Runtime
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from operators.passwords import N, hash_password, verify_password
 from storage.desk import actions
-from storage.repository import conversations
+from storage.tables import conversations
 from tests import test_web_http
 from tests.support.browser import chromium
 from tests.test_web_http import PASSWORDS, SESSION_COOKIE, Site, csrf_of, login_csrf, set_cookies

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from common.messages import IncomingMessage
 from storage.database import dispose_all, sqlite_url
-from storage.repository import conversations, details
+from storage.tables import conversations, details
 from tests.support.cli import tonebot
 from tests.support.webserver import always_open, web_runtime
 from wiring.runtime import Runtime

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from common.messages import IncomingMessage
+from common.messages import Button, IncomingMessage, Reply
+from common.names import Author, Delivery, Direction
+from common.state import ConversationState
 from operators.desk import DeskError
 from operators.passwords import hash_password, verify_password
 from storage import connect
 from storage.database import SchemaError
-from storage.desk import DeskConflict
-from storage.repository import conversations
+from storage.desk import DeskConflict, OutboxItem
+from storage.tables import conversations
 from tests.support.webserver import always_open, web_runtime
 from wiring.runtime import Runtime
 
@@ -122,8 +124,10 @@ def test_close_asks_for_a_rating_and_a_low_one_flags_a_follow_up(runtime: Runtim
     runtime.desk.reply(conversation, "anna", "Анна", "Готово")
     runtime.desk.close(conversation, "anna")
     pending = runtime.desk_store.claim_pending("telegram", T0)
-    assert [row.author for row in pending] == ["bot", "anna", "bot"]
-    assert '"rate:5"' in pending[-1].buttons_json
+    authors = {row.id: row.author for row in runtime.desk_store.chat_messages("telegram", "c", 0)}
+    assert [authors[item.id] for item in pending] == ["bot", "anna", "bot"]
+    assert pending[1].reply == Reply("Готово")
+    assert [b.payload for b in pending[-1].reply.buttons] == [f"rate:{n}" for n in range(1, 6)]
     assert say(runtime, "c", "", T0 + timedelta(minutes=3), payload="rate:2")
     handoff = runtime.desk_store.conversation(conversation).handoff  # type: ignore[union-attr]
     assert handoff is not None and (handoff.rating, handoff.follow_up, handoff.status) == (2, True, "closed")
@@ -234,3 +238,36 @@ def test_a_contract_ties_no_one_but_an_operators_merge_does(runtime: Runtime) ->
     assert "не работает интернет, договор 7654321" in texts
     assert not any("1111111" in text for text in texts)
     assert [row.action for row in runtime.desk_store.audit(web_conversation)] == ["merge"]
+
+
+def test_the_outbox_hands_out_replies_with_their_buttons_not_rows(runtime: Runtime) -> None:
+    say(runtime, "o", "позовите оператора", T0)
+    conversation = conversation_of(runtime, "o")
+    runtime.desk.reply(conversation, "anna", "Анна", "Готово")
+    runtime.desk.close(conversation, "anna")
+    items = runtime.desk_store.claim_pending("telegram", T0)
+    assert all(isinstance(item, OutboxItem) and item.channel == "telegram" for item in items)
+    assert {item.chat_id for item in items} == {"o"}
+    rating = items[-1].reply
+    assert all(isinstance(button, Button) for button in rating.buttons)
+    assert [(b.text, b.payload) for b in rating.buttons] == [(str(n), f"rate:{n}") for n in range(1, 6)]
+    # Claimed: a second look finds nothing until they are sent or released.
+    assert runtime.desk_store.claim_pending("telegram", T0) == []
+
+
+def test_an_operators_reply_and_the_bots_are_written_by_the_same_statements(runtime: Runtime) -> None:
+    say(runtime, "w", "позовите оператора", T0)
+    conversation = conversation_of(runtime, "w")
+    runtime.desk.reply(conversation, "anna", "Анна", "Здравствуйте")
+    rows = runtime.store.messages(conversation)
+    bot = next(row for row in rows if row.author == Author.BOT)
+    person = next(row for row in rows if row.author == "anna")
+    same = ("direction", "attachment", "external_id", "handled", "raw_json")
+    assert [getattr(person, name) for name in same] == [getattr(bot, name) for name in same]
+    assert (person.direction, person.delivery, person.buttons_json) == (Direction.OUT, Delivery.PENDING, "[]")
+    # The state an operator's action stores is the turn path's JSON (orjson), byte for byte.
+    with runtime.store.engine.connect() as connection:
+        state_json = connection.execute(
+            select(conversations.c.state_json).where(conversations.c.id == conversation)
+        ).scalar_one()
+    assert state_json == ConversationState.from_json(state_json).to_json()

@@ -15,7 +15,7 @@ from dialogs.engine import Engine
 from dialogs.service import ConversationService
 from storage import SqlStore, connect
 from storage.locks import chat_locks_for
-from storage.repository import messages
+from storage.tables import messages
 from tests.support.botapi import BotApiStandin
 from tests.support.databases import fresh_postgres, read_only
 from tests.test_telegram_standin import FAST, aiogram_polling

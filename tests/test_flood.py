@@ -14,7 +14,7 @@ from dialogs.engine import FLOOD_BURST, Engine
 from dialogs.service import ConversationService
 from storage import SqlStore, connect
 from storage.database import sqlite_url
-from storage.repository import conversations, messages
+from storage.tables import conversations, messages
 from tests.conftest import Dialog
 from tests.support.botapi import BotApiStandin
 from tests.test_telegram_standin import FAST, aiogram_polling

@@ -16,7 +16,7 @@ from common.messages import IncomingMessage
 from operators.desk import DeskError
 from operators.passwords import hash_password
 from storage.identity import normal_phone, verified
-from storage.repository import conversations
+from storage.tables import conversations
 from tests.support.botapi import BotApiStandin
 from tests.support.browser import chromium
 from tests.support.cli import tonebot

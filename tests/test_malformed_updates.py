@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bot.telegram.runner import TelegramSettings, make_bot
 from bot.telegram.workers import MAX_UPDATE_BYTES, SECRET_HEADER, WEBHOOK_PATH, WebhookWorker
-from storage.repository import messages
+from storage.tables import messages
 from tests.support.botapi import BotApiStandin
 from tests.support.webserver import always_open, web_runtime
 from wiring.runtime import Runtime

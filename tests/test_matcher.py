@@ -59,12 +59,12 @@ def test_word_weights_are_learned_from_the_examples() -> None:
 def test_folded_word_splitting_reads_every_character_as_the_ignore_case_pattern_does() -> None:
     # words() uses a case-sensitive pattern with the extra letters IGNORECASE would match listed by hand;
     # a new Unicode version could add some: this test then names them.
-    from common.text import _FOLDED_WORD_RE, WORD_RE, fold
+    from common.text import FOLDED_WORD_RE, WORD_RE, fold
 
     differ = [
         f"U+{ord(ch):04X}"
         for ch in map(chr, range(0x110000))
-        if bool(WORD_RE.fullmatch(folded := fold(ch))) != bool(_FOLDED_WORD_RE.fullmatch(folded))
+        if bool(WORD_RE.fullmatch(folded := fold(ch))) != bool(FOLDED_WORD_RE.fullmatch(folded))
     ]
     assert differ == []
 

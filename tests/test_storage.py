@@ -161,7 +161,7 @@ def test_an_sqlite_file_of_the_first_schema_is_migrated_on_open(tmp_path: Path, 
                 "WHERE conversation_id = 1 AND direction = 'in' AND external_id = '0'"
             )
         ).all()
-    assert "ix_messages_external" in str(plan)
+    assert "ix_messages_conversation" in str(plan)
 
 
 def _wal_frames(path: Path) -> tuple[int, int]:

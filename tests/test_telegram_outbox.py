@@ -27,8 +27,9 @@ from bot.telegram.ptb_io import PtbOutbound, tonebot_handler
 from bot.telegram.runner import TelegramSettings, make_bot, make_dispatcher, run_polling
 from common.messages import IncomingMessage
 from personas.guides import fill
-from storage import SqlStore, connect
+from storage import connect
 from storage.desk import DeskStore
+from storage.tables import write_lock_for
 from tests.support.botapi import BotApiStandin
 from tests.support.webserver import add_operator, always_open, web_runtime
 from wiring.runtime import Runtime
@@ -321,7 +322,8 @@ async def test_close_asks_for_a_rating_and_a_low_one_flags_a_follow_up(
 
 def second_process_store(runtime: Runtime) -> DeskStore:
     """The same database opened again, with its own write lock, as another process would open it."""
-    return DeskStore(SqlStore(connect(runtime.store.engine.url.render_as_string(hide_password=False))))
+    engine = connect(runtime.store.engine.url.render_as_string(hide_password=False))
+    return DeskStore(engine, write_lock_for(engine))
 
 
 def fill_outbox(runtime: Runtime, chats: range, replies_per_chat: int) -> list[str]:
@@ -421,7 +423,7 @@ async def test_messages_claimed_by_a_dead_drainer_are_sent_once_after_restart(
     runtime.desk.reply(conversation_id, OPERATOR, OPERATOR_NAME, "Сейчас посмотрю, минуту.")
     # A drainer claimed the messages and died before sending them.
     claimed = runtime.desk_store.claim_pending("telegram", datetime.now(UTC) - timedelta(minutes=10))
-    assert [row.text for row in claimed][-1] == "Сейчас посмотрю, минуту."
+    assert [item.reply.text for item in claimed][-1] == "Сейчас посмотрю, минуту."
     assert [row.delivery for row in outbox(runtime, conversation_id)] == ["sending", "sending"]
 
     async with sending_only("aiogram", api, runtime) as gateway:

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from common.messages import IncomingMessage
 from operators.passwords import hash_password, verify_password
-from storage.repository import clients, conversations
+from storage.tables import clients, conversations
 from tests.support.webserver import add_operator, always_open, serving, web_runtime
 from web.webchat import visitor_id
 from wiring.runtime import Runtime

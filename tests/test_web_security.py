@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from sqlalchemy import event, func, select
 
 from common.messages import IncomingMessage
-from storage.repository import conversations, handoffs
+from storage.tables import conversations, handoffs
 from tests.support.browser import chromium
 from tests.support.webserver import always_open, web_runtime
 from web.app import create_app

@@ -23,14 +23,14 @@ pytestmark = [pytest.mark.anyio, pytest.mark.subprocess]
 
 
 def lines_for(chat: int) -> list[str]:
-    """What one client writes, each line distinct so the order can be checked."""
+    """What one client writes, each line of a distinct length so the order can be checked."""
     return [
         "здравствуйте",
         "не работает интернет",
         f"договор {1_000_000 + chat}",
         "все горят",
-        "нет, не помогло",
-        f"жду ответа, чат {chat}",
+        "нет, не помогло.",
+        f"жду ответа, чат №{chat}",
         "спасибо",
         f"до свидания, {chat}",
     ]
@@ -89,8 +89,9 @@ def check_each_chat(group: Cluster, url: str, chats: range) -> int:
     for chat in chats:
         state, replies = found[chat]
         assert state["turns"] == len(lines_for(chat)), f"chat {chat} handled {state['turns']} times"
-        heard = [message for message, _ in state["recent"]]  # type: ignore[union-attr]
-        assert heard == [clean(line) for line in lines_for(chat)], f"chat {chat} out of order"
+        # The persona memory notes each message's length in the order the turns ran.
+        heard = [length for _, length in state["persona_memory"]["asking"]]  # type: ignore[index]
+        assert heard == [len(clean(line)) for line in lines_for(chat)], f"chat {chat} out of order"
         sent = group.api.sent_texts(chat)
         assert replies, chat
         assert not Counter(replies) - Counter(sent), f"chat {chat}: replies never delivered"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from common.yamlfile import ContentError, load_yaml
 from common import yamlfile
+from common.yamlfile import ContentError, load_yaml
 from dialogs.content import LiveContent
 
 ROOT = Path(__file__).resolve().parent.parent

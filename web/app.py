@@ -9,18 +9,17 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from web import console, webchat
 from web.auth import Guard, SignInRequired
-from web.console import Console
 from web.limits import BodyLimit, BodyTooLarge, ChatLimits, too_large_message
 from web.live import ChangeHub
 from web.render import Pages
-from web.webchat import WebChat
 from wiring.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,15 +37,15 @@ def create_app(
     `chat_limits` default to the environment's (TONEBOT_CHAT_*, see web/limits.py)."""
     hub = ChangeHub()
     pages = Pages(runtime.content.get().scenarios.company.timezone)
-    guard = Guard(runtime.desk_store, secure_cookies=secure_cookies)
-    console = Console(runtime.desk, runtime.desk_store, guard, pages, hub, runtime.client_data)
+    desk_store = runtime.desk_store
+    guard = Guard(desk_store, desk_store, secure_cookies=secure_cookies)
     limits = ChatLimits.from_env() if chat_limits is None else chat_limits
-    chat = WebChat(
-        runtime.service, runtime.desk_store, pages, hub, limits=limits, secure_cookies=secure_cookies
+    chat = webchat.web_chat(
+        runtime.service, desk_store, pages, hub, limits=limits, secure_cookies=secure_cookies
     )
 
     async def change_marker() -> object:
-        return await run_in_threadpool(runtime.desk_store.change_marker)
+        return await run_in_threadpool(desk_store.change_marker)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -72,33 +71,51 @@ def create_app(
     app = FastAPI(title="tonebot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.hub = hub
     app.state.guard = guard
+    app.state.pages = pages
+    app.state.console = console.Console(
+        runtime.desk, desk_store, desk_store, runtime.client_data, guard, pages, hub
+    )
+    app.state.chat = chat
     app.include_router(console.router)
-    app.include_router(chat.router)
+    app.include_router(webchat.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Added last = outermost: the 413s of BodyLimit get nosniff too.
     app.add_middleware(BodyLimit)
     app.add_middleware(NoSniff)
 
-    @app.exception_handler(BodyTooLarge)
-    async def body_too_large(request: Request, _exc: BodyTooLarge) -> Response:
-        status, headers, body = too_large_message(request.url.path)
-        return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
-
-    @app.exception_handler(SignInRequired)
-    async def sign_in_first(request: Request, _exc: SignInRequired) -> Response:
-        if request.method == "GET" and not request.url.path.endswith("/stream"):
-            return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
-        return Response("sign in first", status_code=401)
-
-    @app.get("/", response_class=HTMLResponse)
-    async def index(request: Request) -> Response:
-        return pages.render(request, "index.html", {})
-
-    @app.get("/healthz")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.add_exception_handler(BodyTooLarge, body_too_large)
+    app.add_exception_handler(SignInRequired, sign_in_first)
+    app.include_router(router)
     return app
+
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request) -> Response:
+    """The start page: links to the chat and the console."""
+    pages: Pages = request.app.state.pages
+    return pages.render(request, "index.html", {})
+
+
+@router.get("/healthz")
+async def health() -> dict[str, str]:
+    """For load balancers and process managers."""
+    return {"status": "ok"}
+
+
+async def body_too_large(request: Request, _exc: Exception) -> Response:
+    """The 413 of a body over its limit (web/limits.py)."""
+    status, headers, body = too_large_message(request.url.path)
+    return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
+
+
+async def sign_in_first(request: Request, _exc: Exception) -> Response:
+    """Pages send the browser to the sign-in form; streams and forms get a plain 401."""
+    if request.method == "GET" and not request.url.path.endswith("/stream"):
+        return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)
+    return Response("sign in first", status_code=401)
 
 
 class NoSniff:

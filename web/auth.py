@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import Request
 
 from operators.passwords import N, P, R, hash_password, needs_rehash, verify_password
-from storage.desk import DeskStore
+from storage.desk.base import Accounts, AuditTrail
 from web.throttle import SignInThrottle
 
 SESSION_COOKIE = "tonebot_session"
@@ -69,9 +69,14 @@ class Guard:
     """Signs operators in and out and recognises their sessions."""
 
     def __init__(
-        self, store: DeskStore, *, secure_cookies: bool = False, throttle: SignInThrottle | None = None
+        self,
+        accounts: Accounts,
+        audit: AuditTrail,
+        *,
+        secure_cookies: bool = False,
+        throttle: SignInThrottle | None = None,
     ) -> None:
-        self.store = store
+        self.accounts, self.audit = accounts, audit
         self.secure_cookies = secure_cookies
         self.throttle = throttle or SignInThrottle()
         self._checkers = ThreadPoolExecutor(PASSWORD_CHECKERS, thread_name_prefix="password-check")
@@ -105,18 +110,18 @@ class Guard:
 
     def _check(self, name: str, password: str) -> str | None:
         """A new session for the right password (its hash renewed if of an older cost); None otherwise."""
-        operator = self.store.operator(name)
+        operator = self.accounts.operator(name)
         stored = operator.password_hash if operator else _DUMMY_HASH
         if not verify_password(password, stored) or operator is None or operator.disabled:
             return None
         if needs_rehash(stored):
-            self.store.set_password_hash(name, stored, hash_password(password))
+            self.accounts.set_password_hash(name, stored, hash_password(password))
         token = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
-        self.store.create_session(
+        self.accounts.create_session(
             operator.id, token_hash(token), secrets.token_urlsafe(24), now, now + SESSION_LIFETIME
         )
-        self.store.record(name, "sign_in", None, "", now)
+        self.audit.record(name, "sign_in", None, "", now)
         return token
 
     def current(self, request: Request) -> SignedIn:
@@ -125,7 +130,7 @@ class Guard:
         if not token:
             raise SignInRequired
         hashed = token_hash(token)
-        found = self.store.session(hashed, datetime.now(UTC))
+        found = self.accounts.session(hashed, datetime.now(UTC))
         if found is None:
             raise SignInRequired
         operator, csrf = found
@@ -133,5 +138,5 @@ class Guard:
 
     def sign_out(self, who: SignedIn) -> None:
         """End a session."""
-        self.store.end_session(who.token_hash)
-        self.store.record(who.name, "sign_out", None, "", datetime.now(UTC))
+        self.accounts.end_session(who.token_hash)
+        self.audit.record(who.name, "sign_out", None, "", datetime.now(UTC))

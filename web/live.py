@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from storage.desk.base import News
+
 log = logging.getLogger(__name__)
 
 
@@ -77,8 +79,6 @@ class ChangeHub:
 # each pass looks this many ids back, so a late row still wakes its chat.
 LOOKBACK_IDS = 500
 FEED_IDLE_S = 60.0
-# The newest message id, and (message id, chat id) of the chats' messages above a floor.
-News = tuple[int, list[tuple[int, str]]]
 
 
 class ChatFeed:

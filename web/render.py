@@ -11,6 +11,16 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from common.names import (
+    ACTIVE_HANDOFF_STATUSES,
+    Author,
+    ConversationStatus,
+    Direction,
+    HandoffStatus,
+    OperatorRole,
+    Priority,
+)
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -25,6 +35,16 @@ class Pages:
         self.env.filters["clock"] = self._clock
         self.env.filters["stamp"] = self._stamp
         self.env.filters["iso"] = _iso
+        # Templates compare stored values with these names, never with strings of their own.
+        self.env.globals.update(
+            ACTIVE_HANDOFF_STATUSES=ACTIVE_HANDOFF_STATUSES,
+            Author=Author,
+            ConversationStatus=ConversationStatus,
+            Direction=Direction,
+            HandoffStatus=HandoffStatus,
+            OperatorRole=OperatorRole,
+            Priority=Priority,
+        )
 
     def _local(self, moment: datetime) -> datetime:
         aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

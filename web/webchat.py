@@ -7,23 +7,24 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from common.messages import IncomingMessage
+from common.names import Direction
 from dialogs.safetext import clean_json_body
 from dialogs.service import ConversationService
-from storage.desk import DeskStore
-from storage.repository import conversations, messages
+from storage.desk.base import ChatHistory, News
+from storage.desk.outbox import stored_buttons
 from web.limits import TOO_LARGE_CHAT, ChatLimits, NewChatBudget, StreamSlots
-from web.live import ChangeHub, ChatFeed, News
+from web.live import ChangeHub, ChatFeed
 from web.render import Pages
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,11 @@ def message_json(row: Any) -> dict[str, Any]:
         "direction": row.direction,
         "text": row.text,
         "author": row.author,
-        "buttons": json.loads(row.buttons_json or "[]") if row.direction == "out" else [],
+        "buttons": (
+            [{"text": b.text, "payload": b.payload} for b in stored_buttons(row.buttons_json)]
+            if row.direction == Direction.OUT
+            else []
+        ),
         "at": row.at.replace(tzinfo=UTC).isoformat() if row.at.tzinfo is None else row.at.isoformat(),
     }
 
@@ -118,149 +123,164 @@ class CountedStream(StreamingResponse):
             self.slots.give_back(self.address)
 
 
+@dataclass(slots=True)
 class WebChat:
-    """Routes of the web chat."""
+    """What the chat's routes share; one per app, in `app.state.chat`."""
 
-    def __init__(
-        self,
-        service: ConversationService,
-        store: DeskStore,
-        pages: Pages,
-        hub: ChangeHub,
-        *,
-        limits: ChatLimits | None = None,
-        secure_cookies: bool = False,
-    ) -> None:
-        self.service, self.store, self.pages, self.hub = service, store, pages, hub
-        limits = limits or ChatLimits()
-        self.new_chats = NewChatBudget(limits.new_chats, limits.new_chats_window_s)
-        self.streams = StreamSlots(limits.streams)
-        self.feed = ChatFeed(hub, self._news)
-        self.secure_cookies = secure_cookies
-        self.router = APIRouter(prefix="/chat")
-        self._routes()
-
-    def _routes(self) -> None:
-        router = self.router
-
-        @router.get("", response_class=HTMLResponse)
-        async def page(request: Request) -> Response:
-            cookie = request.cookies.get(VISITOR_COOKIE) or ""
-            secret = cookie if _valid_visitor(cookie) else secrets.token_urlsafe(18)
-            # The page hands the secret to its script, which keeps the one it already has, if any.
-            response = self.pages.render(request, "chat.html", {"visitor": secret}, embeddable=True)
-            response.headers["Cache-Control"] = "no-store"
-            if secret != cookie:
-                response.headers.append("set-cookie", visitor_cookie(secret, secure=self.secure_cookies))
-            return response
-
-        @router.post("/api/messages")
-        async def post(request: Request) -> Response:
-            if request.headers.get(CHAT_HEADER) != "1":
-                return _problem(403, "Отправляйте сообщения со страницы чата.")
-            secret = visitor_secret(request)
-            if not secret:
-                return _problem(401, NO_VISITOR)
-            # The body's size is limited while it arrives (web/limits.py); this is at most 64 KiB.
-            body = await request.body()
-            try:
-                # A lone surrogate (`\ud800`) or a stray byte reads as U+FFFD: the message is kept.
-                sent = ChatPost.model_validate_json(clean_json_body(body))
-            except ValidationError as exc:
-                too_long = any(
-                    err["type"] == "string_too_long" and err["loc"] == ("text",) for err in exc.errors()
-                )
-                if too_long:
-                    return _problem(413, TOO_LARGE_CHAT)
-                return _problem(422, "Не получилось прочитать сообщение. Попробуйте отправить ещё раз.")
-            if not sent.text.strip() and not sent.payload:
-                return _problem(422, "Сообщение пустое.")
-            chat_id = visitor_id(secret)
-            message = IncomingMessage(
-                channel=CHANNEL,
-                chat_id=chat_id,
-                user_id=chat_id,
-                text=sent.text,
-                at=datetime.now(UTC),
-                message_id=sent.id,
-                button_payload=sent.payload,
-            )
-            try:
-                refused = await self._refuse_new_chat(request, chat_id)
-                if refused is not None:
-                    return refused
-                await run_in_threadpool(self.service.handle, message)
-            except Exception:
-                log.exception("web chat message could not be handled")
-                apology = self.service.apology().replies[0].text
-                return _problem(503, apology)
-            return JSONResponse({"ok": True}, status_code=202)
-
-        @router.get("/api/stream")
-        async def stream(request: Request) -> Response:
-            secret = visitor_secret(request)
-            if not secret:
-                return _problem(401, NO_VISITOR)
-            start = _start_after(request)
-            if start is None:
-                return _problem(400, "Неверный номер сообщения.")
-            address = client_address(request)
-            if not self.streams.take(address):
-                return _problem(429, TOO_MANY_STREAMS, {"Retry-After": "10"})
-            return CountedStream(self._events(request, visitor_id(secret), start), self.streams, address)
-
-    async def _refuse_new_chat(self, request: Request, chat_id: str) -> Response | None:
-        """A 429 when a visitor the chat does not know yet would pass their address's budget of new chats.
-        A visitor with a stored conversation is never refused: nobody is locked out of their own chat."""
-        known = await run_in_threadpool(self.store.chat_messages, CHANNEL, chat_id, 0, 1)
-        if known:
-            return None
-        address = client_address(request)
-        if self.new_chats.allow(address, chat_id):
-            return None
-        if self.new_chats.first_refusal(address):
-            log.warning("web chat: %s started too many new conversations; refusing more for a while", address)
-        wait = str(self.new_chats.retry_after(address))
-        return _problem(429, TOO_MANY_CHATS, {"Retry-After": wait})
-
-    async def _news(self, floor: int | None) -> News:
-        return await run_in_threadpool(_chat_news, self.store, floor)
-
-    async def _events(self, request: Request, chat_id: str, after: int) -> AsyncIterator[str]:
-        # A stream reads its chat when it opens and when the shared feed says the chat has news, never on
-        # a timer: idle streams cost the database nothing.
-        self.feed.listen(chat_id)
-        try:
-            yield "retry: 1000\n\n"
-            while not await request.is_disconnected():
-                mark = self.feed.mark(chat_id)
-                rows = await run_in_threadpool(self.store.chat_messages, CHANNEL, chat_id, after, STREAM_PAGE)
-                for row in rows:
-                    after = row.id
-                    yield f"id: {row.id}\ndata: {json.dumps(message_json(row), ensure_ascii=False)}\n\n"
-                if len(rows) == STREAM_PAGE:
-                    continue
-                while not await self.feed.wait(chat_id, mark, STREAM_KEEPALIVE_S):
-                    if await request.is_disconnected():
-                        return
-                    yield ": keep-alive\n\n"
-        finally:
-            self.feed.leave(chat_id)
+    service: ConversationService
+    history: ChatHistory
+    pages: Pages
+    hub: ChangeHub
+    new_chats: NewChatBudget
+    streams: StreamSlots
+    feed: ChatFeed
+    secure_cookies: bool = False
 
 
-def _chat_news(store: DeskStore, floor: int | None) -> News:
-    """The newest message id, and (id, chat id) of web-chat messages above `floor` (none without one)."""
-    with store.engine.connect() as connection:
-        newest = int(connection.execute(select(func.coalesce(func.max(messages.c.id), 0))).scalar_one())
-        if floor is None:
-            return newest, []
-        rows = connection.execute(
-            select(messages.c.id, conversations.c.chat_id)
-            .join(conversations, conversations.c.id == messages.c.conversation_id)
-            .where(conversations.c.channel == CHANNEL, messages.c.id > floor)
-            .order_by(messages.c.id)
-        )
-        return newest, [(int(row.id), str(row.chat_id)) for row in rows]
+def web_chat(
+    service: ConversationService,
+    history: ChatHistory,
+    pages: Pages,
+    hub: ChangeHub,
+    *,
+    limits: ChatLimits | None = None,
+    secure_cookies: bool = False,
+) -> WebChat:
+    """The chat's shared objects: budgets from `limits`, and one feed reading the chats' news."""
+    limits = limits or ChatLimits()
+
+    async def news(floor: int | None) -> News:
+        return await run_in_threadpool(history.chat_news, CHANNEL, floor)
+
+    return WebChat(
+        service,
+        history,
+        pages,
+        hub,
+        NewChatBudget(limits.new_chats, limits.new_chats_window_s),
+        StreamSlots(limits.streams),
+        ChatFeed(hub, news),
+        secure_cookies,
+    )
+
+
+async def shared(request: Request) -> WebChat:
+    """Dependency: the app's web chat objects."""
+    chat: WebChat = request.app.state.chat
+    return chat
+
+
+# Module level: FastAPI resolves postponed annotations in the module's namespace.
+Shared = Annotated[WebChat, Depends(shared)]
+router = APIRouter(prefix="/chat")
+
+
+@router.get("", response_class=HTMLResponse)
+async def page(request: Request, chat: Shared) -> Response:
+    """The chat page, which may be framed by the company's site."""
+    cookie = request.cookies.get(VISITOR_COOKIE) or ""
+    secret = cookie if _valid_visitor(cookie) else secrets.token_urlsafe(18)
+    # The page hands the secret to its script, which keeps the one it already has, if any.
+    response = chat.pages.render(request, "chat.html", {"visitor": secret}, embeddable=True)
+    response.headers["Cache-Control"] = "no-store"
+    if secret != cookie:
+        response.headers.append("set-cookie", visitor_cookie(secret, secure=chat.secure_cookies))
+    return response
+
+
+@router.post("/api/messages")
+async def post(request: Request, chat: Shared) -> Response:
+    """One message from the page, run through the conversation service; replies arrive on the stream."""
+    if request.headers.get(CHAT_HEADER) != "1":
+        return _problem(403, "Отправляйте сообщения со страницы чата.")
+    secret = visitor_secret(request)
+    if not secret:
+        return _problem(401, NO_VISITOR)
+    # The body's size is limited while it arrives (web/limits.py); this is at most 64 KiB.
+    body = await request.body()
+    try:
+        # A lone surrogate (`\ud800`) or a stray byte reads as U+FFFD: the message is kept.
+        sent = ChatPost.model_validate_json(clean_json_body(body))
+    except ValidationError as exc:
+        too_long = any(err["type"] == "string_too_long" and err["loc"] == ("text",) for err in exc.errors())
+        if too_long:
+            return _problem(413, TOO_LARGE_CHAT)
+        return _problem(422, "Не получилось прочитать сообщение. Попробуйте отправить ещё раз.")
+    if not sent.text.strip() and not sent.payload:
+        return _problem(422, "Сообщение пустое.")
+    chat_id = visitor_id(secret)
+    message = IncomingMessage(
+        channel=CHANNEL,
+        chat_id=chat_id,
+        user_id=chat_id,
+        text=sent.text,
+        at=datetime.now(UTC),
+        message_id=sent.id,
+        button_payload=sent.payload,
+    )
+    try:
+        refused = await _refuse_new_chat(request, chat, chat_id)
+        if refused is not None:
+            return refused
+        await run_in_threadpool(chat.service.handle, message)
+    except Exception:
+        log.exception("web chat message could not be handled")
+        apology = chat.service.apology().replies[0].text
+        return _problem(503, apology)
+    return JSONResponse({"ok": True}, status_code=202)
+
+
+@router.get("/api/stream")
+async def stream(request: Request, chat: Shared) -> Response:
+    """The visitor's messages as server-sent events, from a given id on."""
+    secret = visitor_secret(request)
+    if not secret:
+        return _problem(401, NO_VISITOR)
+    start = _start_after(request)
+    if start is None:
+        return _problem(400, "Неверный номер сообщения.")
+    address = client_address(request)
+    if not chat.streams.take(address):
+        return _problem(429, TOO_MANY_STREAMS, {"Retry-After": "10"})
+    return CountedStream(_events(request, chat, visitor_id(secret), start), chat.streams, address)
+
+
+async def _refuse_new_chat(request: Request, chat: WebChat, chat_id: str) -> Response | None:
+    """A 429 when a visitor the chat does not know yet would pass their address's budget of new chats.
+    A visitor with a stored conversation is never refused: nobody is locked out of their own chat."""
+    known = await run_in_threadpool(chat.history.chat_messages, CHANNEL, chat_id, 0, 1)
+    if known:
+        return None
+    address = client_address(request)
+    if chat.new_chats.allow(address, chat_id):
+        return None
+    if chat.new_chats.first_refusal(address):
+        log.warning("web chat: %s started too many new conversations; refusing more for a while", address)
+    wait = str(chat.new_chats.retry_after(address))
+    return _problem(429, TOO_MANY_CHATS, {"Retry-After": wait})
+
+
+async def _events(request: Request, chat: WebChat, chat_id: str, after: int) -> AsyncIterator[str]:
+    # A stream reads its chat when it opens and when the shared feed says the chat has news, never on a
+    # timer: idle streams cost the database nothing.
+    feed = chat.feed
+    feed.listen(chat_id)
+    try:
+        yield "retry: 1000\n\n"
+        while not await request.is_disconnected():
+            mark = feed.mark(chat_id)
+            rows = await run_in_threadpool(chat.history.chat_messages, CHANNEL, chat_id, after, STREAM_PAGE)
+            for row in rows:
+                after = row.id
+                yield f"id: {row.id}\ndata: {json.dumps(message_json(row), ensure_ascii=False)}\n\n"
+            if len(rows) == STREAM_PAGE:
+                continue
+            while not await feed.wait(chat_id, mark, STREAM_KEEPALIVE_S):
+                if await request.is_disconnected():
+                    return
+                yield ": keep-alive\n\n"
+    finally:
+        feed.leave(chat_id)
 
 
 def _start_after(request: Request) -> int | None:

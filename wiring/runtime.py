@@ -19,6 +19,7 @@ from storage.database import wipe_wal
 from storage.desk import DeskStore
 from storage.locks import chat_locks_for
 from storage.privacy import ClientData
+from storage.tables import write_lock_for
 from wiring.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class Runtime:
     engine: Engine
     store: SqlStore
     service: ConversationService
+    # Every concern of the desk's storage (accounts, audit, views, actions, outbox) over the database.
     desk_store: DeskStore
     desk: OperatorDesk
     client_data: ClientData
@@ -72,11 +74,21 @@ def build_runtime(settings: Settings) -> Runtime:
     """Load content (ContentError if broken), open the database, wire the service and the desk."""
     content = LiveContent(settings.content_dir)
     engine = Engine(content)
-    store = SqlStore(connect(settings.database_url))
+    database = connect(settings.database_url)
+    # One write lock for every writer of the database, handed to each (see storage.tables.write_lock_for).
+    write_lock = write_lock_for(database)
+    store = SqlStore(database, write_lock)
     locks = chat_locks_for(store.engine)
     service = ConversationService(engine, store, locks)
-    desk_store = DeskStore(store)
-    desk = OperatorDesk(engine, desk_store, locks, on_change=service.changed)
+    desk_store = DeskStore(database, write_lock)
+    desk = OperatorDesk(engine, desk_store, desk_store, desk_store, locks, on_change=service.changed)
     return Runtime(
-        content, engine, store, service, desk_store, desk, ClientData(store), settings.retention_days
+        content,
+        engine,
+        store,
+        service,
+        desk_store,
+        desk,
+        ClientData(database, write_lock),
+        settings.retention_days,
     )

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialogs.content import CONTENT_ROOT, DEFAULT_CONTENT_DIR
+from common.layers import CONTENT_ROOT, DEFAULT_CONTENT_DIR
 
 DEFAULT_DATABASE_URL = "sqlite:///tonebot.db"
 

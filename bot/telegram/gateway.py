@@ -1,28 +1,31 @@
 """The Telegram gateway: one chat's messages in order, many chats at once, every reply delivered.
 
-Updates are queued per chat and a worker per busy chat runs them through the conversation service (in a
-thread: storage is synchronous) and sends the replies, throttled and retried until Telegram accepts them.
+Updates are queued per chat and a worker per busy chat runs them through the conversation service and
+sends the replies, throttled and retried until Telegram accepts them. Over SQLite the waiting chats' turns
+run together on the event loop, one transaction for them all; other services run one turn at a time on a
+thread (storage is synchronous).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections import OrderedDict
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from bot.telegram.limits import RateLimits, Throttle
 from bot.telegram.outbound import Outbound, Rejected, RetryLater, TemporaryFailure
 from bot.telegram.text_split import split_text
-from common.messages import Button, IncomingMessage, Reply
+from common.messages import IncomingMessage, Reply
+from common.names import Delivery
 from dialogs.engine import Turn
 from dialogs.service import ConversationService
-from storage.desk import DeskStore
+from storage.desk.base import Outbox
 
 log = logging.getLogger(__name__)
 SEEN_UPDATES_KEPT = 10_000
@@ -40,6 +43,9 @@ OUTBOX_POLL_S = 0.5
 # one send for longer than this may see it sent twice.
 STALE_CLAIM_S = 60.0
 RELEASE_EVERY_S = 30.0
+# Turns stored in one transaction at most: bounds how long one batch holds the event loop (~0.5 ms each).
+MAX_BATCH = 64
+TurnsOn = Literal["loop", "thread", "single"]
 
 
 class TelegramGateway:
@@ -55,8 +61,15 @@ class TelegramGateway:
         retry_base_s: float = 0.2,
         max_retry_s: float = 5.0,
         handler_threads: int = 1,
+        turns: TurnsOn = "loop",
     ) -> None:
         self.service = service
+        # A service over an embedded database runs turns in batches, one transaction each (group
+        # commit), on the event loop ("loop") or the handler thread ("thread"); any other service one by
+        # one on the handler thread ("single"), where a slow database never stalls the loop.
+        self.turns_on: TurnsOn = turns if getattr(service, "batches", False) else "single"
+        self._batch: list[tuple[IncomingMessage, asyncio.Future[Turn | None]]] = []
+        self._batcher: asyncio.Task[None] | None = None
         self.handle_attempts = handle_attempts
         self.retry_base_s = retry_base_s
         self.max_retry_s = max_retry_s
@@ -127,6 +140,10 @@ class TelegramGateway:
     async def _turn(self, message: IncomingMessage) -> Turn:
         """Handle a message, however long storage is away: the client hears an apology once, the message
         waits here (and the chat's later ones behind it, in order) until it can be stored and answered."""
+        if self.turns_on != "single":
+            turn = await self._turn_in_batch(message)
+            if turn is not None:
+                return turn
         attempt = 0
         while True:
             attempt += 1
@@ -145,8 +162,52 @@ class TelegramGateway:
                     await self._deliver(message.chat_id, reply)
             await asyncio.sleep(min(self.max_retry_s, self.retry_base_s * 2**attempt))
 
+    async def _turn_in_batch(self, message: IncomingMessage) -> Turn | None:
+        """The message's turn, run together with the other chats' waiting ones; None when their batch
+        could not be stored (then each is retried alone)."""
+        future: asyncio.Future[Turn | None] = asyncio.get_running_loop().create_future()
+        self._batch.append((message, future))
+        if self._batcher is None:
+            # Started next round of the loop: every chat whose message is ready by then joins the batch.
+            self._batcher = asyncio.create_task(self._run_batches())
+        self._backlog += 1
+        try:
+            return await future
+        finally:
+            self._backlog -= 1
+
+    async def _run_batches(self) -> None:
+        loop = asyncio.get_running_loop()
+        batch: list[tuple[IncomingMessage, asyncio.Future[Turn | None]]] = []
+        try:
+            while self._batch:
+                batch, self._batch = self._batch[:MAX_BATCH], self._batch[MAX_BATCH:]
+                arrived = [message for message, _ in batch]
+                turns: list[Turn] | list[None]
+                try:
+                    if self.turns_on == "loop":
+                        # Short CPU-bound turns over a local file: cheaper here than a hand-off to a
+                        # thread that then fights the loop for the GIL.
+                        turns = self.service.handle_all(arrived)
+                    else:
+                        turns = await loop.run_in_executor(self._executor, self.service.handle_all, arrived)
+                except Exception:
+                    log.warning("a batch of %d turns failed; each is tried alone", len(batch), exc_info=True)
+                    turns = [None] * len(batch)
+                for (_, future), turn in zip(batch, turns, strict=True):
+                    if not future.done():
+                        future.set_result(turn)
+                # Let the replies go out (and the next updates in) before the next batch.
+                await asyncio.sleep(0)
+        finally:
+            self._batcher = None
+            # Cancelled (shutting down): nobody waits for a batch that will not run.
+            for _, future in [*batch, *self._batch]:
+                future.cancel()
+            self._batch = []
+
     async def deliver_outbox(
-        self, store: DeskStore, *, poll_s: float = OUTBOX_POLL_S, stale_claim_s: float = STALE_CLAIM_S
+        self, store: Outbox, *, poll_s: float = OUTBOX_POLL_S, stale_claim_s: float = STALE_CLAIM_S
     ) -> None:
         """Forever: send what operators wrote (and what their actions said) to Telegram chats."""
         loop = asyncio.get_running_loop()
@@ -175,19 +236,18 @@ class TelegramGateway:
         """Stop the client's button spinner; failures only logged."""
         await self._safely(self.outbound.answer_callback(callback_id), "answer callback")
 
-    async def deliver_pending(self, store: DeskStore) -> int:
+    async def deliver_pending(self, store: Outbox) -> int:
         """Send the messages waiting in the outbox for Telegram chats; how many were handled."""
         loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(self._executor, store.claim_pending, CHANNEL, datetime.now(UTC))
-        for index, row in enumerate(rows):
-            buttons = tuple(Button(b["text"], b["payload"]) for b in json.loads(row.buttons_json or "[]"))
-            accepted = await self._deliver(row.chat_id, Reply(row.text, buttons))
-            status = "sent" if accepted else "failed"
-            rest = [later.id for later in rows[index + 1 :]]
+        items = await loop.run_in_executor(self._executor, store.claim_pending, CHANNEL, datetime.now(UTC))
+        for index, item in enumerate(items):
+            accepted = await self._deliver(item.chat_id, item.reply)
+            status = Delivery.SENT if accepted else Delivery.FAILED
+            rest = [later.id for later in items[index + 1 :]]
             await loop.run_in_executor(
-                self._executor, store.record_send, row.id, status, rest, datetime.now(UTC)
+                self._executor, store.record_send, item.id, status, rest, datetime.now(UTC)
             )
-        return len(rows)
+        return len(items)
 
     async def _deliver(self, chat_id: str, reply: Reply) -> bool:
         chunks = split_text(reply.text)

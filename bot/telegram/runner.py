@@ -23,7 +23,7 @@ from bot.telegram.gateway import TelegramGateway
 from bot.telegram.limits import RateLimits
 from dialogs.safetext import clean_json
 from dialogs.service import ConversationService
-from storage.desk import DeskStore
+from storage.desk.base import Outbox
 from wiring.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def make_dispatcher(service: ConversationService, bot: Bot, limits: RateLimits |
 async def run_polling(
     service: ConversationService,
     settings: TelegramSettings,
-    outbox: DeskStore | None = None,
+    outbox: Outbox | None = None,
     *,
     handle_signals: bool = True,
     stop: asyncio.Event | None = None,
@@ -127,7 +127,7 @@ def webhook_app(
     bot: Bot,
     secret: str,
     webhook_url: str | None = None,
-    outbox: DeskStore | None = None,
+    outbox: Outbox | None = None,
 ) -> web.Application:
     """The aiohttp app receiving updates at WEBHOOK_PATH; requests without the secret header get 401."""
     dispatcher = make_dispatcher(service, bot)
@@ -159,7 +159,7 @@ def run_webhook(
     url: str,
     host: str,
     port: int,
-    outbox: DeskStore | None = None,
+    outbox: Outbox | None = None,
 ) -> None:
     """Serve the webhook app and register `url` with Telegram."""
     secret = settings.webhook_secret or secrets.token_urlsafe(32)

@@ -52,7 +52,6 @@ _SPACED = re.compile(r"\d{1,8}(?: \d{1,8}){1,7}")
 # "8 913", "+7 923": where a phone number starts after a contract.
 _PHONE_START = re.compile(r"^[78] 9\d\d\b")
 ACCOUNT_DIGITS = 20
-SPACED_GROUP_MAX = 5
 POSTAL_INDEX_DIGITS = 6
 # Passport data come as "серия 4510 номер 123456" or "паспорт 4510 123456": numbers near these are theirs.
 _PASSPORT_NEAR = re.compile(r"(?i)(?:паспорт\w*|сери[яи]|выдан\w*)[^\n]{0,20}$")

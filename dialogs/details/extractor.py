@@ -22,8 +22,6 @@ from dialogs.details.when import find_when
 from dialogs.lexicon import MatchingLexicon
 from dialogs.terms import TermNormaliser, answer_normaliser
 
-# Types looked for in every message, whatever was asked: clients volunteer these.
-ALWAYS_LOOKED_FOR = (DetailKind.EMAIL, DetailKind.CONTRACT, DetailKind.PHONE, DetailKind.ADDRESS)
 _DIGIT = re.compile(r"\d")
 
 

@@ -12,6 +12,9 @@ import phonenumbers
 from dialogs.details.base import Found, Invalid, Span, overlaps
 from dialogs.details.noise import LazyNoise
 
+# Texts whose numbers are kept: one turn's message, with room for a few chats in between.
+_RECENT_TEXTS = 16
+
 _E164 = phonenumbers.PhoneNumberFormat.E164
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s()\-.]{4,}\d")
 # Stretches of text a phone number could be read from. phonenumbers takes a number from digits joined
@@ -97,6 +100,9 @@ class PhoneFinder:
         self.region = region
         self.company_numbers = {n for n in (to_e164(raw, region) for raw in company_numbers) if n}
         self._bounds = digit_bounds(region)
+        # One turn looks for phones in the same text more than once (the question asked, then a new
+        # request's details); the library's matcher is the costly part and depends on the text alone.
+        self._matches = functools.lru_cache(maxsize=_RECENT_TEXTS)(self._matches_uncached)
 
     def _may_hold_number(self, text: str) -> bool:
         """False when text certainly holds no valid number: PhoneNumberMatcher is costly even on none."""
@@ -118,20 +124,27 @@ class PhoneFinder:
         """The first client phone number in text, as `find` would list it first."""
         return next(self._client_numbers(name, text, taken, noise), None)
 
-    def _client_numbers(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Iterator[Found]:
+    def _matches_uncached(self, text: str) -> tuple[tuple[Span, str, str], ...]:
+        """Every valid number in text: (span, E.164 value, as written)."""
         if not self._may_hold_number(text):
-            return
-        for match in phonenumbers.PhoneNumberMatcher(text, self.region, leniency=phonenumbers.Leniency.VALID):
-            span = (match.start, match.end)
+            return ()
+        return tuple(
+            ((match.start, match.end), str(phonenumbers.format_number(match.number, _E164)), match.raw_string)
+            for match in phonenumbers.PhoneNumberMatcher(
+                text, self.region, leniency=phonenumbers.Leniency.VALID
+            )
+        )
+
+    def _client_numbers(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Iterator[Found]:
+        for span, value, raw in self._matches(text):
             if overlaps(span, taken):
                 continue
-            value = str(phonenumbers.format_number(match.number, _E164))
             # Noise last: most messages with a number need no noise spans at all.
             if value in self.company_numbers or _TOLL_FREE.match(value) or overlaps(span, noise.spans()):
                 continue
             if _SOMEONE_ELSES.search(text[max(0, span[0] - 30) : span[0]]):
                 continue  # "курьер звонил с ...", "звонили с номера ...": not the client's number
-            yield Found(name, value, match.raw_string, *span)
+            yield Found(name, value, raw, *span)
 
     def problem(self, name: str, text: str, taken: list[Span], noise: LazyNoise) -> Invalid | None:
         """Why a message that looks like an attempt at a phone number is not one."""

@@ -7,8 +7,6 @@ from typing import Any
 from dialogs.content import Content
 from dialogs.evaluation.metrics import Counts
 
-NONE = None
-
 
 def predict_request(content: Content, text: str) -> tuple[str | None, list[tuple[str, float]]]:
     """The scenario the engine would take a first message for (None: no request or out of scope), and the

@@ -1,0 +1,104 @@
+"""The names stored for statuses, reasons, priorities and delivery states: one StrEnum per concept.
+
+Members equal the strings already in the databases, so a member and its old string compare and store alike.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ConversationStatus(StrEnum):
+    """Who answers a conversation now."""
+
+    BOT = "bot"
+    HANDED_OFF = "handed_off"  # waiting for a person
+    WITH_OPERATOR = "with_operator"
+    CLOSED = "closed"
+
+
+# The conversation a chat's next message continues; a closed one is never reopened.
+OPEN_CONVERSATION_STATUSES = (
+    ConversationStatus.BOT,
+    ConversationStatus.HANDED_OFF,
+    ConversationStatus.WITH_OPERATOR,
+)
+
+
+class HandoffStatus(StrEnum):
+    """Where a handoff to people stands."""
+
+    WAITING = "waiting"
+    TAKEN = "taken"
+    RETURNED = "returned"  # given back to the bot
+    CLOSED = "closed"
+
+
+# Handoffs in the queue: an operator may still act on them.
+ACTIVE_HANDOFF_STATUSES = (HandoffStatus.WAITING, HandoffStatus.TAKEN)
+
+
+class HandoffReason(StrEnum):
+    """Why the bot handed a conversation to people (urgent situations add `urgent_reason` names)."""
+
+    CLIENT_ASKED = "client_asked"
+    ACCEPTED_OFFER = "accepted_offer"
+    NOT_SOLVED = "not_solved"
+    STUCK = "stuck"
+    ESCALATION = "escalation"
+    SCENARIO = "scenario"
+    MISSED_POINT = "missed_point"
+    TRIED_BASICS = "tried_basics"
+
+
+URGENT_REASON_PREFIX = "urgent:"
+
+
+def urgent_reason(situation: str) -> str:
+    """The handoff reason of an urgent situation a company names in its lexicon."""
+    return f"{URGENT_REASON_PREFIX}{situation}"
+
+
+class Priority(StrEnum):
+    """A handoff's place in the queue: high goes first."""
+
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class Delivery(StrEnum):
+    """Where an outgoing message stands on its way to the client."""
+
+    # Sent back at once by the adapter that received the client's message; nothing waits.
+    IMMEDIATE = ""
+    PENDING = "pending"  # in the outbox, for an adapter to send
+    SENDING = "sending"  # claimed by a worker
+    SENT = "sent"
+    FAILED = "failed"  # the messenger refused it for good
+
+
+class TaskStatus(StrEnum):
+    """Where a task for people stands."""
+
+    OPEN = "open"
+
+
+class OperatorRole(StrEnum):
+    """What a console account may do: admins see every conversation and export clients' data."""
+
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class Direction(StrEnum):
+    """Which way a message went."""
+
+    IN = "in"  # from the client
+    OUT = "out"  # to the client
+
+
+class Author(StrEnum):
+    """Who wrote a message; a reply a person wrote carries the operator's account name instead."""
+
+    BOT = "bot"
+    CLIENT = "client"

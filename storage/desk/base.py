@@ -1,0 +1,227 @@
+"""What the console and the adapters ask of the desk's storage: one small interface per concern, and the
+values they exchange. SQL backends live beside this module (accounts, audit, views, actions, outbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from common.messages import Reply
+from common.names import ACTIVE_HANDOFF_STATUSES, Delivery
+from common.state import ConversationState
+from storage.identity import Merged
+
+PREVIEW_CHARS = 160
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One handed-off conversation as the queue shows it."""
+
+    handoff_id: int
+    conversation_id: int
+    channel: str
+    client_id: int
+    client_name: str
+    persona: str
+    category: str
+    reason: str
+    priority: str
+    status: str
+    taken_by: str
+    created_at: datetime
+    due_at: datetime | None
+    first_response_at: datetime | None
+    breached: bool
+    preview: str
+
+
+@dataclass(slots=True)
+class CurrentState:
+    """A conversation as an operator action reads it."""
+
+    conversation: Any  # a conversations row
+    state: ConversationState
+    handoff: Any | None  # its latest handoffs row
+
+
+@dataclass(slots=True)
+class ConversationView:
+    """Everything an operator sees about one conversation and its client."""
+
+    conversation: Any
+    state: ConversationState
+    client_name: str
+    identities: list[Any]
+    history: list[Any]  # messages of all the client's conversations, with their channel
+    details: dict[str, str]
+    handoff: Any | None
+    handoffs: list[Any] = field(default_factory=list)
+    # (kind, value, source) of what a trusted party vouched for; the names of details it confirms.
+    verified: list[tuple[str, str, str]] = field(default_factory=list)
+    verified_details: frozenset[str] = frozenset()
+
+    @property
+    def claimed(self) -> list[str]:
+        """Details the client only stated: nobody checked that they are the client's own."""
+        return [name for name in self.details if name not in self.verified_details]
+
+
+@dataclass(slots=True)
+class DeskChange:
+    """Everything one console action changes."""
+
+    conversation_id: int
+    operator: str
+    action: str
+    at: datetime
+    state: ConversationState
+    status: str = ""
+    replies: Sequence[Reply] = ()
+    author: str = ""
+    delivery: str = Delivery.PENDING
+    handoff_id: int | None = None
+    handoff: dict[str, Any] = field(default_factory=dict)
+    # The handoff statuses the action expects to find; anything else means someone acted first.
+    handoff_when: tuple[str, ...] = ACTIVE_HANDOFF_STATUSES
+    note: str = ""
+
+
+class DeskConflict(RuntimeError):
+    """Two operators acted on one conversation at once; the later action did nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A message an adapter must deliver: its id (to report back), where to, and the reply itself."""
+
+    id: int
+    channel: str
+    chat_id: str
+    reply: Reply
+
+
+# News of the web chats: the newest message id, and (message id, chat id) of messages above a floor.
+News = tuple[int, list[tuple[int, str]]]
+
+
+class Accounts(Protocol):
+    """Operator accounts and their signed-in sessions."""
+
+    def add_operator(self, name: str, password_hash: str, display_name: str, role: str, at: datetime) -> int:
+        """Create an account; ValueError when the name is taken."""
+        ...
+
+    def set_password(self, name: str, password_hash: str) -> bool:
+        """Replace a password hash and end the operator's sessions; False when there is no such operator."""
+        ...
+
+    def set_password_hash(self, name: str, old_hash: str, new_hash: str) -> bool:
+        """A stronger hash of the same password (sessions stay); False when the hash changed meanwhile."""
+        ...
+
+    def operator(self, name: str) -> Any | None:
+        """An operator account by name."""
+        ...
+
+    def create_session(
+        self, operator_id: int, token_hash: str, csrf_token: str, at: datetime, expires_at: datetime
+    ) -> None:
+        """Remember a signed-in session."""
+        ...
+
+    def session(self, token_hash: str, now: datetime) -> tuple[Any, str] | None:
+        """The operator and CSRF token of a live session."""
+        ...
+
+    def end_session(self, token_hash: str) -> None:
+        """Sign out."""
+        ...
+
+
+class AuditTrail(Protocol):
+    """Who did what in the console, and when."""
+
+    def record(
+        self, operator: str, action: str, conversation_id: int | None, detail: str, at: datetime
+    ) -> None:
+        """Add a line to the audit trail."""
+        ...
+
+    def audit(self, conversation_id: int) -> list[Any]:
+        """The audit trail of one conversation, oldest first."""
+        ...
+
+
+class DeskViews(Protocol):
+    """The queue, one conversation, and the change marker live pages poll."""
+
+    def mark_breaches(self, now: datetime) -> int:
+        """Record handoffs whose first human reply is overdue; how many were newly marked."""
+        ...
+
+    def queue(self, now: datetime) -> list[QueueItem]:
+        """Waiting and taken handoffs in the order operators should take them."""
+        ...
+
+    def change_marker(self) -> tuple[int, int, int]:
+        """Grows whenever a message, handoff or console action is added."""
+        ...
+
+    def current(self, conversation_id: int) -> CurrentState | None:
+        """What an operator action needs of a conversation."""
+        ...
+
+    def conversation(self, conversation_id: int) -> ConversationView | None:
+        """The conversation, its client's whole history across channels, details and handoffs."""
+        ...
+
+    def exists(self, conversation_id: int) -> bool:
+        """Whether there is such a conversation."""
+        ...
+
+    def was_handed_off(self, conversation_id: int) -> bool:
+        """Whether people were ever asked to answer this conversation."""
+        ...
+
+
+class ChatHistory(Protocol):
+    """The messages of a chat, for a page that shows them as they come (the web chat)."""
+
+    def chat_messages(self, channel: str, chat_id: str, after_id: int, limit: int = 200) -> list[Any]:
+        """Messages of one chat (all its conversations) after a message id."""
+        ...
+
+    def chat_news(self, channel: str, floor: int | None) -> News:
+        """The newest message id, and (id, chat id) of the channel's messages above `floor`."""
+        ...
+
+
+class DeskActions(Protocol):
+    """What operators change: a console action's writes, and merging two clients into one person."""
+
+    def apply(self, change: DeskChange) -> None:
+        """Store what an operator action did, atomically; DeskConflict when someone acted first."""
+        ...
+
+    def merge_clients(self, keep: int, absorb: int, by: str, at: datetime, via: str = "") -> Merged:
+        """Everything of `absorb` moves to `keep`, recorded in the audit trail."""
+        ...
+
+
+class Outbox(Protocol):
+    """Messages waiting for an adapter to deliver them."""
+
+    def claim_pending(self, channel: str, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Claim the channel's next messages to send, oldest first."""
+        ...
+
+    def release_stale(self, channel: str, claimed_before: datetime) -> int:
+        """Put back what a dead worker claimed before `claimed_before`."""
+        ...
+
+    def record_send(self, message_id: int, status: str, still_claimed: Sequence[int], now: datetime) -> None:
+        """One claimed message was sent (or refused); the rest of the claim is renewed."""
+        ...
