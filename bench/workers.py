@@ -87,8 +87,9 @@ async def worker_round_trips(chats: int, messages: int) -> float:
 
 
 async def handling_round_trips(chats: int, messages: int) -> dict[str, float]:
-    """Round trips of `accept` and `process_pending` per message, as a worker calls them: every message
-    stored first then each chat's batch handled, and one message at a time (stored, then handled)."""
+    """Round trips per message of `accept` then `process_pending` of each chat's batch (every message
+    stored first), and one message at a time: `receive` (stored and handled in one transaction, as a
+    worker does when the chat has nothing else waiting), and `accept` then `process_pending`."""
     from dialogs.content import LiveContent
     from dialogs.engine import Engine
     from dialogs.service import ConversationService
@@ -122,8 +123,15 @@ async def handling_round_trips(chats: int, messages: int) -> dict[str, float]:
                     service.process_pending("telegram", str(chat))
 
             def one_by_one() -> None:
+                # As a worker receives a message whose chat has nothing else waiting.
                 for index in range(messages):
                     for chat in range(chats, 2 * chats):
+                        service.receive(message(chat, index))
+
+            def accept_then_process() -> None:
+                # Stored, then handled in a transaction of its own (how a worker did it before `receive`).
+                for index in range(messages):
+                    for chat in range(2 * chats, 3 * chats):
                         service.accept(message(chat, index))
                         service.process_pending("telegram", str(chat))
 
@@ -134,6 +142,7 @@ async def handling_round_trips(chats: int, messages: int) -> dict[str, float]:
                 ("accept", batches),
                 ("process_batch", handle_batches),
                 ("one_by_one", one_by_one),
+                ("accept_then_process", accept_then_process),
             ):
                 before = proxy.round_trips
                 await loop.run_in_executor(None, step)
@@ -165,7 +174,8 @@ def main() -> None:
             "database round trips per handled message (counted by a TCP proxy): "
             f"accept {path['accept']}, process_pending of a chat's batch {path['process_batch']} "
             f"(accept + process = {round(path['accept'] + path['process_batch'], 2)}); one message at "
-            f"a time, accept + process {path['one_by_one']}; one worker's whole traffic in the burst "
+            f"a time, stored and handled together {path['one_by_one']} (accept, then process: "
+            f"{path['accept_then_process']}); one worker's whole traffic in the burst "
             f"(incl. outbox and sweeper) {whole}"
         )
         report["round_trips"] = {**path, "worker_total": whole}

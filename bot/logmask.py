@@ -4,6 +4,7 @@ tracebacks) before any handler sees it."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import traceback
@@ -38,26 +39,35 @@ _PARTS = r"(?:,?\s*(?:к|корп(?:ус)?|стр(?:оение)?|под(?:ъез
 _NOT_FLAT = r"(?![\d.:,]\d|\s*(?:дн|дей|раз|час|ч\b|мин|сек|руб|р\.|₽|тыс|недел|мес|лет|год|%))"
 _DASH_FLAT = rf"\s*[-–]\s*\d{{1,4}}{_NOT_FLAT}"
 _WORD_FLAT = r",?\s*(?:кв(?:артир\w*)?|оф(?:ис)?|комн(?:ат\w*)?)\.?\s*\d{1,4}"
-_ADDRESSES = (
+_ADDRESS_PATTERNS = (
     # "ул. Ленина, д. 15, кв. 42", "пр-т Мира 10", "мкр. Северный 3/1"
-    re.compile(
+    (
         rf"(?i){_CITY}{_MARKER}\s*[^\n,;\d'\"]{{1,60}}?,?\s*{_HOUSE_WORD}?{_HOUSE}{_PARTS}"
         rf"(?:{_WORD_FLAT}|{_DASH_FLAT})?{_PARTS}"
     ),
     # "г. Москва, Тверская 7-12", "Москва Тверская д 7 кв 12", "Ленина, д. 5"
-    re.compile(
+    (
         rf"{_CITY}[А-ЯЁ][а-яё\-]{{2,40}}(?:,?\s+[А-ЯЁ][а-яё\-]{{2,40}}){{0,2}}(?![а-яё]),?\s*"
         rf"(?:{_HOUSE_WORD}{_HOUSE}{_PARTS}(?:{_WORD_FLAT}|{_DASH_FLAT})?|{_HOUSE}{_PARTS}(?:{_WORD_FLAT}|{_DASH_FLAT}))"
         rf"{_PARTS}"
     ),
     # "москва тверская д 7 кв 12", "гоголя 15 кв 9": lower case only with a house or flat word.
-    re.compile(
+    (
         rf"(?i)(?<![а-яё])[а-яё]{{3,40}}(?:,?\s+[а-яё]{{3,40}}){{0,2}}(?![а-яё]),?\s*"
         rf"(?:{_HOUSE_WORD}{_HOUSE}{_PARTS}(?:{_WORD_FLAT}|{_DASH_FLAT})?|{_HOUSE}{_PARTS}{_WORD_FLAT}){_PARTS}"
     ),
     # What is left of one: a house or flat number named as such ("дом 7", "кв. 12").
-    re.compile(rf"(?i)(?<![а-яё])(?:{_HOUSE_WORD}{_HOUSE}|{_WORD_FLAT.removeprefix(',?')}){_PARTS}"),
+    rf"(?i)(?<![а-яё])(?:{_HOUSE_WORD}{_HOUSE}|{_WORD_FLAT.removeprefix(',?')}){_PARTS}",
 )
+
+
+@functools.cache
+def _addresses() -> tuple[re.Pattern[str], ...]:
+    # Compiled at the first record masked, not at import: they take ~5 ms, which a `tonebot chat` that
+    # logs nothing would spend on every start.
+    return tuple(re.compile(pattern) for pattern in _ADDRESS_PATTERNS)
+
+
 # An address the engine recognised, as the turn log shows it ("'new_address': 'Тверская 7'"): its value
 # is masked wherever it stands in the record, whatever its form.
 _ADDRESS_DETAIL = re.compile(r"""(['"])\w*address\w*\1\s*:\s*(['"])((?:(?!\2)[^\n\\]|\\.){1,300})\2""")
@@ -81,7 +91,7 @@ def _mask_addresses(text: str) -> str:
         # A value too short to be an address ("12") would mask every such digit pair in the record.
         if len(value.strip()) >= 4 and value != _MASKED_ADDRESS:
             text = text.replace(value, _MASKED_ADDRESS)
-    for address in _ADDRESSES:
+    for address in _addresses():
         text = address.sub(_MASKED_ADDRESS, text)
     return text
 

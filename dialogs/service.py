@@ -31,6 +31,16 @@ class ConversationStore(Protocol):
         """Store an incoming message to be handled later; False when already stored. With `lock_key`
         the transaction first takes that advisory lock."""
 
+    def accept_and_run(
+        self,
+        message: IncomingMessage,
+        run: Callable[[int, ConversationState, IncomingMessage], Turn],
+        *,
+        lock_key: int | None = None,
+    ) -> tuple[bool, Turn | None]:
+        """`accept`, and the message's turn (replies to the outbox) in the same transaction when its chat
+        has nothing else waiting: (stored now, the turn or None when left for `run_pending`)."""
+
     def run_turns(
         self,
         arrived: Sequence[IncomingMessage],
@@ -142,6 +152,25 @@ class ConversationService:
                 return self.store.accept(message, lock_key=key)
         with locks.hold(message.channel, message.chat_id):
             return self.store.accept(message)
+
+    def receive(self, message: IncomingMessage) -> int:
+        """Store a message and, when its chat has nothing else waiting, handle it in the same transaction
+        (replies to the outbox): how many were handled, 0 when it waits for `process_pending` (or was
+        stored before). One transaction instead of `accept` and then `process_pending`."""
+        message = _safe(_in_utc(message))
+        locks = self.locks
+        if isinstance(locks, TransactionChatLock):
+            with locks.hold_locally(message.channel, message.chat_id):
+                key = locks.transaction_key(message.channel, message.chat_id)
+                _, turn = self.store.accept_and_run(message, self._run, lock_key=key)
+        else:
+            with locks.hold(message.channel, message.chat_id):
+                _, turn = self.store.accept_and_run(message, self._run)
+        if turn is None:
+            return 0
+        _log_turn(message, turn)
+        self.changed()
+        return 1
 
     def handle_all(self, arrived: Sequence[IncomingMessage]) -> list[Turn]:
         """`handle` for messages of different chats, stored in one transaction (one commit for all). A

@@ -30,7 +30,9 @@ _SUBSETS_LISTED = 6
 class MomentInfo(BaseModel):
     """A moment of a dialog as the catalogue describes it."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Validators are built at the first validation (content read from YAML), not at import: a start that
+    # restores the content from the cache never validates one.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     about: str = ""
     placeholders: list[str] = Field(default_factory=list)
 
@@ -38,7 +40,7 @@ class MomentInfo(BaseModel):
 class Catalogue(BaseModel):
     """Every moment guides may phrase, and sample values for previews."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     moments: dict[str, MomentInfo]
     samples: dict[str, str] = Field(default_factory=dict)
 
@@ -46,7 +48,7 @@ class Catalogue(BaseModel):
 class Style(BaseModel):
     """How a persona's replies look."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     emoji: bool = False
     address: str = Field(default="вы", pattern="^(вы|ты)$")
     max_length: int = 600
@@ -56,7 +58,7 @@ class Style(BaseModel):
 class GuideFile(BaseModel):
     """One persona's guide."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     persona: str
     style: Style = Field(default_factory=Style)
     moments: dict[str, list[str]]

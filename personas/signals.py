@@ -15,7 +15,9 @@ LEARNED_FILE = "learned.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Validators are built at the first validation (content read from YAML), not at import: a start that
+    # restores the content from the cache never validates one.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class CapsSignal(_Strict):

@@ -104,6 +104,45 @@ class SqlStore:
         self.writer.insert_incoming(cursor, opened.conversation_id, message, handled=False)
         return True
 
+    def accept_and_run(
+        self,
+        message: IncomingMessage,
+        run: Callable[[int, ConversationState, IncomingMessage], OutcomeT],
+        *,
+        lock_key: int | None = None,
+    ) -> tuple[bool, OutcomeT | None]:
+        """`accept`, and when the chat has no other message waiting, its turn too, run and stored (replies
+        to the outbox) in the same transaction: (whether it was stored now, its turn or None when it is
+        left for `run_pending`). A message behind waiting ones is stored unhandled, to keep the chat's
+        order. On PostgreSQL two round trips for a chat's next message."""
+        if self.local:
+            with self.write_lock, self.writer.transaction() as cursor:
+                return self._accept_and_run(cursor, message, run)
+        with self.writer.pipelined_transaction() as cursor:
+            if lock_key is not None:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+            return self._accept_and_run(cursor, message, run)
+
+    def _accept_and_run(
+        self,
+        cursor: Any,
+        message: IncomingMessage,
+        run: Callable[[int, ConversationState, IncomingMessage], OutcomeT],
+    ) -> tuple[bool, OutcomeT | None]:
+        opened, waiting = self.writer.open_for_turn(cursor, message)
+        if opened.seen is not None:
+            return False, None
+        if waiting:
+            self.writer.insert_incoming(cursor, opened.conversation_id, message, handled=False)
+            return True, None
+        # Stored and handled together, or neither: a crash before the commit leaves nothing stored, and
+        # the update unanswered, so Telegram delivers it again.
+        self.writer.insert_incoming(cursor, opened.conversation_id, message, handled=True)
+        state = ConversationState.from_json(opened.state_json)
+        turn = run(opened.conversation_id, state, message)
+        self.writer.write_turn(cursor, opened, state, turn.replies, turn.events, message.at, outbox=True)
+        return True, turn
+
     def unhandled(self, channel: str, chat_id: str) -> list[tuple[int, int, IncomingMessage]]:
         """Stored messages of a chat still waiting for their turn, in the order they arrived:
         (message row id, conversation id, message)."""

@@ -44,6 +44,10 @@ _STATEMENTS = {
     f"LEFT JOIN messages m ON m.conversation_id = c.id AND m.direction = '{Direction.IN}' "
     "AND m.external_id = ? "
     f"WHERE c.channel = ? AND c.chat_id = ? AND c.status IN ({_OPEN}) ORDER BY c.id DESC LIMIT 1",
+    # Whether a chat has incoming messages waiting for a worker's turn, in any of its conversations (the
+    # predicate is the partial index's own, written per dialect below).
+    "waiting": "SELECT EXISTS (SELECT 1 FROM messages p JOIN conversations pc ON pc.id = p.conversation_id "
+    f"WHERE pc.channel = ? AND pc.chat_id = ? AND p.direction = '{Direction.IN}' AND p.handled IS false)",
     "client_of": "SELECT client_id FROM conversations WHERE id = ?",
     "identity": "SELECT client_id FROM channel_identities WHERE channel = ? AND external_id = ?",
     "new_client": "INSERT INTO clients (created_at, display_name) VALUES (?, '') RETURNING id",
@@ -115,6 +119,9 @@ class TurnWriter:
             name: (text.removesuffix(" RETURNING id") if self.sqlite else text).replace("?", placeholder)
             for name, text in _STATEMENTS.items()
         }
+        if self.sqlite:
+            self.sql["waiting"] = self.sql["waiting"].replace("handled IS false", "handled IS 0")
+        self._open_for_turn_sql = _open_for_turn_sql(self.sql)
         process = Moment.dialect_impl(engine.dialect).bind_processor(engine.dialect)
         self._moment: Callable[[datetime], Any] = process if process is not None else _same
         # SQLite: one connection for every write of this process, used under the store's write lock
@@ -232,6 +239,23 @@ class TurnWriter:
             cursor, "new_conversation", (client_id, message.channel, message.chat_id, at, at)
         )
         return Opened(conversation_id, client_id, "{}")
+
+    def open_for_turn(self, cursor: Any, message: IncomingMessage) -> tuple[Opened, bool]:
+        """`open_conversation`, and whether the chat has messages waiting for their turn. PostgreSQL: one
+        round trip for both, and the conversation's row locked until the commit (the pipelined writes
+        cannot check that it is still there)."""
+        if self.sqlite:
+            waiting = cursor.execute(self.sql["waiting"], (message.channel, message.chat_id)).fetchone()
+            return self.open_conversation(cursor, message), bool(waiting[0])
+        row = cursor.execute(
+            self._open_for_turn_sql,
+            (message.channel, message.chat_id, message.message_id or None, message.channel, message.chat_id),
+        ).fetchone()
+        if row[0] is None:
+            # No open conversation: a new chat's first message (the rare path of a few more round trips).
+            return self.open_conversation(cursor, message), bool(row[5])
+        seen = None if row[3] is None else (int(row[3]), bool(row[4]))
+        return Opened(int(row[0]), int(row[1]), str(row[2]), seen), bool(row[5])
 
     def insert_incoming(
         self, cursor: Any, conversation_id: int, message: IncomingMessage, *, handled: bool
@@ -372,6 +396,20 @@ class TurnWriter:
                     moment,
                 ),
             )
+
+
+def _open_for_turn_sql(sql: dict[str, str]) -> str:
+    """PostgreSQL: one row always, the open conversation's columns (NULLs when there is none, its row
+    locked) and whether the chat has messages waiting."""
+    waiting = sql["waiting"].removeprefix("SELECT ")
+    conversation = sql["open_conversation"].replace(
+        "SELECT c.id, c.client_id, c.state_json, m.id, m.handled",
+        "SELECT c.id, c.client_id, c.state_json, m.id AS message_id, m.handled",
+    )
+    return (
+        f"SELECT o.id, o.client_id, o.state_json, o.message_id, o.handled, {waiting} "
+        f"FROM (SELECT 1) AS one LEFT JOIN ({conversation} FOR UPDATE OF c) AS o ON true"
+    )
 
 
 def _same(value: Any) -> Any:

@@ -140,3 +140,69 @@ async def test_a_batch_that_cannot_be_stored_is_handled_one_by_one(tmp_path: Pat
         await gateway.submit(message(DIALOG[0], 0, chat))
     await gateway.drain()
     assert sorted(chat for chat, _ in outbound.sent) == ["1", "2"]
+
+
+def test_a_worker_stores_and_handles_a_message_of_an_idle_chat_in_one_transaction(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """Before: `accept` in one transaction, then `process_pending` in another (4.4 round trips)."""
+    from tests.support.databases import fresh_postgres
+
+    with fresh_postgres() as url:
+        store = SqlStore(connect(url))
+        service = ConversationService(engine, store, chat_locks_for(store.engine))
+        checkouts = []
+        event.listen(store.engine.pool, "checkout", lambda *args: checkouts.append(1))
+        for number, text in enumerate(DIALOG):
+            checkouts.clear()
+            assert service.receive(message(text, number)) == 1
+            assert len(checkouts) == 1
+        assert service.receive(message(DIALOG[0], 0)) == 0, "a duplicate is neither stored nor run again"
+        assert service.process_pending("telegram", "42") == 0
+        stored = store.messages(1)
+        store.engine.dispose()
+    assert [m.text for m in stored if m.direction == "in"] == DIALOG
+    assert all(m.handled for m in stored)
+    assert {m.delivery for m in stored if m.direction == "out"} == {"pending"}, "replies go to the outbox"
+    sqlite = replies_one_by_one(sqlite_url(str(tmp_path / "one.db")), engine, ["42"])
+    assert [m.text for m in stored if m.direction == "out"] == sqlite["42"]
+
+
+def test_a_message_behind_waiting_ones_waits_its_turn(
+    tmp_path: Path, engine: Engine, database_url: str
+) -> None:
+    store = SqlStore(connect(database_url))
+    service = ConversationService(engine, store, chat_locks_for(store.engine))
+    assert service.accept(message(DIALOG[0], 0))
+    assert service.receive(message(DIALOG[1], 1)) == 0, "handled before the one waiting: out of order"
+    assert [m.text for _, _, m in store.unhandled("telegram", "42")] == DIALOG[:2], "the sweeper sees both"
+    assert service.process_pending("telegram", "42") == 2
+    assert service.receive(message(DIALOG[2], 2)) == 1
+    assert service.receive(message(DIALOG[3], 3)) == 1
+    said = [m.text for m in store.messages(1) if m.direction == "out"]
+    store.engine.dispose()
+    sqlite = replies_one_by_one(sqlite_url(str(tmp_path / "one.db")), engine, ["42"])
+    assert said == sqlite["42"]
+
+
+def test_a_turn_that_cannot_be_stored_leaves_no_message_behind(engine: Engine) -> None:
+    """Stored and handled together or not at all: Telegram, not answered, sends the update again."""
+    from tests.support.databases import fresh_postgres
+
+    with fresh_postgres() as url:
+        store = SqlStore(connect(url))
+        service = ConversationService(engine, store, chat_locks_for(store.engine))
+        assert service.receive(message(DIALOG[0], 0)) == 1
+        original = store.writer.write_turn
+
+        def failing(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("the database went away")
+
+        store.writer.write_turn = failing  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            service.receive(message(DIALOG[1], 1))
+        assert [m.text for m in store.messages(1) if m.direction == "in"] == DIALOG[:1]
+        store.writer.write_turn = original  # type: ignore[method-assign]
+        assert service.receive(message(DIALOG[1], 1)) == 1, "the update sent again is handled"
+        assert [m.text for m in store.messages(1) if m.direction == "in"] == DIALOG[:2]
+        store.engine.dispose()

@@ -138,3 +138,23 @@ async def test_polling_reads_a_batch_with_a_lone_surrogate(api: BotApiStandin) -
     finally:
         await runner.cleanup()
     assert [u.message.text for u in updates if u.message] == ["привет \ufffd"]
+
+
+def test_updates_are_cleaned_the_same_with_or_without_the_walk() -> None:
+    """`loads_clean` skips walking an answer that cannot hold an unsafe string, and only such a one."""
+    import json
+
+    from dialogs.safetext import clean_json, loads_clean
+
+    answers = [
+        '{"ok": true, "result": [{"message": {"text": "привет 😊", "chat": {"id": 1}}}]}',
+        '{"text": "\\\\u0000 is text, not a NUL"}',
+        '{"text": "a \\u0000 NUL"}',
+        '{"text": "a lone \\ud800 half", "k\\uDFFF": 1}',
+        '{"text": "a pair \\ud83d\\ude0a"}',
+        '{"text": "\\u0416"}',
+        '{"text": "raw \ud800 surrogate"}',
+    ]
+    for raw in answers:
+        assert loads_clean(raw) == clean_json(json.loads(raw)), raw
+        assert loads_clean(raw.encode("utf-8", "surrogatepass")) == clean_json(json.loads(raw)), raw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
@@ -31,11 +32,7 @@ class AiogramOutbound(BotMethodsOutbound):
         """aiogram's inline keyboard."""
         if not buttons:
             return None
-        rows = [
-            [InlineKeyboardButton(text=b.text, callback_data=b.payload) for b in row]
-            for row in keyboard_rows(buttons)
-        ]
-        return InlineKeyboardMarkup(inline_keyboard=rows)
+        return _keyboard(tuple(buttons))
 
     async def call(self, request: Awaitable[Any]) -> None:
         """Await an aiogram request; its errors become OutboundError subclasses."""
@@ -50,6 +47,17 @@ class AiogramOutbound(BotMethodsOutbound):
             raise TemporaryFailure(f"undecodable answer: {str(exc).splitlines()[0]}") from exc
         except TelegramAPIError as exc:
             raise Rejected(str(exc)) from exc
+
+
+@functools.lru_cache(maxsize=512)
+def _keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
+    # The guides offer a few dozen keyboards: each pydantic model is built once, not per reply (it is
+    # never changed after, so replies may share it).
+    rows = [
+        [InlineKeyboardButton(text=b.text, callback_data=b.payload) for b in row]
+        for row in keyboard_rows(buttons)
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def tonebot_router(gateway: TelegramGateway) -> Router:

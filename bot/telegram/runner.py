@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import secrets
@@ -13,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
@@ -21,7 +19,8 @@ from aiohttp import web
 from bot.telegram.aiogram_io import AiogramOutbound, tonebot_router
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.limits import RateLimits
-from dialogs.safetext import clean_json
+from bot.telegram.session import QuickSession
+from dialogs.safetext import loads_clean
 from dialogs.service import ConversationService
 from storage.desk.base import Outbox
 from wiring.settings import SettingsError
@@ -67,11 +66,11 @@ def make_bot(settings: TelegramSettings) -> Bot:
     # Updates are parsed leniently: a lone surrogate escape in a client's text becomes U+FFFD instead of
     # failing the whole batch (which polling would fetch again and again).
     api = TelegramAPIServer.from_base(settings.api_base) if settings.api_base else PRODUCTION
-    return Bot(settings.token, session=AiohttpSession(api=api, json_loads=_lenient_loads))
+    return Bot(settings.token, session=QuickSession(api=api, json_loads=_lenient_loads))
 
 
 def _lenient_loads(raw: str | bytes) -> Any:
-    return clean_json(json.loads(raw))
+    return loads_clean(raw)
 
 
 def make_dispatcher(service: ConversationService, bot: Bot, limits: RateLimits | None = None) -> Dispatcher:

@@ -2,8 +2,10 @@
 
 A worker stores each update (answering Telegram only once it is stored, so a crash loses nothing),
 then handles the chat's stored messages in arrival order under the chat's database lock, so one chat is
-handled by one worker at a time, in order, and never twice. Replies go to the outbox, which every worker
-drains chat by chat; a chat left half-done by a dead worker is picked up by the others.
+handled by one worker at a time, in order, and never twice. A message whose chat has nothing else
+waiting is stored and handled in one transaction (all of it or nothing, then Telegram sends it again).
+Replies go to the outbox, which every worker drains chat by chat; a chat left half-done by a dead worker
+is picked up by the others.
 """
 
 from __future__ import annotations
@@ -102,7 +104,9 @@ class WebhookWorker:
             return web.Response(text="ignored")
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self.executor, self.runtime.service.accept, message)
+            # Stored, and handled in the same transaction when the chat has nothing else waiting (one
+            # transaction, not two); otherwise left for the chat's task below, in order.
+            handled = await loop.run_in_executor(self.executor, self.runtime.service.receive, message)
         except Exception:
             log.exception("could not store an update of chat %s; Telegram will retry", message.chat_id)
             return web.Response(status=503, text="try again")
@@ -111,7 +115,11 @@ class WebhookWorker:
             answering = asyncio.create_task(self.gateway.answer_callback(callback_id))
             self._side_tasks.add(answering)
             answering.add_done_callback(self._side_tasks.discard)
-        self.schedule(message.channel, message.chat_id)
+        if handled:
+            self.handled += handled
+            self.gateway.wake_outbox()
+        else:
+            self.schedule(message.channel, message.chat_id)
         return web.Response(text="ok")
 
     def schedule(self, channel: str, chat_id: str) -> None:

@@ -26,7 +26,9 @@ class DetailKind(StrEnum):
 class ChoiceOption(BaseModel):
     """One answer of a choice detail; its label is shown on a button."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Validators are built at the first validation (content read from YAML), not at import: a start that
+    # restores the content from the cache never validates one.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     label: str
     synonyms: list[str] = Field(default_factory=list)
@@ -35,7 +37,7 @@ class ChoiceOption(BaseModel):
 class DetailSpec(BaseModel):
     """A detail as the scenario file defines it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: DetailKind
     title: str = Field(description="How the client-facing phrasing names this detail.")
     pattern: str | None = Field(default=None, description="Regular expression for contract numbers.")
