@@ -126,7 +126,7 @@ def _echo_dispatcher() -> Any:
 
 
 def _tonebot_dispatcher(bot: Any, db: Path, turns: str = "loop") -> Any:
-    from bot.telegram.limits import RateLimits
+    from bot.channels.limits import RateLimits
     from bot.telegram.runner import make_dispatcher
     from dialogs.content import LiveContent
     from dialogs.engine import Engine

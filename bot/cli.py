@@ -228,7 +228,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.telegram.limits import RateLimits
+    from bot.channels.limits import RateLimits
     from bot.telegram.runner import make_bot
     from bot.telegram.workers import WEBHOOK_PATH, run_worker
     from wiring.runtime import build_runtime, until_stopped

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
+from bot.channels.outbound import Outbound
 from bot.telegram.gateway import TelegramGateway
-from bot.telegram.outbound import Outbound
 from common.locks import ChatLocks
 from common.messages import Button, IncomingMessage
 from dialogs.engine import Engine, Turn

@@ -20,9 +20,9 @@ import pytest
 from aiogram import Bot
 from telegram.ext import Application
 
+from bot.channels.limits import RateLimits
 from bot.telegram.aiogram_io import AiogramOutbound
 from bot.telegram.gateway import TelegramGateway
-from bot.telegram.limits import RateLimits
 from bot.telegram.ptb_io import PtbOutbound, tonebot_handler
 from bot.telegram.runner import TelegramSettings, make_bot, make_dispatcher, run_polling
 from common.messages import IncomingMessage

@@ -20,12 +20,12 @@ from aiogram import Bot, Dispatcher
 from aiohttp import web
 from telegram.ext import Application
 
+from bot.channels.limits import RateLimits
+from bot.channels.text_split import TELEGRAM_TEXT_LIMIT, split_text
 from bot.telegram.aiogram_io import AiogramOutbound
 from bot.telegram.gateway import TelegramGateway
-from bot.telegram.limits import RateLimits
 from bot.telegram.ptb_io import PtbOutbound, tonebot_handler
 from bot.telegram.runner import TelegramSettings, make_bot, make_dispatcher, webhook_app
-from bot.telegram.text_split import TELEGRAM_TEXT_LIMIT, split_text
 from common.messages import IncomingMessage, Reply
 from dialogs.content import LiveContent
 from dialogs.engine import Engine, Turn
@@ -115,7 +115,7 @@ async def test_typing_is_shown_while_a_reply_takes_time(
 async def test_typing_is_shed_while_the_bot_is_backlogged(
     api: BotApiStandin, service: ConversationService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.telegram.gateway as gateway_module
+    import bot.channels.gateway as gateway_module
 
     monkeypatch.setattr(gateway_module, "TYPING_MAX_BACKLOG", 2)
     chats = [CHAT + n for n in range(6)]
@@ -316,7 +316,7 @@ async def test_edited_message_is_read_again(api: BotApiStandin, service: Convers
 
 
 async def test_global_rate_stays_near_thirty_a_second() -> None:
-    from bot.telegram.limits import Throttle
+    from bot.channels.limits import Throttle
 
     throttle = Throttle(RateLimits())
     started = time.monotonic()

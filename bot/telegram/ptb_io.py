@@ -19,9 +19,10 @@ from telegram.error import (
 )
 from telegram.ext import BaseHandler, ContextTypes, TypeHandler
 
+from bot.channels.outbound import Rejected, RetryLater, TemporaryFailure, keyboard_rows
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.inbound import from_callback, from_message
-from bot.telegram.outbound import BotMethodsOutbound, Rejected, RetryLater, TemporaryFailure, keyboard_rows
+from bot.telegram.outbound import BotMethodsOutbound
 from common.messages import Button
 
 

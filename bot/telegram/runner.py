@@ -16,9 +16,9 @@ from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
+from bot.channels.limits import RateLimits
 from bot.telegram.aiogram_io import AiogramOutbound, tonebot_router
 from bot.telegram.gateway import TelegramGateway
-from bot.telegram.limits import RateLimits
 from bot.telegram.session import QuickSession
 from dialogs.safetext import loads_clean
 from dialogs.service import ConversationService

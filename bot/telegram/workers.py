@@ -24,10 +24,11 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.channels.gateway import STALE_CLAIM_S
+from bot.channels.limits import RateLimits
 from bot.telegram.aiogram_io import AiogramOutbound
-from bot.telegram.gateway import STALE_CLAIM_S, TelegramGateway
+from bot.telegram.gateway import TelegramGateway
 from bot.telegram.inbound import from_callback, from_message
-from bot.telegram.limits import RateLimits
 from common.messages import IncomingMessage
 from dialogs.safetext import clean_json_body
 from wiring.runtime import Runtime

@@ -1,0 +1,1 @@
+"""What every messenger adapter shares: per-chat queues, throttling, retries, splits, outbox delivery."""

@@ -1,0 +1,63 @@
+"""What the gateway needs from a messenger's client library, and the errors it understands.
+
+OutboundError
+├── RetryLater       the messenger said 429 (or its flood code): wait `seconds`, then send again
+├── TemporaryFailure 5xx, a timeout or a network error: back off and send again
+└── Rejected         the request will not succeed (chat not found, bot blocked, messages not allowed)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from common.messages import Button
+
+
+class OutboundError(Exception):
+    """Sending to the messenger failed."""
+
+
+class RetryLater(OutboundError):
+    """Flood control: the messenger asks to wait."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = seconds
+
+
+class TemporaryFailure(OutboundError):
+    """A server or network problem that may pass."""
+
+
+class Rejected(OutboundError):
+    """The messenger refused the request for good."""
+
+
+class Outbound(ABC):
+    """Sending through one messenger's client library."""
+
+    @abstractmethod
+    async def send_text(self, chat_id: str, text: str, buttons: Sequence[Button]) -> None:
+        """Send one message, with inline buttons when given."""
+
+    @abstractmethod
+    async def typing(self, chat_id: str) -> None:
+        """Show "typing…" in the chat."""
+
+    @abstractmethod
+    async def answer_callback(self, callback_id: str) -> None:
+        """Acknowledge a pressed button so the client stops its spinner."""
+
+
+def keyboard_rows(buttons: Sequence[Button]) -> list[list[Button]]:
+    """Short labels two to a row (five for ratings), long labels one to a row."""
+    if buttons and all(len(b.text) <= 2 for b in buttons):
+        return [list(buttons)]
+    rows: list[list[Button]] = []
+    for button in buttons:
+        if rows and len(rows[-1]) == 1 and len(rows[-1][0].text) <= 16 and len(button.text) <= 16:
+            rows[-1].append(button)
+        else:
+            rows.append([button])
+    return rows
