@@ -39,6 +39,9 @@ class IncomingMessage:
     # The messenger vouches that the shared contact is the sender's own number (Telegram: the contact's
     # user_id is the sender's); a typed number, or someone else's card, is only a claim.
     contact_verified: bool = False
+    # The number of the sender's own account, vouched for by the messenger itself on every message
+    # (WhatsApp's wa_id); None where the messenger does not say (Telegram, VK, MAX, the web chat).
+    sender_phone: str | None = None
 
     def to_json(self) -> str:
         """The message as JSON, to be stored and run again by any worker."""
@@ -54,6 +57,8 @@ class IncomingMessage:
             "button_payload": self.button_payload,
             "contact_verified": self.contact_verified,
         }
+        if self.sender_phone:
+            data["sender_phone"] = self.sender_phone
         # orjson: every incoming message is stored with this (the standard encoder costs ~5x as much).
         return orjson.dumps(data).decode()
 

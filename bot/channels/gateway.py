@@ -309,3 +309,10 @@ class ChannelGateway:
         """Wait until every queued message is handled and its replies delivered."""
         while self._workers:
             await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop the chats' tasks and close the library's session."""
+        for task in [*self._workers.values(), *self._typing]:
+            task.cancel()
+        await self.outbound.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -49,6 +49,9 @@ class Outbound(ABC):
     async def answer_callback(self, callback_id: str) -> None:
         """Acknowledge a pressed button so the client stops its spinner."""
 
+    async def close(self) -> None:  # noqa: B027 - most libraries' clients need no closing
+        """Release the library's HTTP session, if it holds one."""
+
 
 def keyboard_rows(buttons: Sequence[Button]) -> list[list[Button]]:
     """Short labels two to a row (five for ratings), long labels one to a row."""
