@@ -85,3 +85,17 @@ class Reply:
 
     text: str
     buttons: tuple[Button, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """What a messenger reported about a message the bot sent (WhatsApp: sent, delivered, read, failed)."""
+
+    channel: str
+    chat_id: str
+    # The messenger's id of the sent message (WhatsApp's wamid).
+    external_id: str
+    status: str
+    at: datetime
+    # The messenger's reason for a failure ("131047: more than 24 hours since the client wrote").
+    error: str | None = None

@@ -115,7 +115,7 @@ class Recorder(Outbound):
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def send_text(self, chat_id: str, text: str, buttons: Sequence[Button]) -> None:
+    async def send_text(self, chat_id: str, text: str, buttons: Sequence[Button], *, key: str = "") -> None:
         self.sent.append((chat_id, text))
 
     async def typing(self, chat_id: str) -> None:

@@ -464,6 +464,7 @@ async def test_a_chat_that_blocked_the_bot_is_marked_failed_not_retried(
 
     async with sending_only(library, api, runtime) as gateway:
         assert await gateway.deliver_pending(runtime.desk_store) == 4
+        refused = set(gateway.not_allowed)
         task = asyncio.create_task(gateway.deliver_outbox(runtime.desk_store, poll_s=0.05))
         try:
             await asyncio.sleep(0.4)  # several polls: a failed message is not picked up again
@@ -474,6 +475,8 @@ async def test_a_chat_that_blocked_the_bot_is_marked_failed_not_retried(
 
     assert [row.delivery for row in outbox(runtime, blocked)] == ["failed", "failed"]
     attempts = send_calls(api, CHAT)
-    assert len(attempts) == 2 and all(call.status == 403 for call in attempts)
+    # The first refusal marks the chat: the second message is failed without asking Telegram again.
+    assert len(attempts) == 1 and attempts[0].status == 403
+    assert refused == {str(CHAT)}
     assert [row.delivery for row in outbox(runtime, fine)] == ["sent", "sent"]
     assert api.sent_texts(OTHER_CHAT)[-1] == "Ваш вопрос решён?"

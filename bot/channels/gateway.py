@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from bot.channels.limits import RateLimits, Throttle
-from bot.channels.outbound import Outbound, Rejected, RetryLater, TemporaryFailure
+from bot.channels.outbound import NotAllowed, Outbound, Rejected, RetryLater, TemporaryFailure
 from bot.channels.text_split import TELEGRAM_TEXT_LIMIT, split_text
-from common.messages import IncomingMessage, Reply
+from common.messages import Button, IncomingMessage, Reply
 from common.names import Delivery
 from dialogs.engine import Turn
 from dialogs.service import ConversationService
@@ -91,6 +91,8 @@ class ChannelGateway:
         self._typing: set[asyncio.Task[None]] = set()
         # Turns handed to the handler thread and not finished yet (running or queued behind it).
         self._backlog = 0
+        # Chats whose client has not allowed messages (VK's 901, a blocked bot): nothing is sent there.
+        self.not_allowed: set[str] = set()
 
     def _first_time(self, key: str) -> bool:
         if key in self._seen:
@@ -106,6 +108,8 @@ class ChannelGateway:
             await self.answer_callback(callback_id)
         if not self._first_time(f"{message.chat_id}:{message.message_id}"):
             return
+        # Writing again opens the door a refusal closed.
+        self.not_allowed.discard(message.chat_id)
         queue = self._queues.setdefault(message.chat_id, asyncio.Queue())
         queue.put_nowait(message)
         if message.chat_id not in self._workers:
@@ -139,8 +143,8 @@ class ChannelGateway:
             turn = await self._turn(message)
         finally:
             typing.cancel()
-        for reply in turn.replies:
-            await self._deliver(message.chat_id, reply)
+        for index, reply in enumerate(turn.replies):
+            await self._deliver(message.chat_id, reply, f"{message.message_id}:{index}")
 
     async def _turn(self, message: IncomingMessage) -> Turn:
         """Handle a message, however long storage is away: the client hears an apology once, the message
@@ -163,8 +167,8 @@ class ChannelGateway:
                 # Storage may be busy, read-only or unreachable: nothing is dropped, the message is retried.
                 log.exception("handling a message in chat %s failed (attempt %d)", message.chat_id, attempt)
             if attempt == self.handle_attempts:
-                for reply in self.service.apology().replies:
-                    await self._deliver(message.chat_id, reply)
+                for index, reply in enumerate(self.service.apology().replies):
+                    await self._deliver(message.chat_id, reply, f"{message.message_id}:sorry{index}")
             await asyncio.sleep(min(self.max_retry_s, self.retry_base_s * 2**attempt))
 
     async def _turn_in_batch(self, message: IncomingMessage) -> Turn | None:
@@ -250,7 +254,7 @@ class ChannelGateway:
             self._executor, store.claim_pending, self.channel, datetime.now(UTC)
         )
         for index, item in enumerate(items):
-            accepted = await self._deliver(item.chat_id, item.reply)
+            accepted = await self._deliver(item.chat_id, item.reply, f"outbox:{item.id}")
             status = Delivery.SENT if accepted else Delivery.FAILED
             rest = [later.id for later in items[index + 1 :]]
             await loop.run_in_executor(
@@ -258,22 +262,35 @@ class ChannelGateway:
             )
         return len(items)
 
-    async def _deliver(self, chat_id: str, reply: Reply) -> bool:
+    async def _deliver(self, chat_id: str, reply: Reply, key: str) -> bool:
+        """Send a reply in chunks; `key` names it stably (the same on every retry, and after a restart for
+        the outbox's messages), so a messenger that deduplicates (VK's random_id) sends it once."""
+        if chat_id in self.not_allowed:
+            log.info("%s chat %s does not allow messages; a reply is not sent", self.channel, chat_id)
+            return False
         chunks = split_text(reply.text, self.text_limit)
         accepted = True
         for index, chunk in enumerate(chunks):
             buttons = reply.buttons if index == len(chunks) - 1 else ()
-            accepted = await self._send_until_accepted(chat_id, chunk, buttons) and accepted
+            accepted = await self._send_until_accepted(chat_id, chunk, buttons, f"{key}:{index}") and accepted
         return accepted
 
-    async def _send_until_accepted(self, chat_id: str, text: str, buttons: tuple[object, ...]) -> bool:
+    async def _send_until_accepted(
+        self, chat_id: str, text: str, buttons: tuple[Button, ...], key: str
+    ) -> bool:
         attempt = 0
         while True:
             await self.throttle.wait(chat_id)
             try:
-                await self.outbound.send_text(chat_id, text, buttons)  # type: ignore[arg-type]
+                await self.outbound.send_text(chat_id, text, buttons, key=key)
                 self.delivered += 1
                 return True
+            except NotAllowed as exc:
+                # The client has not allowed (or has withdrawn) messages: recorded, not retried, until
+                # they write again.
+                log.warning("%s chat %s does not allow messages: %s", self.channel, chat_id, exc)
+                self.not_allowed.add(chat_id)
+                return False
             except RetryLater as exc:
                 log.warning(
                     "%s asks to wait %s s before writing to chat %s", self.channel, exc.seconds, chat_id

@@ -3,7 +3,8 @@
 OutboundError
 ├── RetryLater       the messenger said 429 (or its flood code): wait `seconds`, then send again
 ├── TemporaryFailure 5xx, a timeout or a network error: back off and send again
-└── Rejected         the request will not succeed (chat not found, bot blocked, messages not allowed)
+└── Rejected         the request will not succeed (chat not found, a malformed request)
+    └── NotAllowed   the client has not allowed messages (VK 901, a blocked bot): not retried
 """
 
 from __future__ import annotations
@@ -34,12 +35,17 @@ class Rejected(OutboundError):
     """The messenger refused the request for good."""
 
 
+class NotAllowed(Rejected):
+    """The client has not allowed the bot to write (or blocked it); sending resumes when they write."""
+
+
 class Outbound(ABC):
     """Sending through one messenger's client library."""
 
     @abstractmethod
-    async def send_text(self, chat_id: str, text: str, buttons: Sequence[Button]) -> None:
-        """Send one message, with inline buttons when given."""
+    async def send_text(self, chat_id: str, text: str, buttons: Sequence[Button], *, key: str = "") -> None:
+        """Send one message, with inline buttons when given; `key` is the same on every retry of this
+        message (a messenger that deduplicates sends derives its idempotency key from it)."""
 
     @abstractmethod
     async def typing(self, chat_id: str) -> None:

@@ -13,7 +13,7 @@ from typing import Protocol
 from aiohttp import web
 
 from bot.channels.gateway import ChannelGateway
-from common.messages import IncomingMessage
+from common.messages import DeliveryReceipt, IncomingMessage
 from storage.desk.base import Outbox
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class WebhookResult:
     confirmation code; WhatsApp's verification wants the challenge back)."""
 
     inbound: Sequence[Inbound] = field(default_factory=tuple)
+    receipts: Sequence[DeliveryReceipt] = field(default_factory=tuple)
     status: int = 200
     body: str = "ok"
 

@@ -11,13 +11,14 @@ from aiogram.enums import ChatAction
 from aiogram.exceptions import (
     ClientDecodeError,
     TelegramAPIError,
+    TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
 )
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels.outbound import Rejected, RetryLater, TemporaryFailure, keyboard_rows
+from bot.channels.outbound import NotAllowed, Rejected, RetryLater, TemporaryFailure, keyboard_rows
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.inbound import from_callback, from_message
 from bot.telegram.outbound import BotMethodsOutbound
@@ -46,6 +47,9 @@ class AiogramOutbound(BotMethodsOutbound):
         except ClientDecodeError as exc:
             # Not JSON: the HTML error page of a proxy in front of the Bot API (502/504) — try again later.
             raise TemporaryFailure(f"undecodable answer: {str(exc).splitlines()[0]}") from exc
+        except TelegramForbiddenError as exc:
+            # The client blocked the bot: nothing more is sent until they write again.
+            raise NotAllowed(str(exc)) from exc
         except TelegramAPIError as exc:
             raise Rejected(str(exc)) from exc
 

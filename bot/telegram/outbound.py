@@ -26,7 +26,7 @@ class BotMethodsOutbound(Outbound):
     async def call(self, request: Awaitable[Any]) -> None:
         """Await a request, translating the library's errors into OutboundError subclasses."""
 
-    async def send_text(self, chat_id: str, text: str, buttons: Sequence[Button]) -> None:
+    async def send_text(self, chat_id: str, text: str, buttons: Sequence[Button], *, key: str = "") -> None:
         """Send one message with optional inline buttons."""
         await self.call(
             self.bot.send_message(chat_id=int(chat_id), text=text, reply_markup=self.markup(buttons))

@@ -19,7 +19,7 @@ from telegram.error import (
 )
 from telegram.ext import BaseHandler, ContextTypes, TypeHandler
 
-from bot.channels.outbound import Rejected, RetryLater, TemporaryFailure, keyboard_rows
+from bot.channels.outbound import NotAllowed, Rejected, RetryLater, TemporaryFailure, keyboard_rows
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.inbound import from_callback, from_message
 from bot.telegram.outbound import BotMethodsOutbound
@@ -48,7 +48,10 @@ class PtbOutbound(BotMethodsOutbound):
         except RetryAfter as exc:
             delay = exc.retry_after
             raise RetryLater(delay if isinstance(delay, int | float) else delay.total_seconds()) from exc
-        except (BadRequest, Forbidden, InvalidToken, ChatMigrated) as exc:
+        except Forbidden as exc:
+            # The client blocked the bot: nothing more is sent until they write again.
+            raise NotAllowed(str(exc)) from exc
+        except (BadRequest, InvalidToken, ChatMigrated) as exc:
             raise Rejected(str(exc)) from exc
         except (TimedOut, NetworkError) as exc:
             # PTB reports 5xx answers and connection problems as NetworkError.
