@@ -99,8 +99,11 @@ def _guides(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.telegram.runner import run_polling, run_webhook
     from wiring.runtime import build_runtime, until_stopped
+
+    if args.channel != "telegram":
+        return _run_messenger(args)
+    from bot.telegram.runner import run_polling, run_webhook
 
     telegram = _telegram(required=True)
     assert telegram is not None
@@ -110,6 +113,37 @@ def _run(args: argparse.Namespace) -> int:
             run_webhook(runtime.service, telegram, args.webhook_url, args.host, args.port, runtime.desk_store)
         else:
             asyncio.run(run_polling(runtime.service, telegram, runtime.desk_store))
+    return 0
+
+
+def _run_messenger(args: argparse.Namespace) -> int:
+    """`tonebot run vk|max|whatsapp`: long polling where the messenger has it, else (or with --webhook)
+    its webhook on --host/--port."""
+    import asyncio
+
+    from aiohttp import web
+
+    from bot.channels.webhook import webhook_app
+    from bot.messengers import MESSENGERS
+    from wiring.runtime import build_runtime, until_stopped
+    from wiring.settings import environment
+
+    messenger = MESSENGERS[args.channel]
+    # A missing or malformed token raises SettingsError here: one line and exit 2, before anything starts.
+    settings = messenger.settings(environment())
+    runner = messenger.runner()
+    runtime = build_runtime(_settings(args))
+    with until_stopped(runtime):
+        if messenger.polls and not args.webhook:
+            asyncio.run(runner.run_polling(runtime.service, settings, runtime.desk_store))
+        else:
+
+            async def app() -> web.Application:
+                gateway = runner.make_gateway(runtime.service, settings)
+                return webhook_app(runner.webhook_reader(settings), gateway, runtime.desk_store)
+
+            print(f"{messenger.title} webhook on http://{args.host}:{args.port}", flush=True)
+            web.run_app(app(), host=args.host, port=args.port, print=None)
     return 0
 
 
@@ -197,12 +231,15 @@ def _demo(args: argparse.Namespace) -> int:
     import asyncio
     from datetime import UTC, datetime
 
+    from bot.messengers import MESSENGERS, configured_messengers
     from bot.serve import serve
     from operators.passwords import hash_password, new_password
     from wiring.runtime import build_runtime, until_stopped
+    from wiring.settings import environment
 
     runtime = build_runtime(_settings(args))
     telegram = _telegram(required=False)
+    messengers = configured_messengers(environment())
     password = new_password()
     if not runtime.desk_store.set_password(DEMO_OPERATOR, hash_password(password)):
         runtime.desk_store.add_operator(
@@ -218,24 +255,43 @@ def _demo(args: argparse.Namespace) -> int:
             print("  Telegram:              off (set TELEGRAM_BOT_TOKEN to answer there too)", flush=True)
         else:
             print("  Telegram:              on (long polling)", flush=True)
+        running = {messenger.name for messenger, _settings in messengers}
+        for messenger in MESSENGERS.values():
+            label = f"  {messenger.title}:".ljust(25)
+            if messenger.name not in running:
+                print(f"{label}off (set {messenger.token_variable} to answer there too)", flush=True)
+            elif messenger.polls:
+                print(f"{label}on (long polling)", flush=True)
+            else:
+                print(f"{label}on (webhook on port {args.port + 1})", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
 
     with until_stopped(runtime):
-        asyncio.run(serve(runtime, "127.0.0.1", args.port, telegram, on_ready=ready))
+        asyncio.run(serve(runtime, "127.0.0.1", args.port, telegram, on_ready=ready, messengers=messengers))
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
+    from typing import Any
 
     from bot.channels.limits import RateLimits
-    from bot.telegram.runner import make_bot
-    from bot.telegram.workers import WEBHOOK_PATH, run_worker
+    from bot.channels.webhook import WebhookReader
+    from bot.channels.workers import ChannelWorker, run_worker
+    from bot.messengers import configured_messengers
     from wiring.runtime import build_runtime, until_stopped
+    from wiring.settings import environment
 
-    telegram = _telegram(required=True)
-    assert telegram is not None
-    if not telegram.webhook_secret:
+    telegram = _telegram(required=False)
+    messengers = configured_messengers(environment())
+    if telegram is None and not messengers:
+        print(
+            "tonebot: a worker needs a messenger: set TELEGRAM_BOT_TOKEN (or VK_GROUP_TOKEN, MAX_BOT_TOKEN, "
+            "WHATSAPP_TOKEN)",
+            file=sys.stderr,
+        )
+        return 2
+    if telegram is not None and not telegram.webhook_secret:
         print(
             "tonebot: set TELEGRAM_WEBHOOK_SECRET (the same for every worker) so that only Telegram can post "
             "updates",
@@ -243,28 +299,34 @@ def _worker(args: argparse.Namespace) -> int:
         )
         return 2
     runtime = build_runtime(_settings(args))
-    bot = make_bot(telegram)
-    if args.webhook_url:
-        url = args.webhook_url.rstrip("/")
-        url = url if url.endswith(WEBHOOK_PATH) else url + WEBHOOK_PATH
+    limits = RateLimits(per_chat_interval=args.chat_interval, global_per_second=args.send_rate)
+    others: list[tuple[WebhookReader, Any]] = []
+    for messenger, settings in messengers:
+        runner = messenger.runner()
+        others.append((runner.webhook_reader(settings), runner.make_gateway(runtime.service, settings)))
+    worker: ChannelWorker
+    options: dict[str, Any] = {"threads": args.threads, "stale_claim_s": args.stale_claim_s}
+    if telegram is None:
+        worker = ChannelWorker(runtime, others, **options)
+    else:
+        from bot.telegram.runner import make_bot
+        from bot.telegram.workers import WEBHOOK_PATH, WebhookWorker
 
-        async def register() -> None:
-            await bot.set_webhook(url, secret_token=telegram.webhook_secret, drop_pending_updates=False)
-            await bot.session.close()
+        secret = telegram.webhook_secret
+        assert secret is not None
+        if args.webhook_url:
+            url = args.webhook_url.rstrip("/")
+            url = url if url.endswith(WEBHOOK_PATH) else url + WEBHOOK_PATH
+            registering = make_bot(telegram)
 
-        asyncio.run(register())
-        bot = make_bot(telegram)
+            async def register() -> None:
+                await registering.set_webhook(url, secret_token=secret, drop_pending_updates=False)
+                await registering.session.close()
+
+            asyncio.run(register())
+        worker = WebhookWorker(runtime, make_bot(telegram), secret, limits=limits, others=others, **options)
     with until_stopped(runtime):
-        run_worker(
-            runtime,
-            bot,
-            telegram.webhook_secret,
-            args.host,
-            args.port,
-            threads=args.threads,
-            stale_claim_s=args.stale_claim_s,
-            limits=RateLimits(per_chat_interval=args.chat_interval, global_per_second=args.send_rate),
-        )
+        run_worker(worker, args.host, args.port)
     return 0
 
 
@@ -372,7 +434,12 @@ def _parser() -> argparse.ArgumentParser:
     chat.set_defaults(handler=_chat)
 
     run = commands.add_parser("run", help="run the bot in a messenger")
-    run.add_argument("channel", choices=["telegram"])
+    run.add_argument("channel", choices=["telegram", "vk", "max", "whatsapp"])
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="VK and MAX: serve the Callback API / webhook on --host and --port instead of long polling",
+    )
     run.add_argument(
         "--webhook-url", help="public HTTPS URL Telegram should post updates to (default: long polling)"
     )
@@ -464,7 +531,8 @@ def _parser() -> argparse.ArgumentParser:
     operators.set_defaults(handler=_operators)
 
     worker = commands.add_parser(
-        "worker", help="one of several Telegram webhook workers sharing PostgreSQL (see Deployment)"
+        "worker",
+        help="one of several webhook workers sharing PostgreSQL, for every messenger set (see Deployment)",
     )
     worker.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     worker.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")

@@ -7,10 +7,14 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import uvicorn
+from aiohttp import web
 
+from bot.channels.webhook import webhook_app
+from bot.messengers import Messenger
 from bot.telegram.runner import TelegramSettings, run_polling
 from web.app import create_app
 from wiring.runtime import Runtime
@@ -45,8 +49,11 @@ async def serve(
     *,
     on_ready: Callable[[str], None] = lambda _url: None,
     secure_cookies: bool = False,
+    messengers: Sequence[tuple[Messenger, Any]] = (),
+    webhook_port: int | None = None,
 ) -> None:
-    """Run until interrupted; `on_ready` gets the base URL once the port is listening."""
+    """Run until interrupted; `on_ready` gets the base URL once the port is listening. Messengers that
+    poll (VK, MAX) poll beside the web app; the others (WhatsApp) get their webhook on `webhook_port`."""
     app = create_app(runtime, secure_cookies=secure_cookies)
     config = uvicorn.Config(
         app,
@@ -68,6 +75,15 @@ async def serve(
             runtime.service, telegram, runtime.desk_store, handle_signals=False, stop=stop_polling
         )
         tasks.append(asyncio.create_task(polling, name="telegram"))
+    for messenger, settings in messengers:
+        runner = messenger.runner()
+        if messenger.polls:
+            polled = runner.run_polling(runtime.service, settings, runtime.desk_store, stop=stop_polling)
+            tasks.append(asyncio.create_task(polled, name=messenger.name))
+        else:
+            port_for_hooks = webhook_port if webhook_port is not None else port + 1
+            hooks = _serve_webhook(runtime, messenger, settings, host, port_for_hooks, stop_polling)
+            tasks.append(asyncio.create_task(hooks, name=messenger.name))
     while not server.started:
         if tasks[0].done():
             await tasks[0]
@@ -84,3 +100,20 @@ async def serve(
         await asyncio.gather(*pending, return_exceptions=True)
     for task in done:
         task.result()
+
+
+async def _serve_webhook(
+    runtime: Runtime, messenger: Messenger, settings: Any, host: str, port: int, stop: asyncio.Event
+) -> None:
+    """A messenger's webhook app (its own aiohttp server) until `stop` is set."""
+    runner = messenger.runner()
+    gateway = runner.make_gateway(runtime.service, settings)
+    app = webhook_app(runner.webhook_reader(settings), gateway, runtime.desk_store)
+    site_runner = web.AppRunner(app, access_log=None)
+    await site_runner.setup()
+    try:
+        await web.TCPSite(site_runner, host, port).start()
+        log.warning("%s webhook listening on http://%s:%d", messenger.title, host, port)
+        await stop.wait()
+    finally:
+        await site_runner.cleanup()

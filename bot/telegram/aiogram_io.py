@@ -36,6 +36,10 @@ class AiogramOutbound(BotMethodsOutbound):
             return None
         return _keyboard(tuple(buttons))
 
+    async def close(self) -> None:
+        """Close the bot's HTTP session (polling closes it itself; a webhook worker does it here)."""
+        await self.bot.session.close()
+
     async def call(self, request: Awaitable[Any]) -> None:
         """Await an aiogram request; its errors become OutboundError subclasses."""
         try:

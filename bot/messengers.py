@@ -1,0 +1,53 @@
+"""The messengers beside Telegram (VK, MAX, WhatsApp), described alike so that the commands can start
+any of them: each adapter's package has `settings.<X>Settings.from_env` and `runner` with
+`make_gateway`, `webhook_reader` and, where the messenger offers it, `run_polling`."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Messenger:
+    """One adapter: its channel name, how people call it, the variable that turns it on, its package."""
+
+    name: str
+    title: str
+    token_variable: str
+    package: str
+    settings_class: str
+    # Long polling (VK's Bots Long Poll, MAX's GET /updates) needs no public address; WhatsApp has none.
+    polls: bool
+
+    def settings(self, env: Mapping[str, str]) -> Any:
+        """The adapter's settings from the environment; SettingsError (one line) when they are wrong."""
+        module = importlib.import_module(f"{self.package}.settings")
+        return getattr(module, self.settings_class).from_env(env)
+
+    def runner(self) -> ModuleType:
+        """The adapter's runner module (imported on first use: each library takes a while to import)."""
+        return importlib.import_module(f"{self.package}.runner")
+
+    def configured(self, env: Mapping[str, str]) -> bool:
+        """Whether its token is set, i.e. the operator means to run it."""
+        return bool(env.get(self.token_variable, "").strip())
+
+
+MESSENGERS: dict[str, Messenger] = {
+    "vk": Messenger("vk", "VK", "VK_GROUP_TOKEN", "bot.vk", "VkSettings", polls=True),
+    "max": Messenger("max", "MAX", "MAX_BOT_TOKEN", "bot.max", "MaxSettings", polls=True),
+    "whatsapp": Messenger(
+        "whatsapp", "WhatsApp", "WHATSAPP_TOKEN", "bot.whatsapp", "WhatsAppSettings", polls=False
+    ),
+}
+
+
+def configured_messengers(env: Mapping[str, str]) -> list[tuple[Messenger, Any]]:
+    """Every messenger whose token is set, with its settings (SettingsError when one is wrong)."""
+    return [
+        (messenger, messenger.settings(env)) for messenger in MESSENGERS.values() if messenger.configured(env)
+    ]
