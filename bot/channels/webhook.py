@@ -62,10 +62,17 @@ def webhook_app(
     gateway's per-chat queues; with an outbox, operators' replies are delivered too."""
     app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
 
+    acknowledging: set[asyncio.Task[None]] = set()
+
     async def receive(request: web.Request) -> web.Response:
         result = await reader.read(request)
         for item in result.inbound:
-            await gateway.submit(item.message, callback_id=item.callback_id)
+            if item.callback_id:
+                # Beside the answer: the messenger wants it at once; the acknowledgement waits for the pace.
+                task = asyncio.create_task(gateway.answer_callback(item.callback_id))
+                acknowledging.add(task)
+                task.add_done_callback(acknowledging.discard)
+            await gateway.submit(item.message)
         return result.response()
 
     app.router.add_route("*", reader.path, receive)
