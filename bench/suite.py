@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import cold_start, e2e, engine, memory, reload
+from bench import cold_start, e2e, e2e_max, e2e_vk, e2e_whatsapp, engine, memory, reload
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,9 @@ TARGETS = {
     "engine_p50_us": Target(250, at_most=True),
     "engine_p99_us": Target(1000, at_most=True),
     "e2e_vs_echo": Target(0.8, at_most=False),
+    "e2e_vk_vs_echo": Target(0.8, at_most=False),
+    "e2e_max_vs_echo": Target(0.8, at_most=False),
+    "e2e_whatsapp_vs_echo": Target(0.8, at_most=False),
     "rss_mb_10k": Target(200, at_most=True),
     "reload_ms": Target(1000, at_most=True),
 }
@@ -80,6 +83,10 @@ def run(sizes: Sizes, progress: Callable[[str], None]) -> dict[str, float]:
     result["rss_mb_10k"] = memory.measure(large)["rss_mb"]
     progress(f"{sizes.chats} chats through aiogram, then an echo bot")
     result.update(e2e.measure(sizes.chats))
+    # Each messenger against its own library's bare echo bot on the same stand-in.
+    for name, adapter in (("VK", e2e_vk), ("MAX", e2e_max), ("WhatsApp", e2e_whatsapp)):
+        progress(f"{sizes.chats} chats through the {name} adapter, then its library's echo bot")
+        result.update(adapter.measure(sizes.chats))
     progress("reloading an edited guide")
     result["reload_ms"] = reload.measure(sizes.repeats)
     progress("cold start: tonebot chat, then tonebot run telegram")

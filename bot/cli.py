@@ -133,8 +133,12 @@ def _run_messenger(args: argparse.Namespace) -> int:
     settings = messenger.settings(environment())
     runner = messenger.runner()
     runtime = build_runtime(_settings(args))
+    webhook = args.webhook or bool(args.webhook_url)
+    if args.webhook_url and hasattr(runner, "subscribe_webhook"):
+        # MAX posts nowhere until the URL is subscribed (VK's and Meta's are set in their consoles).
+        asyncio.run(runner.subscribe_webhook(settings, args.webhook_url))
     with until_stopped(runtime):
-        if messenger.polls and not args.webhook:
+        if messenger.polls and not webhook:
             asyncio.run(runner.run_polling(runtime.service, settings, runtime.desk_store))
         else:
 
@@ -441,7 +445,9 @@ def _parser() -> argparse.ArgumentParser:
         help="VK and MAX: serve the Callback API / webhook on --host and --port instead of long polling",
     )
     run.add_argument(
-        "--webhook-url", help="public HTTPS URL Telegram should post updates to (default: long polling)"
+        "--webhook-url",
+        help="public HTTPS URL Telegram (or MAX) should post updates to, registered at start (default: long "
+        "polling)",
     )
     run.add_argument("--host", default="127.0.0.1", help="address the webhook app listens on")
     run.add_argument("--port", type=int, default=8080, help="port the webhook app listens on")
