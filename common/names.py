@@ -84,10 +84,51 @@ class TaskStatus(StrEnum):
 
 
 class OperatorRole(StrEnum):
-    """What a console account may do: admins see every conversation and export clients' data."""
+    """What a console account may do: admins see every conversation and export clients' data; team leads
+    and admins may merge two clients into one person."""
 
     OPERATOR = "operator"
+    LEAD = "lead"  # a team lead
     ADMIN = "admin"
+
+
+# Roles whose merge of two clients (an audited decision that they are one person) the console accepts.
+MERGING_ROLES = (OperatorRole.LEAD, OperatorRole.ADMIN)
+
+
+class Channel(StrEnum):
+    """The messengers (and the web chat) a conversation happens in: `conversations.channel`."""
+
+    TELEGRAM = "telegram"
+    VK = "vk"
+    MAX = "max"
+    WHATSAPP = "whatsapp"
+    WEB = "web"
+
+
+class ReceiptStatus(StrEnum):
+    """What a messenger reported about a message the bot sent (WhatsApp's statuses)."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+# Who vouched for a verified identity (`verified_identities.source`): the messenger of a shared contact
+# (`telegram_contact`), the messenger itself for the number of the sender's own account (`whatsapp`), or
+# the company's own systems (`company:crm`).
+COMPANY_SOURCE_PREFIX = "company:"
+
+
+def contact_source(channel: str) -> str:
+    """The source of a phone a messenger vouched for as the sender's own shared contact."""
+    return f"{channel}_contact"
+
+
+def company_source(who: str) -> str:
+    """The source of an identity the company's own systems (or a person acting for it) confirmed."""
+    return f"{COMPANY_SOURCE_PREFIX}{who}"
 
 
 class Direction(StrEnum):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from storage.models import ChannelIdentity, Client, Conversation, DetailRecord, VerifiedIdentity
@@ -121,6 +122,31 @@ def merge(connection: Connection, keep: int, absorb: int) -> Merged:
         identities=int(moved_identities or 0),
         details=int(moved_details or 0),
     )
+
+
+def client_of_account(connection: Connection, channel: str, user_id: str) -> int | None:
+    """The client who holds an account in a channel (a VK user id); None when it never wrote."""
+    row = connection.execute(
+        select(identities.c.client_id).where(
+            identities.c.channel == channel, identities.c.external_id == user_id
+        )
+    ).first()
+    return None if row is None else int(row.client_id)
+
+
+def vouch(connection: Connection, client_id: int, kind: str, value: str, source: str, at: datetime) -> bool:
+    """Record that `source` vouched the identity is the client's; False when the client already held it."""
+    held = connection.execute(
+        select(verified.c.id).where(
+            verified.c.client_id == client_id, verified.c.kind == kind, verified.c.value == value
+        )
+    ).first()
+    if held is not None:
+        return False
+    connection.execute(
+        insert(verified).values(client_id=client_id, kind=kind, value=value, source=source, at=at)
+    )
+    return True
 
 
 def conversations_of(connection: Connection, client_id: int) -> list[int]:

@@ -209,3 +209,23 @@ class OperatorAction(SQLModel, table=True):
     conversation_id: int | None = Field(default=None, index=True)
     detail: str = ""
     at: datetime = Field(sa_type=Moment)
+
+
+class DeliveryReceiptRecord(SQLModel, table=True):
+    """What a messenger reported about a message the bot sent (WhatsApp: sent, delivered, read, failed).
+
+    Kept by chat and the messenger's id of the message; a report repeated by the messenger is stored once."""
+
+    __tablename__ = "delivery_receipts"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", "status"),
+        Index("ix_delivery_receipts_chat", "channel", "chat_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str
+    chat_id: str
+    external_id: str  # the messenger's id of the sent message (WhatsApp's wamid)
+    status: str  # ReceiptStatus
+    at: datetime = Field(sa_type=Moment)
+    # The messenger's reason for a failure ("131047: more than 24 hours since the client wrote").
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, and_, delete, exists, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from storage.database import wipe_wal
@@ -25,8 +25,12 @@ from storage.tables import (
     handoffs,
     identities,
     messages,
+    receipts,
     tasks,
 )
+
+# Chats whose delivery receipts one statement erases.
+_CHATS_AT_ONCE = 200
 
 
 def _rows(connection: Connection, table: Table, *where: Any) -> list[dict[str, Any]]:
@@ -56,6 +60,7 @@ class Erased:
     details: int = 0
     handoffs: int = 0
     tasks: int = 0
+    receipts: int = 0
 
     def __add__(self, other: Erased) -> Erased:
         return Erased(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -70,6 +75,7 @@ class Erased:
             ("details", self.details),
             ("handoffs", self.handoffs),
             ("tasks", self.tasks),
+            ("receipts", self.receipts),
         )
         return ", ".join(f"{count} {name}" for name, count in counts)
 
@@ -98,6 +104,9 @@ class ClientData:
                 "handoffs": _rows(connection, handoffs, handoffs.c.conversation_id.in_(own)),
                 "tasks": _rows(connection, tasks, tasks.c.conversation_id.in_(own)),
                 "operator_actions": _rows(connection, actions, actions.c.conversation_id.in_(own)),
+                "delivery_receipts": _rows(
+                    connection, receipts, _of_chats(conversations.c.client_id == client_id)
+                ),
                 "exported_at": at.isoformat(),
             }
             record_action(connection, by, "export", None, f"client {client_id}", at)
@@ -122,6 +131,9 @@ class ClientData:
         with self.write_lock, self.engine.begin() as connection:
             old = select(conversations.c.id).where(conversations.c.updated_at < older_than)
             erased = _erase_conversations(connection, [int(row.id) for row in connection.execute(old)])
+            # Reports about messages sent before the cut-off go with them, in chats that live on too.
+            gone = connection.execute(delete(receipts).where(receipts.c.at < older_than)).rowcount
+            erased += Erased(receipts=int(gone or 0))
             orphans = select(clients.c.id).where(
                 ~clients.c.id.in_(select(conversations.c.client_id).distinct())
             )
@@ -150,9 +162,23 @@ def _erase_clients(connection: Connection, ids: Sequence[int]) -> Erased:
     )
 
 
+def _of_chats(*where: Any) -> Any:
+    """Delivery receipts of a chat that has a conversation matching `where` (receipts are kept by chat)."""
+    return exists(
+        select(conversations.c.id).where(
+            conversations.c.channel == receipts.c.channel,
+            conversations.c.chat_id == receipts.c.chat_id,
+            *where,
+        )
+    )
+
+
 def _erase_conversations(connection: Connection, ids: Sequence[int]) -> Erased:
     if not ids:
         return Erased()
+    chats = connection.execute(
+        select(conversations.c.channel, conversations.c.chat_id).where(conversations.c.id.in_(ids)).distinct()
+    ).all()
     gone = {
         name: int(connection.execute(delete(table).where(table.c.conversation_id.in_(ids))).rowcount or 0)
         for name, table in (
@@ -163,7 +189,18 @@ def _erase_conversations(connection: Connection, ids: Sequence[int]) -> Erased:
         )
     }
     count = connection.execute(delete(conversations).where(conversations.c.id.in_(ids))).rowcount
-    return Erased(conversations=int(count or 0), **gone)
+    # Receipts are kept by chat: those of a chat left with no conversation go too. A few chats at a time:
+    # one condition over thousands of chats would be deeper than SQLite parses.
+    gone_receipts = 0
+    for start in range(0, len(chats), _CHATS_AT_ONCE):
+        some = or_(
+            *(
+                and_(receipts.c.channel == row.channel, receipts.c.chat_id == row.chat_id)
+                for row in chats[start : start + _CHATS_AT_ONCE]
+            )
+        )
+        gone_receipts += int(connection.execute(delete(receipts).where(some, ~_of_chats())).rowcount or 0)
+    return Erased(conversations=int(count or 0), receipts=gone_receipts, **gone)
 
 
 def write_private(path: Path, text: str) -> None:

@@ -14,6 +14,7 @@ from storage.models import (
     ChannelIdentity,
     Client,
     Conversation,
+    DeliveryReceiptRecord,
     DetailRecord,
     HandoffRecord,
     MessageRecord,
@@ -41,7 +42,7 @@ messages, details, handoffs, tasks = (
     table_of(HandoffRecord),
     table_of(TaskRecord),
 )
-verified = table_of(VerifiedIdentity)
+verified, receipts = table_of(VerifiedIdentity), table_of(DeliveryReceiptRecord)
 operators, sessions, actions = table_of(Operator), table_of(OperatorSession), table_of(OperatorAction)
 
 

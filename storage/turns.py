@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
+from common.channels import facts
 from common.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
 from common.messages import IncomingMessage, Reply
 from common.names import (
@@ -26,6 +27,7 @@ from common.names import (
     Direction,
     HandoffStatus,
     TaskStatus,
+    contact_source,
 )
 from common.state import ConversationState
 from storage.identity import PHONE, normal_phone
@@ -238,6 +240,8 @@ class TurnWriter:
         conversation_id = self._insert(
             cursor, "new_conversation", (client_id, message.channel, message.chat_id, at, at)
         )
+        if message.sender_phone:
+            self._verify_sender(cursor, client_id, message)
         return Opened(conversation_id, client_id, "{}")
 
     def open_for_turn(self, cursor: Any, message: IncomingMessage) -> tuple[Opened, bool]:
@@ -285,8 +289,21 @@ class TurnWriter:
         client_id = int(cursor.execute(self.sql["client_of"], (conversation_id,)).fetchone()[0])
         cursor.execute(
             self.sql["verified"],
-            (client_id, PHONE, phone, f"{message.channel}_contact", self.moment(message.at)),
+            (client_id, PHONE, phone, contact_source(message.channel), self.moment(message.at)),
         )
+
+    def _verify_sender(self, cursor: Any, client_id: int, message: IncomingMessage) -> None:
+        """Remember the number the messenger says is the sender's own account (WhatsApp's wa_id). It comes
+        with every message, but is written only when a conversation starts: no write per message, and no
+        result is read, so a pipelined transaction waits for nothing more."""
+        if not facts(message.channel).vouches_sender_phone:
+            # Only a messenger that vouches for it: any other channel's number is a claim.
+            return
+        phone = normal_phone(message.sender_phone or "")
+        if phone is not None:
+            cursor.execute(
+                self.sql["verified"], (client_id, PHONE, phone, message.channel, self.moment(message.at))
+            )
 
     # --- storing what the turn decided --------------------------------------------------------------
     def write_turn(

@@ -12,7 +12,7 @@ import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -20,9 +20,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from common.names import ConversationStatus, Direction, HandoffReason, OperatorRole, urgent_reason
+from common.channels import title, window_hours
+from common.names import (
+    ConversationStatus,
+    Direction,
+    HandoffReason,
+    OperatorRole,
+    ReceiptStatus,
+    urgent_reason,
+)
 from dialogs.content import Content
-from operators.desk import DeskError, OperatorDesk
+from operators.desk import MAX_REASON_CHARS, DeskError, OperatorDesk, ReplyRoute, may_merge
 from storage.desk.base import AuditTrail, DeskConflict, DeskViews
 from storage.desk.outbox import stored_buttons
 from storage.privacy import ClientData
@@ -71,6 +79,17 @@ def reason_titles(content: Content) -> dict[str, str]:
         for name, spec in content.lexicons.urgent.situations.items()
     }
     return {**REASON_TITLES, **urgent}
+
+
+RECEIPT_TITLES: dict[str, str] = {
+    ReceiptStatus.SENT: "отправлено",
+    ReceiptStatus.DELIVERED: "доставлено",
+    ReceiptStatus.READ: "прочитано",
+    ReceiptStatus.FAILED: "не доставлено",
+}
+# The reply form warns when the channel's free-form window closes sooner than this.
+WINDOW_WARNING = timedelta(hours=1)
+MERGE_REFUSED = "Объединять клиентов могут руководители групп и администраторы."
 
 
 STREAM_POLL_S = 1.0
@@ -334,6 +353,66 @@ async def transfer(
     )  # fmt: skip
 
 
+@router.post("/conversations/{conversation_id}/merge")
+async def merge(
+    request: Request,
+    who: Who,
+    console: Shared,
+    conversation_id: int,
+    csrf: Annotated[str, Form()],
+    other: Annotated[str, Form(max_length=40)] = "",
+    reason: Annotated[str, Form(max_length=MAX_REASON_CHARS * 2)] = "",
+    keep: Annotated[str, Form(max_length=40)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Merge another client into this conversation's client: team leads and admins, after a confirmation
+    page that shows both clients; the reason goes into the audit trail."""
+    refusal = await _refusal(request, who, console, conversation_id, "merge")
+    if refusal is not None:
+        return refusal
+    if not same(csrf, who.csrf):
+        return console.pages.render(request, "error.html", {"message": STALE_FORM}, 403)
+    if not may_merge(who.role):
+        await run_in_threadpool(console.audit.record, who.name, "refused", conversation_id, "merge", _now())
+        return console.pages.render(request, "error.html", {"message": MERGE_REFUSED}, 403)
+    context = await run_in_threadpool(_conversation_context, console, who, conversation_id, record=False)
+    context["who"] = who
+    own = int(context["view"].conversation.client_id)
+    reason = " ".join(reason.split())
+    absorb = _client_number(other)
+    problem = ""
+    if absorb is None:
+        problem = "Укажите номер другого клиента: он есть на странице его разговора."
+    elif absorb == own:
+        problem = "Это тот же клиент."
+    elif not reason:
+        problem = "Напишите коротко, почему это один человек: это попадёт в журнал."
+    elif len(reason) > MAX_REASON_CHARS:
+        problem = f"Причина длиннее {MAX_REASON_CHARS} символов: сократите её."
+    card = None
+    if not problem and absorb is not None:
+        card = await run_in_threadpool(console.views.client_card, absorb)
+        if card is None:
+            problem = f"Клиента с номером {absorb} нет."
+    if problem or card is None or absorb is None:
+        context.update(error=problem, merge_other=other, merge_reason=reason)
+        return console.pages.render(request, "conversation.html", context, 422)
+    if confirm != "yes":
+        this = await run_in_threadpool(console.views.client_card, own)
+        context.update(this=this, other=card, reason=reason)
+        return console.pages.render(request, "merge_confirm.html", context)
+    if keep != str(own):
+        # The conversation's client changed since the confirmation was shown (merged meanwhile).
+        return console.pages.render(request, "error.html", {"message": STALE_FORM}, 409)
+    try:
+        await run_in_threadpool(console.desk.merge_clients, own, absorb, who.name, reason)
+    except DeskError as exc:
+        context = await run_in_threadpool(_conversation_context, console, who, conversation_id, record=False)
+        context.update(who=who, error=str(exc))
+        return console.pages.render(request, "conversation.html", context, 409)
+    return RedirectResponse(f"/console/conversations/{conversation_id}", status_code=303)
+
+
 # --- what the routes share ------------------------------------------------------------------------------
 def _access(console: Console, who: SignedIn, conversation_id: int, action: str) -> int:
     """200, 403 or 404: operators see conversations handed to people, admins any; refusals are audited."""
@@ -440,8 +519,20 @@ def _conversation_context(
     persona = view.state.persona
     # Cues of the label the client has now come first: they say why this label.
     cues = sorted(view.state.persona_cues[::-1], key=lambda cue: not cue.startswith(f"{persona}:"))
+    route = console.desk.route(conversation_id)
+    # One line per verified identity, with everyone who vouched for it.
+    verified: dict[tuple[str, str], list[str]] = {}
+    for kind, value, source in view.verified:
+        sources = verified.setdefault((kind, value), [])
+        if source not in sources:
+            sources.append(source)
     return {
         "view": view,
+        "verified": verified,
+        "route": route,
+        "route_notes": route_notes(route, _now()),
+        "may_merge": may_merge(who.role),
+        "receipt_titles": RECEIPT_TITLES,
         "history": history,
         "cues": cues,
         "suggestions": console.desk.suggestions(view, who.display_name),
@@ -454,6 +545,34 @@ def _conversation_context(
         "details_titles": {name: spec.title for name, spec in content.scenarios.details.items()},
         "now": _now(),
     }
+
+
+def route_notes(route: ReplyRoute, now: datetime) -> list[str]:
+    """What the reply form says before anything is sent: a closed or closing window, a skipped channel."""
+    notes = []
+    name = route.title
+    if route.refusal:
+        notes.append(
+            f"Клиент писал в {name} больше {window_hours(route.channel)} часов назад: {name} разрешает "
+            "написать только шаблоном. Ответ не отправится."
+        )
+    elif route.closes_at is not None and route.closes_at - now <= WINDOW_WARNING:
+        minutes = max(1, math.ceil((route.closes_at - now).total_seconds() / 60))
+        notes.append(
+            f"Окно {name} закроется через {minutes} мин: после этого написать можно будет только шаблоном."
+        )
+    if route.passed_over and not route.refusal:
+        skipped = ", ".join(title(channel) for channel in route.passed_over)
+        notes.append(f"Позже клиент писал в {skipped}, но там окно для ответа уже закрыто.")
+    return notes
+
+
+def _client_number(raw: str) -> int | None:
+    """A client number typed into a form ("#12" too); None when it is none."""
+    digits = raw.strip().removeprefix("#").strip()
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= MAX_ID:
+        return None
+    return int(digits)
 
 
 async def _changes(

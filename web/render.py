@@ -11,14 +11,18 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from common.channels import source_title, title
 from common.names import (
     ACTIVE_HANDOFF_STATUSES,
     Author,
+    Channel,
     ConversationStatus,
+    Delivery,
     Direction,
     HandoffStatus,
     OperatorRole,
     Priority,
+    ReceiptStatus,
 )
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -35,15 +39,21 @@ class Pages:
         self.env.filters["clock"] = self._clock
         self.env.filters["stamp"] = self._stamp
         self.env.filters["iso"] = _iso
+        # Channel names and who vouched for an identity, as operators read them («ВКонтакте»).
+        self.env.filters["channel"] = title
+        self.env.filters["source"] = source_title
         # Templates compare stored values with these names, never with strings of their own.
         self.env.globals.update(
             ACTIVE_HANDOFF_STATUSES=ACTIVE_HANDOFF_STATUSES,
             Author=Author,
+            Channel=Channel,
             ConversationStatus=ConversationStatus,
+            Delivery=Delivery,
             Direction=Direction,
             HandoffStatus=HandoffStatus,
             OperatorRole=OperatorRole,
             Priority=Priority,
+            ReceiptStatus=ReceiptStatus,
         )
 
     def _local(self, moment: datetime) -> datetime:

@@ -1,5 +1,5 @@
 """The operators' desk in storage: accounts and sessions, the audit trail, the queue and conversation
-views, operators' actions and the outbox, each a module behind an interface of base.py.
+views, operators' actions, the outbox and delivery receipts, each a module behind an interface of base.py.
 
 `DeskStore` is all of them over one database, for the wiring and for tools that need several at once;
 code that needs one concern asks for its interface.
@@ -14,6 +14,8 @@ from storage.desk.base import (
     Accounts,
     AuditTrail,
     ChatHistory,
+    ClientCard,
+    ClientChannel,
     ConversationView,
     CurrentState,
     DeskActions,
@@ -23,8 +25,13 @@ from storage.desk.base import (
     Outbox,
     OutboxItem,
     QueueItem,
+    ReceiptLine,
+    Receipts,
+    ReplyTarget,
+    Verification,
 )
 from storage.desk.outbox import SqlOutbox
+from storage.desk.receipts import SqlReceipts
 from storage.desk.views import SqlViews
 from storage.tables import actions, as_utc
 
@@ -32,6 +39,8 @@ __all__ = [
     "Accounts",
     "AuditTrail",
     "ChatHistory",
+    "ClientCard",
+    "ClientChannel",
     "ConversationView",
     "CurrentState",
     "DeskActions",
@@ -42,11 +51,15 @@ __all__ = [
     "Outbox",
     "OutboxItem",
     "QueueItem",
+    "ReceiptLine",
+    "Receipts",
+    "ReplyTarget",
+    "Verification",
     "actions",
     "as_utc",
     "record_action",
 ]
 
 
-class DeskStore(SqlAccounts, SqlAudit, SqlViews, SqlActions, SqlOutbox):
+class DeskStore(SqlAccounts, SqlAudit, SqlViews, SqlActions, SqlOutbox, SqlReceipts):
     """Every concern of the desk over one database and write lock: DeskStore(engine, write_lock)."""

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from common.messages import Reply
+from common.messages import DeliveryReceipt, Reply
 from common.names import ACTIVE_HANDOFF_STATUSES, Delivery
 from common.state import ConversationState
-from storage.identity import Merged
+from storage.identity import PHONE, Merged
 
 PREVIEW_CHARS = 160
 
@@ -47,6 +47,66 @@ class CurrentState:
     handoff: Any | None  # its latest handoffs row
 
 
+@dataclass(frozen=True, slots=True)
+class ClientChannel:
+    """One account of the person in a channel, as the client card lists it."""
+
+    channel: str
+    user_id: str
+    client_id: int
+    # Sources of verified identities the channel itself vouched for on this account's client ("whatsapp",
+    # "telegram_contact"): the card marks the account as confirmed by its messenger.
+    vouched: tuple[str, ...] = ()
+    # Held by another client tied to this one by a verified identity (not merged into it).
+    linked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """A chat of the person that a reply could go to: its latest conversation there, and when the client
+    last wrote in it (None: never)."""
+
+    conversation_id: int
+    channel: str
+    chat_id: str
+    last_in: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLine:
+    """The latest status a messenger reported for one sent message."""
+
+    channel: str
+    chat_id: str
+    external_id: str
+    status: str
+    at: datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCard:
+    """A client as a merge's confirmation shows it: who, where, how much (no message text)."""
+
+    client_id: int
+    name: str
+    channels: list[ClientChannel]
+    conversations: int
+    last_in: datetime | None
+    # (kind, value, source) of what a trusted party vouched for.
+    verified: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What confirming an identity from the company's own systems did."""
+
+    client_id: int
+    added: bool  # False: the client already held it
+    # The clients that are now one person with it (itself included).
+    person: tuple[int, ...]
+
+
 @dataclass(slots=True)
 class ConversationView:
     """Everything an operator sees about one conversation and its client."""
@@ -62,6 +122,12 @@ class ConversationView:
     # (kind, value, source) of what a trusted party vouched for; the names of details it confirms.
     verified: list[tuple[str, str, str]] = field(default_factory=list)
     verified_details: frozenset[str] = frozenset()
+    # Every account of the person (the client and clients tied to it by a verified identity).
+    channels: list[ClientChannel] = field(default_factory=list)
+    # Latest reported status of the sent messages in the person's chats, newest first; and the same by the
+    # messenger's message id, for messages whose id the outbox recorded.
+    receipts: list[ReceiptLine] = field(default_factory=list)
+    receipt_of: dict[str, ReceiptLine] = field(default_factory=dict)
 
     @property
     def claimed(self) -> list[str]:
@@ -87,6 +153,9 @@ class DeskChange:
     # The handoff statuses the action expects to find; anything else means someone acted first.
     handoff_when: tuple[str, ...] = ACTIVE_HANDOFF_STATUSES
     note: str = ""
+    # Where the replies are stored (and so delivered): another conversation of the same person when the
+    # client last wrote in another chat; None: this conversation.
+    reply_to: int | None = None
 
 
 class DeskConflict(RuntimeError):
@@ -186,6 +255,14 @@ class DeskViews(Protocol):
         """Whether people were ever asked to answer this conversation."""
         ...
 
+    def reply_targets(self, conversation_id: int) -> list[ReplyTarget]:
+        """Every chat of the conversation's person, the one the client wrote in last first."""
+        ...
+
+    def client_card(self, client_id: int) -> ClientCard | None:
+        """A client's name, accounts and how many conversations; None when there is no such client."""
+        ...
+
 
 class ChatHistory(Protocol):
     """The messages of a chat, for a page that shows them as they come (the web chat)."""
@@ -198,6 +275,10 @@ class ChatHistory(Protocol):
         """The newest message id, and (id, chat id) of the channel's messages above `floor`."""
         ...
 
+    def last_in(self, channel: str, chat_id: str) -> datetime | None:
+        """When the client last wrote in a chat (WhatsApp's reply window starts there); None: never."""
+        ...
+
 
 class DeskActions(Protocol):
     """What operators change: a console action's writes, and merging two clients into one person."""
@@ -206,8 +287,17 @@ class DeskActions(Protocol):
         """Store what an operator action did, atomically; DeskConflict when someone acted first."""
         ...
 
-    def merge_clients(self, keep: int, absorb: int, by: str, at: datetime, via: str = "") -> Merged:
-        """Everything of `absorb` moves to `keep`, recorded in the audit trail."""
+    def merge_clients(
+        self, keep: int, absorb: int, by: str, at: datetime, via: str = "", reason: str = ""
+    ) -> Merged:
+        """Everything of `absorb` moves to `keep`, recorded in the audit trail with the reason."""
+        ...
+
+    def verify_identity(
+        self, channel: str, user_id: str, value: str, by: str, at: datetime, *, kind: str = PHONE
+    ) -> Verification:
+        """The company's own systems confirm an identity of a channel's account (source `company:<by>`),
+        audited; LookupError for an account that never wrote, ValueError for a value that is no phone."""
         ...
 
 
@@ -222,6 +312,27 @@ class Outbox(Protocol):
         """Put back what a dead worker claimed before `claimed_before`."""
         ...
 
-    def record_send(self, message_id: int, status: str, still_claimed: Sequence[int], now: datetime) -> None:
-        """One claimed message was sent (or refused); the rest of the claim is renewed."""
+    def record_send(
+        self,
+        message_id: int,
+        status: str,
+        still_claimed: Sequence[int],
+        now: datetime,
+        *,
+        external_id: str = "",
+    ) -> None:
+        """One claimed message was sent (or refused), with the messenger's id of it when known; the rest
+        of the claim is renewed."""
+        ...
+
+
+class Receipts(Protocol):
+    """What messengers report about the messages the bot sent."""
+
+    def record_receipts(self, receipts: Sequence[DeliveryReceipt]) -> None:
+        """Store the reports; one the messenger repeats (same channel, message id and status) is kept once."""
+        ...
+
+    def receipts_of(self, chats: Sequence[tuple[str, str]], limit: int = 20) -> list[ReceiptLine]:
+        """The latest status of each sent message in these (channel, chat id) chats, newest first."""
         ...

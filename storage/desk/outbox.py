@@ -99,11 +99,23 @@ class SqlOutbox(SqlPart):
             )
             return int(changed.rowcount or 0)
 
-    def record_send(self, message_id: int, status: str, still_claimed: Sequence[int], now: datetime) -> None:
-        """One claimed message was sent (or refused); the rest of the claim is renewed, so other workers
-        see this worker alive however long the batch takes under rate limits."""
+    def record_send(
+        self,
+        message_id: int,
+        status: str,
+        still_claimed: Sequence[int],
+        now: datetime,
+        *,
+        external_id: str = "",
+    ) -> None:
+        """One claimed message was sent (or refused), with the messenger's id of it when known (delivery
+        receipts name it); the rest of the claim is renewed, so other workers see this worker alive
+        however long the batch takes under rate limits."""
+        sent: dict[str, Any] = {"delivery": status}
+        if external_id:
+            sent["external_id"] = external_id
         with self.write_lock, self.engine.begin() as connection:
-            connection.execute(update(messages).where(messages.c.id == message_id).values(delivery=status))
+            connection.execute(update(messages).where(messages.c.id == message_id).values(**sent))
             if still_claimed:
                 connection.execute(
                     update(messages)

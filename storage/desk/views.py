@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.engine import Connection
 
+from common.channels import vouched_by
 from common.names import ACTIVE_HANDOFF_STATUSES, Direction, Priority
 from common.state import ConversationState
-from storage.desk.base import PREVIEW_CHARS, ConversationView, CurrentState, News, QueueItem
+from storage.desk.base import (
+    PREVIEW_CHARS,
+    ClientCard,
+    ClientChannel,
+    ConversationView,
+    CurrentState,
+    News,
+    QueueItem,
+    ReplyTarget,
+)
+from storage.desk.receipts import receipts_in
 from storage.desk.sql import SqlPart
 from storage.identity import PHONE, same_person, verified_detail_names, verified_of
-from storage.tables import actions, as_utc, clients, conversations, details, handoffs, identities, messages
+from storage.tables import (
+    actions,
+    as_utc,
+    clients,
+    conversations,
+    details,
+    handoffs,
+    identities,
+    messages,
+    verified,
+)
+
+# The sent messages whose delivery status a conversation page shows.
+RECEIPTS_SHOWN = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SqlViews(SqlPart):
@@ -115,6 +141,15 @@ class SqlViews(SqlPart):
                     select(identities).where(identities.c.client_id.in_(people)).order_by(identities.c.id)
                 )
             )
+            channels = _channels(connection, client_identities, int(client_id))
+            chats = connection.execute(
+                select(conversations.c.channel, conversations.c.chat_id)
+                .where(conversations.c.client_id.in_(people))
+                .distinct()
+            )
+            delivery = receipts_in(
+                connection, [(str(r.channel), str(r.chat_id)) for r in chats], RECEIPTS_SHOWN
+            )
             history = list(
                 connection.execute(
                     select(messages, conversations.c.channel)
@@ -148,6 +183,9 @@ class SqlViews(SqlPart):
             handoffs=conversation_handoffs,
             verified=vouched,
             verified_details=verified_detail_names(collected, phones),
+            channels=channels,
+            receipts=delivery,
+            receipt_of={line.external_id: line for line in delivery},
         )
 
     def exists(self, conversation_id: int) -> bool:
@@ -166,6 +204,89 @@ class SqlViews(SqlPart):
             ).first()
         return found is not None
 
+    def reply_targets(self, conversation_id: int) -> list[ReplyTarget]:
+        """Every chat of the conversation's person with its latest conversation and when the client last
+        wrote there, the most recent first; this conversation stands for its own chat."""
+        with self.engine.connect() as connection:
+            own = connection.execute(
+                select(conversations.c.client_id, conversations.c.channel, conversations.c.chat_id).where(
+                    conversations.c.id == conversation_id
+                )
+            ).first()
+            if own is None:
+                return []
+            people = same_person(connection, int(own.client_id))
+            rows = list(
+                connection.execute(
+                    select(
+                        conversations.c.channel,
+                        conversations.c.chat_id,
+                        func.max(conversations.c.id).label("latest"),
+                        func.max(messages.c.at).label("last_in"),
+                    )
+                    .select_from(conversations)
+                    .outerjoin(
+                        messages,
+                        and_(
+                            messages.c.conversation_id == conversations.c.id,
+                            messages.c.direction == Direction.IN,
+                        ),
+                    )
+                    .where(conversations.c.client_id.in_(people))
+                    .group_by(conversations.c.channel, conversations.c.chat_id)
+                )
+            )
+        targets = [
+            ReplyTarget(
+                conversation_id
+                if (row.channel, row.chat_id) == (own.channel, own.chat_id)
+                else int(row.latest),
+                str(row.channel),
+                str(row.chat_id),
+                as_utc(row.last_in),
+            )
+            for row in rows
+        ]
+        # The latest first; a chat the client never wrote in last; ties go to this conversation's chat.
+        return sorted(
+            targets,
+            key=lambda t: (t.last_in is not None, t.last_in or _EPOCH, t.conversation_id == conversation_id),
+            reverse=True,
+        )
+
+    def client_card(self, client_id: int) -> ClientCard | None:
+        """A client's name, accounts and how many conversations (no message text)."""
+        with self.engine.connect() as connection:
+            client = connection.execute(select(clients).where(clients.c.id == client_id)).first()
+            if client is None:
+                return None
+            own = list(
+                connection.execute(
+                    select(identities).where(identities.c.client_id == client_id).order_by(identities.c.id)
+                )
+            )
+            found = connection.execute(
+                select(func.count(func.distinct(conversations.c.id)), func.max(messages.c.at))
+                .select_from(conversations)
+                .outerjoin(
+                    messages,
+                    and_(
+                        messages.c.conversation_id == conversations.c.id, messages.c.direction == Direction.IN
+                    ),
+                )
+                .where(conversations.c.client_id == client_id)
+            ).one()
+            channels = _channels(connection, own, client_id)
+            vouched = verified_of(connection, [client_id])
+        return ClientCard(
+            client_id=client_id,
+            name=client.display_name or f"#{client_id}",
+            channels=channels,
+            conversations=int(found[0] or 0),
+            last_in=as_utc(found[1]),
+            verified=vouched,
+        )
+
     def chat_messages(self, channel: str, chat_id: str, after_id: int, limit: int = 200) -> list[Any]:
         """Messages of one chat (all its conversations) after a message id, for a web page's stream."""
         with self.engine.connect() as connection:
@@ -183,6 +304,21 @@ class SqlViews(SqlPart):
                 )
             )
 
+    def last_in(self, channel: str, chat_id: str) -> datetime | None:
+        """When the client last wrote in a chat (WhatsApp's reply window starts there); None: never."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(func.max(messages.c.at))
+                .select_from(messages)
+                .join(conversations, conversations.c.id == messages.c.conversation_id)
+                .where(
+                    conversations.c.channel == channel,
+                    conversations.c.chat_id == chat_id,
+                    messages.c.direction == Direction.IN,
+                )
+            ).scalar_one()
+        return as_utc(found)
+
     def chat_news(self, channel: str, floor: int | None) -> News:
         """The newest message id, and (id, chat id) of the channel's messages above `floor` (none without
         one: the first look only learns where the messages end)."""
@@ -197,6 +333,30 @@ class SqlViews(SqlPart):
                 .order_by(messages.c.id)
             )
             return newest, [(int(row.id), str(row.chat_id)) for row in rows]
+
+
+def _channels(connection: Connection, accounts: list[Any], client_id: int) -> list[ClientChannel]:
+    """The accounts as the client card lists them: which messenger vouched for what, and which belong to
+    another client tied to this one by a verified identity."""
+    holders = {int(row.client_id) for row in accounts}
+    sources: dict[int, list[str]] = {holder: [] for holder in holders}
+    if holders:
+        for row in connection.execute(
+            select(verified.c.client_id, verified.c.source)
+            .where(verified.c.client_id.in_(holders))
+            .order_by(verified.c.id)
+        ):
+            sources[int(row.client_id)].append(str(row.source))
+    return [
+        ClientChannel(
+            channel=str(row.channel),
+            user_id=str(row.external_id),
+            client_id=int(row.client_id),
+            vouched=tuple(s for s in sources[int(row.client_id)] if vouched_by(str(row.channel), s)),
+            linked=int(row.client_id) != client_id,
+        )
+        for row in accounts
+    ]
 
 
 def _queue_item(row: Any, now: datetime) -> QueueItem:
