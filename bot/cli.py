@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.names import OperatorRole
+from common.names import Channel, OperatorRole
 
 # Only what every command needs is imported here: the rest (storage and SQLAlchemy, the engine, Telegram,
 # the web app) by the commands that use it, so `tonebot chat` starts and `--help` answers at once.
@@ -144,7 +144,8 @@ def _run_messenger(args: argparse.Namespace) -> int:
 
             async def app() -> web.Application:
                 gateway = runner.make_gateway(runtime.service, settings)
-                return webhook_app(runner.webhook_reader(settings), gateway, runtime.desk_store)
+                reader = runner.webhook_reader(settings)
+                return webhook_app(reader, gateway, runtime.desk_store, runtime.desk_store.record_receipts)
 
             print(f"{messenger.title} webhook on http://{args.host}:{args.port}", flush=True)
             web.run_app(app(), host=args.host, port=args.port, print=None)
@@ -311,7 +312,7 @@ def _worker(args: argparse.Namespace) -> int:
     worker: ChannelWorker
     options: dict[str, Any] = {"threads": args.threads, "stale_claim_s": args.stale_claim_s}
     if telegram is None:
-        worker = ChannelWorker(runtime, others, **options)
+        worker = ChannelWorker(runtime, others, record_receipts=runtime.desk_store.record_receipts, **options)
     else:
         from bot.telegram.runner import make_bot
         from bot.telegram.workers import WEBHOOK_PATH, WebhookWorker
@@ -328,7 +329,15 @@ def _worker(args: argparse.Namespace) -> int:
                 await registering.session.close()
 
             asyncio.run(register())
-        worker = WebhookWorker(runtime, make_bot(telegram), secret, limits=limits, others=others, **options)
+        worker = WebhookWorker(
+            runtime,
+            make_bot(telegram),
+            secret,
+            limits=limits,
+            others=others,
+            record_receipts=runtime.desk_store.record_receipts,
+            **options,
+        )
     with until_stopped(runtime):
         run_worker(worker, args.host, args.port)
     return 0
@@ -365,6 +374,18 @@ def _clients(args: argparse.Namespace) -> int:
             print(f"tonebot: {exc}", file=sys.stderr)
             return 1
         print(f"client {args.absorb} merged into client {args.keep}: {merged.describe()}")
+        return 0
+    if args.clients_command == "verify":
+        by = args.by or who
+        try:
+            done = runtime.desk_store.verify_identity(args.channel, args.user, args.phone, by, now)
+        except (LookupError, ValueError) as exc:
+            print(f"tonebot: {exc}", file=sys.stderr)
+            return 1
+        others = ", ".join(str(c) for c in done.person if c != done.client_id)
+        said = "confirmed" if done.added else "was already confirmed"
+        linked = f"; one person with clients {others}" if others else ""
+        print(f"client {done.client_id} ({args.channel} {args.user}): phone {said} by company:{by}{linked}")
         return 0
     if args.clients_command == "forget":
         if not args.yes:
@@ -565,7 +586,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--company", default=argparse.SUPPRESS, help="a shipped company: provider or bank")
     worker.set_defaults(handler=_worker)
 
-    clients = commands.add_parser("clients", help="a client's data: export, forget, merge; retention purge")
+    clients = commands.add_parser(
+        "clients", help="a client's data: export, forget, merge, verify; retention purge"
+    )
     client_commands = clients.add_subparsers(dest="clients_command", required=True)
     export = client_commands.add_parser("export", help="everything stored about one client, as JSON")
     export.add_argument("id", type=int, help="the client's number (shown in the console)")
@@ -581,7 +604,16 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("keep", type=int, help="the client that stays")
     merge.add_argument("absorb", type=int, help="the client whose conversations and details move to KEEP")
     merge.add_argument("--by", required=True, help="the operator account that decided (recorded)")
-    for command in (export, forget, purge, merge):
+    verify = client_commands.add_parser(
+        "verify", help="record that the company's own systems confirmed a client's phone (audited)"
+    )
+    verify.add_argument("--channel", required=True, choices=list(Channel))
+    verify.add_argument("--user", required=True, help="the client's user id in that channel")
+    verify.add_argument("--phone", required=True, help="the confirmed number, e.g. +79131234567")
+    verify.add_argument(
+        "--by", help="who in the company confirmed it (recorded as company:BY; default cli:<login>)"
+    )
+    for command in (export, forget, purge, merge, verify):
         command.add_argument("--db", help="SQLite file (default: DATABASE_URL or tonebot.db)")
     clients.set_defaults(handler=_clients)
 

@@ -108,7 +108,8 @@ async def _serve_webhook(
     """A messenger's webhook app (its own aiohttp server) until `stop` is set."""
     runner = messenger.runner()
     gateway = runner.make_gateway(runtime.service, settings)
-    app = webhook_app(runner.webhook_reader(settings), gateway, runtime.desk_store)
+    reader = runner.webhook_reader(settings)
+    app = webhook_app(reader, gateway, runtime.desk_store, runtime.desk_store.record_receipts)
     site_runner = web.AppRunner(app, access_log=None)
     await site_runner.setup()
     try:

@@ -131,3 +131,67 @@ async def _until_ready(process: asyncio.subprocess.Process) -> str:
             raise AssertionError("".join(lines) + stderr.decode())
         lines.append(line)
     return "".join(lines)
+
+
+def test_clients_verify_records_the_company_confirmation(tmp_path: Path, content_copy: Path) -> None:
+    from datetime import UTC, datetime
+
+    from common.messages import IncomingMessage
+    from tests.support.webserver import web_runtime
+
+    db = tmp_path / "web.db"
+    runtime = web_runtime(tmp_path, content_copy)
+    at = datetime.now(UTC)
+    for channel, user in (("vk", "501"), ("telegram", "777")):
+        runtime.service.handle(IncomingMessage(channel, user, user, "не работает интернет", at, "m1"))
+    runtime.store.engine.dispose()
+
+    unknown = tonebot(
+        "clients",
+        "verify",
+        "--channel",
+        "vk",
+        "--user",
+        "999",
+        "--phone",
+        "+79131234567",
+        "--db",
+        str(db),
+        cwd=tmp_path,
+    )
+    assert unknown.returncode == 1 and "999" in unknown.stderr
+    first = tonebot(
+        "clients",
+        "verify",
+        "--channel",
+        "vk",
+        "--user",
+        "501",
+        "--phone",
+        "+79131234567",
+        "--by",
+        "crm",
+        "--db",
+        str(db),
+        cwd=tmp_path,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "phone confirmed by company:crm" in first.stdout
+    second = tonebot(
+        "clients",
+        "verify",
+        "--channel",
+        "telegram",
+        "--user",
+        "777",
+        "--phone",
+        "8 913 123-45-67",
+        "--by",
+        "crm",
+        "--db",
+        str(db),
+        cwd=tmp_path,
+    )
+    assert second.returncode == 0, second.stderr
+    # The same confirmed number makes the Telegram and the VK client one person.
+    assert "one person with clients" in second.stdout

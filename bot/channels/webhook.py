@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,10 +56,14 @@ class WebhookReader(Protocol):
 
 
 def webhook_app(
-    reader: WebhookReader, gateway: ChannelGateway, outbox: Outbox | None = None
+    reader: WebhookReader,
+    gateway: ChannelGateway,
+    outbox: Outbox | None = None,
+    record_receipts: Callable[[Sequence[DeliveryReceipt]], None] | None = None,
 ) -> web.Application:
     """An aiohttp app serving `reader.path` (GET and POST) in one bot process: messages go through the
-    gateway's per-chat queues; with an outbox, operators' replies are delivered too."""
+    gateway's per-chat queues; with an outbox, operators' replies are delivered too; delivery receipts
+    are stored with `record_receipts`."""
     app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
 
     acknowledging: set[asyncio.Task[None]] = set()
@@ -73,6 +77,13 @@ def webhook_app(
                 acknowledging.add(task)
                 task.add_done_callback(acknowledging.discard)
             await gateway.submit(item.message)
+        if result.receipts and record_receipts is not None:
+            try:
+                await asyncio.to_thread(record_receipts, result.receipts)
+            except Exception:
+                # Not stored: the messenger is asked to send them again.
+                log.exception("could not store %d delivery receipts", len(result.receipts))
+                return web.Response(status=503, text="try again")
         return result.response()
 
     app.router.add_route("*", reader.path, receive)
