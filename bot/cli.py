@@ -143,7 +143,7 @@ def _run_messenger(args: argparse.Namespace) -> int:
         else:
 
             async def app() -> web.Application:
-                gateway = runner.make_gateway(runtime.service, settings)
+                gateway = messenger.gateway(runtime, settings)
                 reader = runner.webhook_reader(settings)
                 return webhook_app(reader, gateway, runtime.desk_store, runtime.desk_store.record_receipts)
 
@@ -308,7 +308,7 @@ def _worker(args: argparse.Namespace) -> int:
     others: list[tuple[WebhookReader, Any]] = []
     for messenger, settings in messengers:
         runner = messenger.runner()
-        others.append((runner.webhook_reader(settings), runner.make_gateway(runtime.service, settings)))
+        others.append((runner.webhook_reader(settings), messenger.gateway(runtime, settings)))
     worker: ChannelWorker
     options: dict[str, Any] = {"threads": args.threads, "stale_claim_s": args.stale_claim_s}
     if telegram is None:

@@ -4,11 +4,20 @@ any of them: each adapter's package has `settings.<X>Settings.from_env` and `run
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from common.channels import facts
+
+if TYPE_CHECKING:
+    from bot.channels.gateway import ChannelGateway
+    from bot.channels.limits import RateLimits
+    from wiring.runtime import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +40,21 @@ class Messenger:
     def runner(self) -> ModuleType:
         """The adapter's runner module (imported on first use: each library takes a while to import)."""
         return importlib.import_module(f"{self.package}.runner")
+
+    def gateway(self, runtime: Runtime, settings: Any, limits: RateLimits | None = None) -> ChannelGateway:
+        """The adapter's gateway over the runtime's service; a messenger with a reply window (WhatsApp)
+        looks up in storage when a chat's client last wrote (the outbox after a restart, other workers'
+        chats)."""
+        extra: dict[str, Any] = {}
+        if facts(self.name).reply_window is not None:
+            channel = self.name
+
+            async def last_inbound(chat_id: str) -> datetime | None:
+                return await asyncio.to_thread(runtime.desk_store.last_in, channel, chat_id)
+
+            extra["last_inbound"] = last_inbound
+        gateway: ChannelGateway = self.runner().make_gateway(runtime.service, settings, limits, **extra)
+        return gateway
 
     def configured(self, env: Mapping[str, str]) -> bool:
         """Whether its token is set, i.e. the operator means to run it."""

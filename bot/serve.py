@@ -107,7 +107,7 @@ async def _serve_webhook(
 ) -> None:
     """A messenger's webhook app (its own aiohttp server) until `stop` is set."""
     runner = messenger.runner()
-    gateway = runner.make_gateway(runtime.service, settings)
+    gateway = messenger.gateway(runtime, settings)
     reader = runner.webhook_reader(settings)
     app = webhook_app(reader, gateway, runtime.desk_store, runtime.desk_store.record_receipts)
     site_runner = web.AppRunner(app, access_log=None)

@@ -27,6 +27,8 @@ ASKED = [
     "e2e_p99_ms",
     "echo_msgs_per_s",
     "e2e_vs_echo",
+    *(f"e2e_{name}_{figure}" for name in ("vk", "max", "whatsapp") for figure in ("msgs_per_s", "vs_echo")),
+    *(f"e2e_{name}_echo_msgs_per_s" for name in ("vk", "max", "whatsapp")),
     "reload_ms",
     "cold_start_ms",
 ]

@@ -105,3 +105,50 @@ async def test_vk_and_max_webhooks_through_a_postgresql_worker_with_an_operator(
         await _until(lambda: "Сейчас проверю линию." in max_api.sent_texts(601))
         # Nothing of MAX's went to VK, and VK's chat got no MAX reply.
         assert "Сейчас проверю линию." not in vk.sent_texts(501)
+
+
+@pytest.mark.slow
+async def test_whatsapp_through_a_postgresql_worker_stores_receipts_and_links_the_operators_reply(
+    pg_runtime: Runtime,
+) -> None:
+    from bot.whatsapp import runner as whatsapp_runner
+    from bot.whatsapp.settings import WhatsAppSettings
+    from tests.support.whatsapp_api import GraphApiStandin
+
+    runtime = pg_runtime
+    async with GraphApiStandin() as graph:
+        env = graph.env()
+        settings = WhatsAppSettings.from_env(env)
+        gateway = whatsapp_runner.make_gateway(runtime.service, settings, FAST)
+        worker = ChannelWorker(
+            runtime,
+            [(whatsapp_runner.webhook_reader(settings), gateway)],
+            threads=2,
+            record_receipts=runtime.desk_store.record_receipts,
+        )
+        runner = web.AppRunner(worker.app())
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            graph.connect(f"http://127.0.0.1:{runner.addresses[0][1]}/whatsapp/webhook")
+            assert (await graph.verify())[0] == 200
+            wa_id = "79131234567"
+            await graph.client_text(wa_id, "позовите оператора")
+            await graph.wait_for_sent(1, timeout=15, to=wa_id)
+            rows = runtime.desk_store.chat_messages("whatsapp", wa_id, 0)
+            conversation_id = int(rows[-1].conversation_id)
+            runtime.desk.take(conversation_id, OPERATOR, OPERATOR_NAME)
+            runtime.desk.reply(conversation_id, OPERATOR, OPERATOR_NAME, "Смотрю вашу линию.")
+            await _until(lambda: "Смотрю вашу линию." in graph.sent_texts(wa_id))
+            reply = next(call for call in graph.sent(wa_id) if call.text == "Смотрю вашу линию.")
+            await graph.statuses(reply.wamid, ("sent", "delivered", "read"))
+            # The outbox row knows WhatsApp's id of the reply, and its receipts show how far it got.
+            stored = [
+                row for row in runtime.store.messages(conversation_id) if row.text == "Смотрю вашу линию."
+            ]
+            assert [row.external_id for row in stored] == [reply.wamid]
+            await _until(lambda: bool(runtime.desk_store.receipts_of([("whatsapp", wa_id)])))
+            lines = runtime.desk_store.receipts_of([("whatsapp", wa_id)])
+            assert [line.status for line in lines if line.external_id == reply.wamid] == ["read"]
+        finally:
+            await runner.cleanup()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import OrderedDict
@@ -254,43 +255,46 @@ class ChannelGateway:
             self._executor, store.claim_pending, self.channel, datetime.now(UTC)
         )
         for index, item in enumerate(items):
-            accepted = await self._deliver(item.chat_id, item.reply, f"outbox:{item.id}")
+            accepted, external_id = await self._deliver(item.chat_id, item.reply, f"outbox:{item.id}")
             status = Delivery.SENT if accepted else Delivery.FAILED
             rest = [later.id for later in items[index + 1 :]]
-            await loop.run_in_executor(
-                self._executor, store.record_send, item.id, status, rest, datetime.now(UTC)
+            record = functools.partial(
+                store.record_send, item.id, status, rest, datetime.now(UTC), external_id=external_id
             )
+            await loop.run_in_executor(self._executor, record)
         return len(items)
 
-    async def _deliver(self, chat_id: str, reply: Reply, key: str) -> bool:
+    async def _deliver(self, chat_id: str, reply: Reply, key: str) -> tuple[bool, str]:
         """Send a reply in chunks; `key` names it stably (the same on every retry, and after a restart for
-        the outbox's messages), so a messenger that deduplicates (VK's random_id) sends it once."""
+        the outbox's messages), so a messenger that deduplicates (VK's random_id) sends it once. Whether
+        every chunk was accepted, and the messenger's id of the last one ("" when it gives none)."""
         if chat_id in self.not_allowed:
             log.info("%s chat %s does not allow messages; a reply is not sent", self.channel, chat_id)
-            return False
+            return False, ""
         chunks = split_text(reply.text, self.text_limit)
-        accepted = True
+        accepted, external_id = True, ""
         for index, chunk in enumerate(chunks):
             buttons = reply.buttons if index == len(chunks) - 1 else ()
-            accepted = await self._send_until_accepted(chat_id, chunk, buttons, f"{key}:{index}") and accepted
-        return accepted
+            sent, message_id = await self._send_until_accepted(chat_id, chunk, buttons, f"{key}:{index}")
+            accepted, external_id = accepted and sent, message_id or external_id
+        return accepted, external_id
 
     async def _send_until_accepted(
         self, chat_id: str, text: str, buttons: tuple[Button, ...], key: str
-    ) -> bool:
+    ) -> tuple[bool, str]:
         attempt = 0
         while True:
             await self.throttle.wait(chat_id)
             try:
-                await self.outbound.send_text(chat_id, text, buttons, key=key)
+                message_id = await self.outbound.send_text(chat_id, text, buttons, key=key)
                 self.delivered += 1
-                return True
+                return True, message_id or ""
             except NotAllowed as exc:
                 # The client has not allowed (or has withdrawn) messages: recorded, not retried, until
                 # they write again.
                 log.warning("%s chat %s does not allow messages: %s", self.channel, chat_id, exc)
                 self.not_allowed.add(chat_id)
-                return False
+                return False, ""
             except RetryLater as exc:
                 log.warning(
                     "%s asks to wait %s s before writing to chat %s", self.channel, exc.seconds, chat_id
@@ -305,7 +309,7 @@ class ChannelGateway:
                 await asyncio.sleep(delay)
             except Rejected as exc:
                 log.error("%s rejected a reply to chat %s for good: %s", self.channel, chat_id, exc)
-                return False
+                return False, ""
             except Exception:
                 # Whatever else went wrong, the reply is not dropped: it waits and is tried again.
                 attempt += 1

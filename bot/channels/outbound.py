@@ -43,9 +43,12 @@ class Outbound(ABC):
     """Sending through one messenger's client library."""
 
     @abstractmethod
-    async def send_text(self, chat_id: str, text: str, buttons: Sequence[Button], *, key: str = "") -> None:
+    async def send_text(
+        self, chat_id: str, text: str, buttons: Sequence[Button], *, key: str = ""
+    ) -> str | None:
         """Send one message, with inline buttons when given; `key` is the same on every retry of this
-        message (a messenger that deduplicates sends derives its idempotency key from it)."""
+        message (a messenger that deduplicates sends derives its idempotency key from it). The messenger's
+        id of what it accepted, where its receipts refer to it (WhatsApp's wamid), else None."""
 
     @abstractmethod
     async def typing(self, chat_id: str) -> None:

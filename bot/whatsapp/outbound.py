@@ -57,11 +57,15 @@ class WhatsAppOutbound(Outbound):
         # waiting requests on every request.
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
-    async def send_text(self, chat_id: str, text: str, buttons: Sequence[Button], *, key: str = "") -> None:
-        """Send a reply as one or more WhatsApp messages; NotAllowed outside the 24-hour window."""
+    async def send_text(
+        self, chat_id: str, text: str, buttons: Sequence[Button], *, key: str = ""
+    ) -> str | None:
+        """Send a reply as one or more WhatsApp messages (the last one's wamid); NotAllowed outside the
+        24-hour window."""
         await self.check_window(chat_id)
         parts = layout(text, buttons)
         done = self._progress.pop(key, 0) if key else 0
+        last_wamid = ""
         for index, part in enumerate(parts[done:], done):
             try:
                 wamid = await self._call(functools.partial(self._send_part, chat_id, part))
@@ -72,6 +76,8 @@ class WhatsAppOutbound(Outbound):
                 raise
             if self.on_sent is not None and wamid:
                 self.on_sent(chat_id, key, wamid)
+            last_wamid = wamid or last_wamid
+        return last_wamid or None
 
     async def check_window(self, chat_id: str) -> None:
         """Raise NotAllowed when the client's last message is known to be over 24 hours old. A chat this
