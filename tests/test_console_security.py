@@ -29,6 +29,7 @@ ACTIONS = {
     "hand-back": {},
     "close": {},
     "transfer": {"category": "billing"},
+    "merge": {"other": "1", "reason": "тот же человек", "confirm": "yes"},
 }
 
 
@@ -90,7 +91,7 @@ def test_an_operator_cannot_act_on_or_read_a_conversation_never_handed_to_people
     assert [row.text for row in after.history] == [row.text for row in before.history]
     refused = [(op, detail) for op, action, conversation, detail in audit_lines(site) if action == "refused"]
     assert [detail for op, detail in refused if op == "anna"] == [
-        "take", "reply", "hand_back", "close", "transfer", "view", "view",
+        "take", "reply", "hand_back", "close", "transfer", "merge", "view", "view",
     ]  # fmt: skip
 
 

@@ -29,7 +29,7 @@ SESSION_COOKIE = "tonebot_session"
 LOGIN_CSRF_COOKIE = "tonebot_login_csrf"
 VISITOR_COOKIE = "tonebot_visitor"
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
-ACTIONS = ("take", "reply", "hand-back", "close", "transfer")
+ACTIONS = ("take", "reply", "hand-back", "close", "transfer", "merge")
 
 
 # --- the site and its users -------------------------------------------------------------------------
