@@ -123,7 +123,6 @@ def _run_messenger(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
-    from bot.channels.webhook import webhook_app
     from bot.messengers import MESSENGERS
     from wiring.runtime import build_runtime, until_stopped
     from wiring.settings import environment
@@ -143,9 +142,7 @@ def _run_messenger(args: argparse.Namespace) -> int:
         else:
 
             async def app() -> web.Application:
-                gateway = messenger.gateway(runtime, settings)
-                reader = runner.webhook_reader(settings)
-                return webhook_app(reader, gateway, runtime.desk_store, runtime.desk_store.record_receipts)
+                return messenger.webhook_app(runtime, settings)
 
             print(f"{messenger.title} webhook on http://{args.host}:{args.port}", flush=True)
             web.run_app(app(), host=args.host, port=args.port, print=None)

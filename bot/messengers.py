@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from common.channels import facts
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from bot.channels.gateway import ChannelGateway
     from bot.channels.limits import RateLimits
     from wiring.runtime import Runtime
@@ -55,6 +57,15 @@ class Messenger:
             extra["last_inbound"] = last_inbound
         gateway: ChannelGateway = self.runner().make_gateway(runtime.service, settings, limits, **extra)
         return gateway
+
+    def webhook_app(self, runtime: Runtime, settings: Any) -> web.Application:
+        """The messenger's webhook served in one process (call on the event loop that will serve it):
+        messages through its gateway, operators' replies from the outbox, receipts stored."""
+        from bot.channels.webhook import webhook_app
+
+        reader = self.runner().webhook_reader(settings)
+        gateway = self.gateway(runtime, settings)
+        return webhook_app(reader, gateway, runtime.desk_store, runtime.desk_store.record_receipts)
 
     def configured(self, env: Mapping[str, str]) -> bool:
         """Whether its token is set, i.e. the operator means to run it."""

@@ -13,7 +13,6 @@ from typing import Any
 import uvicorn
 from aiohttp import web
 
-from bot.channels.webhook import webhook_app
 from bot.messengers import Messenger
 from bot.telegram.runner import TelegramSettings, run_polling
 from web.app import create_app
@@ -106,11 +105,7 @@ async def _serve_webhook(
     runtime: Runtime, messenger: Messenger, settings: Any, host: str, port: int, stop: asyncio.Event
 ) -> None:
     """A messenger's webhook app (its own aiohttp server) until `stop` is set."""
-    runner = messenger.runner()
-    gateway = messenger.gateway(runtime, settings)
-    reader = runner.webhook_reader(settings)
-    app = webhook_app(reader, gateway, runtime.desk_store, runtime.desk_store.record_receipts)
-    site_runner = web.AppRunner(app, access_log=None)
+    site_runner = web.AppRunner(messenger.webhook_app(runtime, settings), access_log=None)
     await site_runner.setup()
     try:
         await web.TCPSite(site_runner, host, port).start()

@@ -11,7 +11,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.methods import SendMessage
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.telegram.session import QuickSession, quote_plus
+from bot.channels.forms import quote_plus
+from bot.telegram.session import QuickSession
 
 TOKEN = "123456:" + "a" * 35
 

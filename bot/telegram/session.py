@@ -9,7 +9,6 @@ own (compiled) JSON serialiser. The bodies mean the same to the Bot API; aiogram
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiogram import Bot
@@ -18,21 +17,11 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import InlineKeyboardMarkup, InputFile
 from aiohttp import FormData, payload
 
-# What urllib's quote_plus leaves as it is (a space becomes "+").
-_QUOTED_RUN = re.compile(r"[^A-Za-z0-9_.\-~ ]+")
-
-
-def _quote_run(match: re.Match[str]) -> str:
-    return "%" + match.group().encode().hex("%").upper()
-
-
-def quote_plus(text: str) -> str:
-    """`urllib.parse.quote_plus(text)`, the same characters, quoting a run of bytes in one call."""
-    return _QUOTED_RUN.sub(_quote_run, text).replace(" ", "+")
+from bot.channels.forms import quote_plus
 
 
 class QuickForm(FormData):
-    """A form whose url-encoded body is built with `quote_plus` above; files still go as multipart."""
+    """A form whose url-encoded body is built with `quote_plus`; files still go as multipart."""
 
     def _gen_form_urlencoded(self) -> payload.BytesPayload:
         if self._charset is not None or not all(isinstance(value, str) for _, _, value in self._fields):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import deque
 from typing import Any
@@ -13,6 +12,7 @@ from vkbottle import API, AiohttpClient
 from vkbottle.api import ABCAPI
 from vkbottle.api.request_rescheduler import ABCRequestRescheduler
 
+from bot.channels.forms import quote_plus
 from bot.channels.outbound import TemporaryFailure
 from bot.vk.settings import VkSettings
 
@@ -20,8 +20,6 @@ from bot.vk.settings import VkSettings
 # under a second; aiohttp's own default would wait five minutes).
 CALL_TIMEOUT = ClientTimeout(total=30, sock_connect=10)
 FORM = "application/x-www-form-urlencoded"
-# What urllib's quote_plus leaves as it is (a space becomes "+").
-_QUOTED_RUN = re.compile(r"[^A-Za-z0-9_.\-~ ]+")
 # Calls leave milliseconds after their slot is taken, some later than others (a new connection, a busy
 # loop): with slots held exactly a second, the stand-in's strict count saw 21 in one second.
 PACE_WINDOW_S = 1.1
@@ -78,15 +76,6 @@ class QuickClient(AiohttpClient):
         # aiohttp takes bytes as a body as readily as a dict; vkbottle's signature names only the dict.
         async with self.request(url, method, body.encode(), headers=headers, **kwargs) as response:  # type: ignore[arg-type]
             return await response.text(encoding="utf-8")
-
-
-def quote_plus(text: str) -> str:
-    """`urllib.parse.quote_plus(text)`, the same characters, quoting a run of bytes in one call."""
-    return _QUOTED_RUN.sub(_quote_run, text).replace(" ", "+")
-
-
-def _quote_run(match: re.Match[str]) -> str:
-    return "%" + match.group().encode().hex("%").upper()
 
 
 class PacedAPI(API):
