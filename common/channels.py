@@ -23,14 +23,22 @@ class ChannelFacts:
     vouches_sender_phone: bool = False
     # The channel's page reads new messages itself (the web chat): nothing waits in the outbox for it.
     self_delivering: bool = False
+    # Messages a second the platform lets a bot send to many chats (campaigns keep below it); 0: none.
+    broadcast_per_s: float = 0.0
 
 
 CHANNELS: dict[str, ChannelFacts] = {
-    Channel.TELEGRAM: ChannelFacts(Channel.TELEGRAM, "Telegram"),
-    Channel.VK: ChannelFacts(Channel.VK, "ВКонтакте"),
-    Channel.MAX: ChannelFacts(Channel.MAX, "MAX"),
+    # Telegram: about 30 messages a second overall; VK: 20 API calls a second for a community token;
+    # MAX: about 30 requests a second; WhatsApp Cloud API: 80 messages a second by default.
+    Channel.TELEGRAM: ChannelFacts(Channel.TELEGRAM, "Telegram", broadcast_per_s=30.0),
+    Channel.VK: ChannelFacts(Channel.VK, "ВКонтакте", broadcast_per_s=20.0),
+    Channel.MAX: ChannelFacts(Channel.MAX, "MAX", broadcast_per_s=30.0),
     Channel.WHATSAPP: ChannelFacts(
-        Channel.WHATSAPP, "WhatsApp", reply_window=timedelta(hours=24), vouches_sender_phone=True
+        Channel.WHATSAPP,
+        "WhatsApp",
+        reply_window=timedelta(hours=24),
+        vouches_sender_phone=True,
+        broadcast_per_s=80.0,
     ),
     Channel.WEB: ChannelFacts(Channel.WEB, "веб-чат", self_delivering=True),
 }

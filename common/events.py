@@ -37,6 +37,8 @@ class TaskCreated:
     category: str
     scenario_id: str
     details: dict[str, str] = field(default_factory=dict)
+    # When people should do it (ISO 8601): the client's chosen call-back time; empty for "as soon as possible".
+    due_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,4 +48,13 @@ class RatingGiven:
     score: int
 
 
-Event = DetailCollected | HandoffRequested | TaskCreated | RatingGiven
+@dataclass(frozen=True, slots=True)
+class CampaignAnswered:
+    """The client answered a campaign's message: `action` is the button they chose (CampaignAction) or ""
+    for words of their own. Any answer stops the campaign's follow-ups."""
+
+    campaign: str
+    action: str = ""
+
+
+Event = DetailCollected | HandoffRequested | TaskCreated | RatingGiven | CampaignAnswered

@@ -81,6 +81,78 @@ class TaskStatus(StrEnum):
     """Where a task for people stands."""
 
     OPEN = "open"
+    TAKEN = "taken"  # someone is on it
+    DONE = "done"
+
+
+# Tasks still on the operators' task page.
+ACTIVE_TASK_STATUSES = (TaskStatus.OPEN, TaskStatus.TAKEN)
+
+
+class TaskKind(StrEnum):
+    """Kinds of work for people that the bot and campaigns set up (scenarios name others: `done.task`)."""
+
+    CALLBACK = "callback"
+    FOLLOW_UP = "follow_up"  # the client rated people's help under 4
+    SALES = "sales"  # a client answered a campaign with interest
+
+
+# A rating under this asks someone to follow up with the client (seed 003).
+FOLLOW_UP_BELOW = 4
+
+
+class FunnelStatus(StrEnum):
+    """Where one recipient of a campaign stands. The main line only moves forward; the last three end it."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    REPLIED = "replied"
+    CONSENTED = "consented"
+    CONVERTED = "converted"
+    FAILED = "failed"
+    NOT_ALLOWED = "not_allowed"  # counted, never messaged: the door is closed or consent is missing
+    OPTED_OUT = "opted_out"
+
+
+# The funnel's steps in order: a recipient's status is never set to an earlier one.
+FUNNEL_STEPS = (
+    FunnelStatus.QUEUED,
+    FunnelStatus.SENT,
+    FunnelStatus.DELIVERED,
+    FunnelStatus.READ,
+    FunnelStatus.REPLIED,
+    FunnelStatus.CONSENTED,
+    FunnelStatus.CONVERTED,
+)
+FUNNEL_ENDS = (FunnelStatus.FAILED, FunnelStatus.NOT_ALLOWED, FunnelStatus.OPTED_OUT)
+
+
+def funnel_rank(status: str) -> int:
+    """A status's place in the funnel; the ends rank above every step, so nothing moves a recipient back."""
+    if status in FUNNEL_ENDS:
+        return len(FUNNEL_STEPS)
+    return FUNNEL_STEPS.index(FunnelStatus(status))
+
+
+class CampaignState(StrEnum):
+    """Whether a campaign is sending."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+class CampaignAction(StrEnum):
+    """What a campaign's button does when the client presses it (`campaign:<id>:<action>` payloads)."""
+
+    CALLBACK = "callback"  # a call-back task, after the call-back scenario asks for phone and time
+    INTERESTED = "interested"  # consent, handed to sales
+    LATER = "later"  # not now: no more follow-ups
+    STOP = "stop"  # opt out of every campaign
+
+
+CAMPAIGN_PAYLOAD_PREFIX = "campaign:"
 
 
 class OperatorRole(StrEnum):
@@ -143,3 +215,4 @@ class Author(StrEnum):
 
     BOT = "bot"
     CLIENT = "client"
+    CAMPAIGN = "campaign"  # a campaign's message, written first by the company

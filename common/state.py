@@ -66,6 +66,10 @@ class ConversationState:
     used_phrases: list[str] = field(default_factory=list)
     turns: int = 0
     persona_memory: dict[str, Any] = field(default_factory=dict)
+    # The campaign whose message the client got last; its buttons and "СТОП" are heard while it is set.
+    campaign: str | None = None
+    # The client has answered that campaign (its funnel step "replied" is recorded once).
+    campaign_answered: bool = False
 
     def remember_phrase(self, key: str) -> None:
         """Note a phrasing as heard, forgetting the oldest beyond a bound."""
@@ -116,6 +120,8 @@ class ConversationState:
             "used_phrases": self.used_phrases,
             "turns": self.turns,
             "persona_memory": self.persona_memory,
+            "campaign": self.campaign,
+            "campaign_answered": self.campaign_answered,
         }
         # A state is written on every turn: most fields sit at their defaults, and leaving them out keeps
         # the row (and the pages a commit writes) small; orjson costs a third of the standard encoder.

@@ -17,6 +17,7 @@ from common.layers import CONTENT_ROOT, DEFAULT_CONTENT_DIR, content_layers
 from common.text import Lemmatizer, shared_lemmatizer
 from common.yamlfile import ContentError, ContentIssue
 from dialogs import content_cache
+from dialogs.campaigns import CampaignBook, campaign_issues, load_campaigns
 from dialogs.control import ControlWords
 from dialogs.details import DetailExtractor
 from dialogs.handoff import HumanRequestDetector
@@ -56,6 +57,7 @@ class Content:
     teams: TeamBook
     hearing: Hearing
     urgent: UrgentDetector
+    campaigns: CampaignBook
 
 
 def _cross_check(scenarios: ScenarioBook, guides: GuideBook) -> list[ContentIssue]:
@@ -167,9 +169,19 @@ def _load(
     signals = _collect(issues, load_signals, paths("personas"), reuse, snapshot)
     teams_paths = paths(TEAMS_FILE)
     teams = _collect(issues, _teams, teams_paths, reuse, snapshot)
-    if scenarios is None or lexicons is None or guides is None or signals is None or teams is None:
+    campaigns = _collect(issues, load_campaigns, paths("campaigns"), reuse, snapshot)
+    if (
+        scenarios is None
+        or lexicons is None
+        or guides is None
+        or signals is None
+        or teams is None
+        or campaigns is None
+    ):
         raise ContentError(issues)
     issues = _cross_check(scenarios, guides)
+    moments = {moment for moment in guides.catalogue.moments if guides.has(moment)}
+    issues += campaign_issues(campaigns, moments, set(scenarios.categories))
     teams_file = next((path for path in reversed(teams_paths) if path.exists()), teams_paths[-1])
     issues += check_categories(teams, set(scenarios.categories), teams_file)
     if issues:
@@ -212,6 +224,7 @@ def _load(
             (lexicons,),
             lambda: Hearing(lexicons.acts, lexicons.control, answers),
         ),
+        campaigns=campaigns,
     )
 
 

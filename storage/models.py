@@ -8,7 +8,9 @@ from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from common.names import (
+    CampaignState,
     ConversationStatus,
+    FunnelStatus,
     Delivery,
     HandoffStatus,
     OperatorRole,
@@ -172,6 +174,13 @@ class TaskRecord(SQLModel, table=True):
     payload_json: str = "{}"
     status: str = TaskStatus.OPEN
     created_at: datetime = Field(sa_type=Moment)
+    # When it should be done: the client's chosen call-back time, or when it was set up; rescheduling moves it.
+    due_at: datetime | None = Field(default=None, sa_type=Moment)
+    taken_by: str = ""
+    taken_at: datetime | None = Field(default=None, sa_type=Moment)
+    done_at: datetime | None = Field(default=None, sa_type=Moment)
+    # What the person noted when finishing or rescheduling; a sales task done as "converted" says so here.
+    outcome: str = ""
 
 
 class Operator(SQLModel, table=True):
@@ -229,3 +238,81 @@ class DeliveryReceiptRecord(SQLModel, table=True):
     at: datetime = Field(sa_type=Moment)
     # The messenger's reason for a failure ("131047: more than 24 hours since the client wrote").
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class CampaignRecord(SQLModel, table=True):
+    """A campaign that has been started: its definition lives in the content (`campaigns/*.yaml`)."""
+
+    __tablename__ = "campaigns"
+    id: str = Field(primary_key=True)  # the campaign's id in its YAML file
+    state: str = CampaignState.RUNNING
+    started_at: datetime = Field(sa_type=Moment)
+    updated_at: datetime = Field(sa_type=Moment)
+
+
+class CampaignRecipient(SQLModel, table=True):
+    """One client a campaign writes to, and where they stand in its funnel.
+
+    `status` only moves forward (common.names.funnel_rank); each step keeps the moment it was reached.
+    A send is claimed (`attempt` > `steps_sent`, `claimed_at`) before the messenger is called and recorded
+    after, so a crash between the two is seen and the message is never sent twice on channels without an
+    idempotency key."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign", "channel", "chat_id"),
+        Index("ix_campaign_recipients_due", "status", "next_at"),
+        Index("ix_campaign_recipients_conversation", "conversation_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    campaign: str = Field(index=True)
+    client_id: int | None = Field(default=None, foreign_key="clients.id", index=True)
+    channel: str
+    chat_id: str
+    conversation_id: int | None = None
+    persona: str = "neutral"
+    time_zone: str = ""
+    status: str = FunnelStatus.QUEUED
+    # Why a recipient was not messaged or failed ("no consent to advertising", "blocked the bot").
+    reason: str = ""
+    # The trigger event that queued this recipient, if any (POST /api/events).
+    event_id: str = ""
+    # Messages sent so far: the first one, then follow-ups; `attempt` is the one being sent now.
+    steps_sent: int = 0
+    attempt: int = 0
+    claimed_at: datetime | None = Field(default=None, sa_type=Moment)
+    # When the next message is due (the first, or a follow-up); none when nothing more is to be sent.
+    next_at: datetime | None = Field(default=None, sa_type=Moment)
+    # The messenger's id of the last message sent (delivery receipts find the recipient by it).
+    external_id: str = ""
+    queued_at: datetime = Field(sa_type=Moment)
+    sent_at: datetime | None = Field(default=None, sa_type=Moment)
+    delivered_at: datetime | None = Field(default=None, sa_type=Moment)
+    read_at: datetime | None = Field(default=None, sa_type=Moment)
+    replied_at: datetime | None = Field(default=None, sa_type=Moment)
+    consented_at: datetime | None = Field(default=None, sa_type=Moment)
+    converted_at: datetime | None = Field(default=None, sa_type=Moment)
+    ended_at: datetime | None = Field(default=None, sa_type=Moment)  # failed, not allowed or opted out
+
+
+class TriggerEvent(SQLModel, table=True):
+    """An event the company's systems reported (a missed call): stored once by its id, so a retry is harmless."""
+
+    __tablename__ = "trigger_events"
+    id: str = Field(primary_key=True)
+    kind: str
+    campaign: str = ""
+    recipient_id: int | None = None
+    payload_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    at: datetime = Field(sa_type=Moment)
+
+
+class ClientPreference(SQLModel, table=True):
+    """What a client allowed: advertising (with who recorded the consent), and an opt-out of every campaign."""
+
+    __tablename__ = "client_preferences"
+    client_id: int = Field(foreign_key="clients.id", primary_key=True)
+    advertising_consent_at: datetime | None = Field(default=None, sa_type=Moment)
+    advertising_consent_source: str = ""
+    opted_out_at: datetime | None = Field(default=None, sa_type=Moment)
+    opted_out_via: str = ""  # the campaign (or "api") it came through

@@ -11,7 +11,10 @@ from sqlalchemy import Table
 from sqlalchemy.engine import CursorResult, Engine
 
 from storage.models import (
+    CampaignRecipient,
+    CampaignRecord,
     ChannelIdentity,
+    ClientPreference,
     Client,
     Conversation,
     DeliveryReceiptRecord,
@@ -22,6 +25,7 @@ from storage.models import (
     OperatorAction,
     OperatorSession,
     TaskRecord,
+    TriggerEvent,
     VerifiedIdentity,
 )
 
@@ -44,6 +48,8 @@ messages, details, handoffs, tasks = (
 )
 verified, receipts = table_of(VerifiedIdentity), table_of(DeliveryReceiptRecord)
 operators, sessions, actions = table_of(Operator), table_of(OperatorSession), table_of(OperatorAction)
+campaigns, recipients = table_of(CampaignRecord), table_of(CampaignRecipient)
+trigger_events, preferences = table_of(TriggerEvent), table_of(ClientPreference)
 
 
 def write_lock_for(engine: Engine) -> WriteLock:
