@@ -37,7 +37,7 @@ class TaskCreated:
     category: str
     scenario_id: str
     details: dict[str, str] = field(default_factory=dict)
-    # When people should do it (ISO 8601): the client's chosen call-back time; empty for "as soon as possible".
+    # When people should do it (ISO 8601): the chosen call-back time; empty for "as soon as possible".
     due_at: str = ""
 
 

@@ -49,6 +49,7 @@ class HandoffReason(StrEnum):
     SCENARIO = "scenario"
     MISSED_POINT = "missed_point"
     TRIED_BASICS = "tried_basics"
+    CAMPAIGN_INTEREST = "campaign_interest"  # answered a campaign's offer with «Интересно»
 
 
 URGENT_REASON_PREFIX = "urgent:"

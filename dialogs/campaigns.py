@@ -113,7 +113,7 @@ class FollowUps(BaseModel):
 
 
 class Hours(BaseModel):
-    """When a campaign may write, in the client's own time zone: within business hours, never in quiet ones."""
+    """When a campaign may write, in the client's time zone: within business hours, never in quiet ones."""
 
     model_config = ConfigDict(extra="forbid")
     business: Window = "09:00-20:00"
@@ -145,7 +145,7 @@ class CampaignSpec(BaseModel):
         default=None, description="For recipients whose own zone is unknown; the company's by default."
     )
     rate: dict[Channel, float] = Field(
-        default_factory=dict, description="Messages a second per channel; half the platform's limit by default."
+        default_factory=dict, description="Messages a second per channel; half the platform's limit if unset."
     )
 
     @field_validator("rate")
@@ -156,7 +156,8 @@ class CampaignSpec(BaseModel):
             if not limit:
                 raise ValueError(f"campaigns do not write in {channel}")
             if not 0 < per_second <= limit:
-                raise ValueError(f"{channel}: {per_second} a second; {facts(channel).title} allows up to {limit}")
+                title = facts(channel).title
+                raise ValueError(f"{channel}: {per_second:g} a second; {title} allows up to {limit:g}")
         return rate
 
     @model_validator(mode="after")
@@ -204,7 +205,7 @@ class Campaign:
         return buttons
 
     def rate(self, channel: str) -> float:
-        """Messages a second in a channel: the file's, or half the platform's limit (the rest is for replies)."""
+        """Messages a second in a channel: the file's, or half the platform's limit (the rest: replies)."""
         given = self.spec.rate.get(Channel(channel)) if channel in Channel.__members__.values() else None
         return given or facts(channel).broadcast_per_s / 2
 
@@ -335,9 +336,7 @@ def campaign_issues(book: CampaignBook, moments: set[str], categories: set[str])
     issues = []
     for campaign in book.campaigns.values():
         data: Any = load_yaml(campaign.path)
-        index = next(
-            (i for i, c in enumerate(data.get("campaigns", [])) if c.get("id") == campaign.id), 0
-        )
+        index = next((i for i, c in enumerate(data.get("campaigns", [])) if c.get("id") == campaign.id), 0)
         wanted = [("message", campaign.spec.message)]
         if campaign.spec.follow_up:
             wanted.append(("follow_up", campaign.spec.follow_up.moment))

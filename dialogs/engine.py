@@ -15,18 +15,28 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from common.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
+from common.events import (
+    CampaignAnswered,
+    DetailCollected,
+    Event,
+    HandoffRequested,
+    RatingGiven,
+    TaskCreated,
+)
 from common.messages import Button, IncomingMessage, Reply
-from common.names import HandoffReason, Priority, urgent_reason
+from common.names import CampaignAction, HandoffReason, Priority, TaskKind, urgent_reason
 from common.state import ConversationState, DetailValue, PendingRequest
 from common.text import MAX_ANALYSED_CHARS, clean
+from dialogs.campaigns import parse_payload
 from dialogs.content import Content, LiveContent
 from dialogs.details.base import DetailKind, Found
 from dialogs.details.choice import choice_payload
 from dialogs.details.extractor import Extraction
 from dialogs.details.phone import phone_for_display
+from dialogs.details.when import due_moment
 from dialogs.hearing import QUESTION_PREFIX, Heard
 from dialogs.matcher import Match, Ranking
+from dialogs.outreach import campaign_message, is_stop, typed_action
 from dialogs.saying import Say
 from dialogs.scenarios import Scenario
 from dialogs.teams import HandoffPlan
@@ -160,6 +170,17 @@ class Engine:
         state.handoff_category = None
         state.not_understood = 0
 
+    def reach_out(self, state: ConversationState, campaign_id: str, step: int) -> Turn | None:
+        """A campaign's message at `step` (0: the first, then follow-ups) in the client's tone, the state
+        set to hear the answer; None when the content has no such campaign (any more)."""
+        content = self.live.get()
+        campaign = content.campaigns.get(campaign_id)
+        if campaign is None:
+            return None
+        say = campaign_message(content, state, campaign, step)
+        explain = {"campaign": campaign_id, "step": step, "moments": list(say.moments)}
+        return Turn(replies=say.replies(), explain=explain)
+
     def apologise(self, state: ConversationState) -> Turn:
         """The turn to give when handling a message failed: a short apology from the guides."""
         content = self.live.get()
@@ -252,6 +273,8 @@ class _Run:
         if urgent and state.urgent is None:
             self._urgent(urgent)
             return
+        if (state.campaign or parse_payload(self.payload)) and self._campaign_answer(pressed):
+            return
         if state.handed_off:
             self._layer("waiting")
             # What the client adds for the person is collected, the open request's details included.
@@ -303,6 +326,54 @@ class _Run:
             self._cancel()
             return
         self._understand()
+
+    # --- answers to a campaign's message -------------------------------------------------------
+    def _campaign_answer(self, pressed: bool) -> bool:
+        """A campaign's button, «СТОП», or a short yes/no to its offer; the client's own words are noted
+        as an answer (once) and go on through the usual layers. True when the message was taken here."""
+        state = self.state
+        chosen = parse_payload(self.payload)
+        campaign_id = chosen[0] if chosen else state.campaign
+        if campaign_id is None or (pressed and chosen is None):
+            return False
+        campaign = self.content.campaigns.get(campaign_id)
+        if chosen:
+            action: str | None = chosen[1]
+        elif state.campaign_answered:
+            # After the client's first answer, a "да" answers the bot's later questions, not the offer.
+            action = CampaignAction.STOP if is_stop(self.text) else None
+        else:
+            action = typed_action(campaign, self.text, self.heard.has("yes"), self.heard.has("no"))
+        if state.handed_off and action != CampaignAction.STOP:
+            # A person has the conversation: only the way out is the bot's to take.
+            return False
+        if action is None:
+            if not state.campaign_answered:
+                state.campaign_answered = True
+                self.turn.events.append(CampaignAnswered(campaign_id))
+            return False
+        self._layer("campaign", campaign=campaign_id, action=action)
+        state.campaign, state.campaign_answered = None, True
+        self.turn.events.append(CampaignAnswered(campaign_id, action))
+        if action == CampaignAction.STOP:
+            self.say("campaign.stopped")
+        elif action == CampaignAction.LATER:
+            self.say("campaign.later")
+        elif action == CampaignAction.CALLBACK and self.book.scenario("callback") is not None:
+            if state.active:
+                state.suspended.append(state.active)
+            state.active = PendingRequest("callback")
+            self._continue_active()
+        else:
+            category = (campaign.spec.sales_category if campaign else None) or DEFAULT_CATEGORY
+            kind = TaskKind.SALES if action == CampaignAction.INTERESTED else TaskKind.CALLBACK
+            title = campaign.spec.title if campaign else campaign_id
+            self.turn.events.append(
+                TaskCreated(kind, category, f"campaign:{campaign_id}", {"campaign": title})
+            )
+            self.say("campaign.interested")
+            self._handoff(HandoffReason.CAMPAIGN_INTEREST, category=category, note=title)
+        return True
 
     # --- waiting for a person ------------------------------------------------------------------
     def _while_waiting(self, *, noted: bool = False) -> None:
@@ -903,7 +974,11 @@ class _Run:
         category = scenario.category or DEFAULT_CATEGORY
         if done.task:
             task_details = {name: self.state.details[name].value for name in scenario.details}
-            self.turn.events.append(TaskCreated(done.task, category, scenario.id, task_details))
+            when = task_details.get("callback_time", "")
+            due = due_moment(when, self.local_now) if when else None
+            self.turn.events.append(
+                TaskCreated(done.task, category, scenario.id, task_details, due.isoformat() if due else "")
+            )
         if done.handoff:
             self._handoff(
                 HandoffReason.SCENARIO, category=category, scenario=scenario, priority=done.priority

@@ -10,8 +10,8 @@ from sqlmodel import Field, SQLModel
 from common.names import (
     CampaignState,
     ConversationStatus,
-    FunnelStatus,
     Delivery,
+    FunnelStatus,
     HandoffStatus,
     OperatorRole,
     Priority,
@@ -174,7 +174,7 @@ class TaskRecord(SQLModel, table=True):
     payload_json: str = "{}"
     status: str = TaskStatus.OPEN
     created_at: datetime = Field(sa_type=Moment)
-    # When it should be done: the client's chosen call-back time, or when it was set up; rescheduling moves it.
+    # When it is due: the client's chosen call-back time, or when it was set up; rescheduling moves it.
     due_at: datetime | None = Field(default=None, sa_type=Moment)
     taken_by: str = ""
     taken_at: datetime | None = Field(default=None, sa_type=Moment)
@@ -296,7 +296,7 @@ class CampaignRecipient(SQLModel, table=True):
 
 
 class TriggerEvent(SQLModel, table=True):
-    """An event the company's systems reported (a missed call): stored once by its id, so a retry is harmless."""
+    """An event the company's systems reported (a missed call), stored once by its id: a retry is harmless."""
 
     __tablename__ = "trigger_events"
     id: str = Field(primary_key=True)
@@ -308,7 +308,7 @@ class TriggerEvent(SQLModel, table=True):
 
 
 class ClientPreference(SQLModel, table=True):
-    """What a client allowed: advertising (with who recorded the consent), and an opt-out of every campaign."""
+    """What a client allowed: advertising (and who recorded the consent); an opt-out of every campaign."""
 
     __tablename__ = "client_preferences"
     client_id: int = Field(foreign_key="clients.id", primary_key=True)

@@ -17,15 +17,26 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
 from common.channels import facts
-from common.events import DetailCollected, Event, HandoffRequested, RatingGiven, TaskCreated
+from common.events import (
+    CampaignAnswered,
+    DetailCollected,
+    Event,
+    HandoffRequested,
+    RatingGiven,
+    TaskCreated,
+)
 from common.messages import IncomingMessage, Reply
 from common.names import (
+    FUNNEL_STEPS,
     OPEN_CONVERSATION_STATUSES,
     Author,
+    CampaignAction,
     ConversationStatus,
     Delivery,
     Direction,
+    FunnelStatus,
     HandoffStatus,
+    TaskKind,
     TaskStatus,
     contact_source,
 )
@@ -36,6 +47,19 @@ from storage.models import Moment
 OPEN_STATUSES = OPEN_CONVERSATION_STATUSES
 # Below this rating the responsible person follows the conversation up.
 FOLLOW_UP_BELOW = 4
+
+
+def _before(status: FunnelStatus) -> str:
+    """The funnel steps earlier than `status`, as an SQL list: a recipient moves only forward."""
+    earlier = FUNNEL_STEPS[: FUNNEL_STEPS.index(status)]
+    return ", ".join(f"'{step}'" for step in earlier)
+
+
+# The recipients of a campaign in the conversation's chat (a later conversation of the chat too).
+_RECIPIENT_OF_CHAT = (
+    "campaign = ? AND channel = (SELECT channel FROM conversations WHERE id = ?) "
+    "AND chat_id = (SELECT chat_id FROM conversations WHERE id = ?)"
+)
 
 _OPEN = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
 _STATEMENTS = {
@@ -73,7 +97,7 @@ _STATEMENTS = {
     "VALUES (?, ?, ?, ?, ?, ?, ?)",
     "handoff": "INSERT INTO handoffs (conversation_id, reason, category, priority, note, status, created_at, "
     f"due_at, taken_by, follow_up) VALUES (?, ?, ?, ?, ?, '{HandoffStatus.WAITING}', ?, ?, '', ?)",
-    "unrated": "SELECT id FROM handoffs WHERE conversation_id = ? "
+    "unrated": "SELECT id, category FROM handoffs WHERE conversation_id = ? "
     f"AND status = '{HandoffStatus.CLOSED}' AND rating IS NULL "
     "ORDER BY id DESC LIMIT 1",
     "rating": "UPDATE handoffs SET rating = ?, follow_up = ? WHERE id = ?",
@@ -81,7 +105,23 @@ _STATEMENTS = {
     "verified": "INSERT INTO verified_identities (client_id, kind, value, source, at) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     "task": "INSERT INTO tasks (conversation_id, kind, category, scenario_id, payload_json, status, "
-    f"created_at) VALUES (?, ?, ?, ?, ?, '{TaskStatus.OPEN}', ?)",
+    f"created_at, due_at, taken_by, outcome) VALUES (?, ?, ?, ?, ?, '{TaskStatus.OPEN}', ?, ?, '', '')",
+    # Any answer to a campaign: the step "replied" (forward only), and no more follow-ups.
+    "campaign_replied": "UPDATE campaign_recipients SET replied_at = COALESCE(replied_at, ?), "
+    "next_at = NULL, "
+    f"status = CASE WHEN status IN ({_before(FunnelStatus.REPLIED)}) THEN '{FunnelStatus.REPLIED}' "
+    f"ELSE status END WHERE {_RECIPIENT_OF_CHAT}",
+    "campaign_consented": "UPDATE campaign_recipients SET consented_at = COALESCE(consented_at, ?), "
+    f"status = CASE WHEN status IN ({_before(FunnelStatus.CONSENTED)}) THEN '{FunnelStatus.CONSENTED}' "
+    f"ELSE status END WHERE {_RECIPIENT_OF_CHAT}",
+    # «СТОП»: the client leaves every campaign at once, this one and any other still writing to them.
+    "opt_out": "INSERT INTO client_preferences (client_id, advertising_consent_source, opted_out_at, "
+    "opted_out_via) VALUES (?, '', ?, ?) ON CONFLICT (client_id) DO UPDATE SET "
+    "opted_out_at = excluded.opted_out_at, opted_out_via = excluded.opted_out_via",
+    "opted_out": f"UPDATE campaign_recipients SET status = '{FunnelStatus.OPTED_OUT}', ended_at = ?, "
+    "next_at = NULL, reason = ? WHERE "
+    f"(client_id = ? OR ({_RECIPIENT_OF_CHAT})) AND status IN ({_before(FunnelStatus.REPLIED)}, "
+    f"'{FunnelStatus.REPLIED}', '{FunnelStatus.CONSENTED}')",
 }
 
 
@@ -401,7 +441,13 @@ class TurnWriter:
             latest = cursor.execute(self.sql["unrated"], (conversation_id,)).fetchone()
             if latest is not None:
                 cursor.execute(self.sql["rating"], (event.score, event.score < FOLLOW_UP_BELOW, latest[0]))
+                if event.score < FOLLOW_UP_BELOW:
+                    # Seed 003: below 4, someone calls the client back; it is work on the task page.
+                    payload = orjson.dumps({"rating": str(event.score)}).decode()
+                    values = (conversation_id, TaskKind.FOLLOW_UP, latest[1], "", payload, moment, moment)
+                    cursor.execute(self.sql["task"], values)
         elif isinstance(event, TaskCreated):
+            due = self.moment(datetime.fromisoformat(event.due_at)) if event.due_at else moment
             cursor.execute(
                 self.sql["task"],
                 (
@@ -411,8 +457,28 @@ class TurnWriter:
                     event.scenario_id,
                     orjson.dumps(event.details).decode(),
                     moment,
+                    due,
                 ),
             )
+        elif isinstance(event, CampaignAnswered):
+            self._campaign_answered(cursor, opened, event, moment)
+
+    def _campaign_answered(self, cursor: Any, opened: Opened, event: CampaignAnswered, moment: Any) -> None:
+        """A client's answer to a campaign moves their place in its funnel (forward only); «СТОП» takes
+        them off every campaign."""
+        conversation_id = opened.conversation_id
+        chat = (event.campaign, conversation_id, conversation_id)
+        cursor.execute(self.sql["campaign_replied"], (moment, *chat))
+        if event.action in (CampaignAction.CALLBACK, CampaignAction.INTERESTED):
+            cursor.execute(self.sql["campaign_consented"], (moment, *chat))
+        elif event.action == CampaignAction.STOP:
+            if opened.client_id is None:
+                opened.client_id = int(
+                    cursor.execute(self.sql["client_of"], (conversation_id,)).fetchone()[0]
+                )
+            cursor.execute(self.sql["opt_out"], (opened.client_id, moment, event.campaign))
+            reason = "отписался"
+            cursor.execute(self.sql["opted_out"], (moment, reason, opened.client_id, *chat))
 
 
 def _open_for_turn_sql(sql: dict[str, str]) -> str:

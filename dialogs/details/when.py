@@ -235,3 +235,29 @@ def when_spans(text: str) -> list[tuple[int, int]]:
     """Where a text surely names a date or time."""
     folded = fold(text)
     return [m.span() for regex in _SURELY_WHEN for m in regex.finditer(folded)]
+
+
+_STORED = re.compile(r"^(?:(\d{4}-\d{2}-\d{2}))?\s*(?:(\d{2}):(\d{2}))?(?:-(?:(\d{2}):(\d{2}))?)?$")
+# A call-back asked for a day without a time is due when the working day starts.
+_DAY_STARTS = (9, 0)
+
+
+def due_moment(stored: str, now: datetime) -> datetime | None:
+    """When a call-back asked for at `stored` (When.iso() form) is due, in `now`'s zone: the window's
+    start; a time already gone today means tomorrow; "any" or nothing readable means now."""
+    found = _STORED.match(stored.strip())
+    if stored.strip() == "any" or found is None:
+        return now
+    day_text, hour, minute = found.group(1), found.group(2), found.group(3)
+    day = date.fromisoformat(day_text) if day_text else now.date()
+    if hour is not None:
+        start = (int(hour), int(minute))
+    else:
+        # No start ("до 12", a day alone): as soon as possible that day.
+        start = (now.hour, now.minute) if day == now.date() else _DAY_STARTS
+    moment = now.replace(
+        year=day.year, month=day.month, day=day.day, hour=start[0], minute=start[1], second=0, microsecond=0
+    )
+    if moment < now and not day_text and hour is not None:
+        moment += timedelta(days=1)
+    return max(moment, now) if day_text is None and hour is None else moment
