@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, update
 from common.messages import DeliveryReceipt, IncomingMessage
 from common.names import Delivery, Direction
 from operators.passwords import hash_password
-from storage.tables import clients, conversations, messages, receipts
+from storage.tables import clients, conversations, messages, receipts, recipients
 from tests.support.webserver import always_open, serving, web_runtime
 from tests.test_web_http import PASSWORDS, Site
 from wiring.runtime import Runtime
@@ -228,3 +228,48 @@ def test_retention_erases_the_receipts_of_many_chats_at_once(runtime: Runtime) -
     erased = runtime.client_data.purge(NOW - timedelta(days=30), "retention", NOW)
     assert erased.conversations == 450 and erased.receipts == 450 and erased.clients == 1
     assert stored(runtime) == []
+
+
+def _campaign_recipient(runtime: Runtime, external_id: str, status: str = "sent") -> int:
+    with runtime.store.engine.begin() as connection:
+        return int(
+            connection.execute(
+                insert(recipients)
+                .values(
+                    campaign="missed_call",
+                    channel="whatsapp",
+                    chat_id=external_id,
+                    persona="neutral",
+                    time_zone="",
+                    status=status,
+                    reason="",
+                    event_id="",
+                    steps_sent=1,
+                    attempt=1,
+                    external_id=external_id,
+                    queued_at=NOW,
+                    sent_at=NOW,
+                )
+                .returning(recipients.c.id)
+            ).scalar_one()
+        )
+
+
+def _funnel(runtime: Runtime, recipient: int) -> tuple[str, bool, bool, str]:
+    with runtime.store.engine.connect() as connection:
+        row = connection.execute(select(recipients).where(recipients.c.id == recipient)).one()
+    return str(row.status), row.delivered_at is not None, row.read_at is not None, str(row.reason)
+
+
+def test_receipts_move_a_campaign_recipient_forward_only(runtime: Runtime) -> None:
+    walked = _campaign_recipient(runtime, "wamid.c1")
+    replied = _campaign_recipient(runtime, "wamid.c2", status="replied")
+    lost = _campaign_recipient(runtime, "wamid.c3")
+    runtime.desk_store.record_receipts([receipt("wamid.c1", "delivered", 1), receipt("wamid.c2", "read", 1)])
+    assert _funnel(runtime, walked) == ("delivered", True, False, "")
+    runtime.desk_store.record_receipts([receipt("wamid.c1", "read", 2), receipt("wamid.c1", "delivered", 3)])
+    assert _funnel(runtime, walked) == ("read", True, True, "")
+    # A reply came first: a late "read" does not take the recipient back down the funnel.
+    assert _funnel(runtime, replied)[0] == "replied"
+    runtime.desk_store.record_receipts([receipt("wamid.c3", "failed", 1, "131026: undeliverable")])
+    assert _funnel(runtime, lost) == ("failed", False, False, "131026: undeliverable")

@@ -11,10 +11,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from common.messages import DeliveryReceipt
-from common.names import Delivery, Direction, ReceiptStatus
+from common.names import FUNNEL_STEPS, Delivery, Direction, FunnelStatus, ReceiptStatus
 from storage.desk.base import ReceiptLine
 from storage.desk.sql import SqlPart
-from storage.tables import as_utc, conversations, messages, receipts
+from storage.tables import as_utc, conversations, messages, receipts, recipients
 
 # A later report may arrive first (read before delivered): the furthest step a message reached counts.
 _RANK = {ReceiptStatus.SENT: 0, ReceiptStatus.DELIVERED: 1, ReceiptStatus.READ: 2, ReceiptStatus.FAILED: 3}
@@ -48,6 +48,9 @@ class SqlReceipts(SqlPart):
             failed = [r for r in reports if r.status == ReceiptStatus.FAILED and r.external_id]
             for report in failed:
                 _mark_failed(connection, report)
+            for report in reports:
+                if report.external_id:
+                    _campaign_progress(connection, report)
 
     def receipts_of(self, chats: Sequence[tuple[str, str]], limit: int = 20) -> list[ReceiptLine]:
         """The latest status of each sent message in these (channel, chat id) chats, newest first."""
@@ -117,4 +120,39 @@ def _mark_failed(connection: Connection, report: DeliveryReceipt) -> None:
             messages.c.direction == Direction.OUT,
         )
         .values(delivery=Delivery.FAILED)
+    )
+
+
+# A campaign's recipient reaches these funnel steps when the messenger reports them for its message.
+_FUNNEL_OF_RECEIPT = {
+    ReceiptStatus.DELIVERED: (FunnelStatus.DELIVERED, "delivered_at"),
+    ReceiptStatus.READ: (FunnelStatus.READ, "read_at"),
+}
+
+
+def _campaign_progress(connection: Connection, report: DeliveryReceipt) -> None:
+    """A report about a campaign's message moves its recipient forward (never back): delivered, read; a
+    failure fails a recipient who had got no further than sent."""
+    mine = and_(recipients.c.channel == report.channel, recipients.c.external_id == report.external_id)
+    if report.status == ReceiptStatus.FAILED:
+        connection.execute(
+            update(recipients)
+            .where(mine, recipients.c.status == FunnelStatus.SENT)
+            .values(
+                status=FunnelStatus.FAILED,
+                reason=(report.error or "не доставлено")[:200],
+                ended_at=report.at,
+                next_at=None,
+            )
+        )
+        return
+    step = _FUNNEL_OF_RECEIPT.get(ReceiptStatus(report.status))
+    if step is None:
+        return
+    status, column = step
+    earlier = FUNNEL_STEPS[: FUNNEL_STEPS.index(status)]
+    connection.execute(
+        update(recipients)
+        .where(mine, recipients.c.status.in_(earlier))
+        .values(status=status, **{column: report.at})
     )
