@@ -25,8 +25,11 @@ from storage.tables import (
     handoffs,
     identities,
     messages,
+    preferences,
     receipts,
+    recipients,
     tasks,
+    trigger_events,
 )
 
 # Chats whose delivery receipts one statement erases.
@@ -61,6 +64,7 @@ class Erased:
     handoffs: int = 0
     tasks: int = 0
     receipts: int = 0
+    campaign_recipients: int = 0
 
     def __add__(self, other: Erased) -> Erased:
         return Erased(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -76,6 +80,7 @@ class Erased:
             ("handoffs", self.handoffs),
             ("tasks", self.tasks),
             ("receipts", self.receipts),
+            ("campaign recipients", self.campaign_recipients),
         )
         return ", ".join(f"{count} {name}" for name, count in counts)
 
@@ -107,6 +112,13 @@ class ClientData:
                 "delivery_receipts": _rows(
                     connection, receipts, _of_chats(conversations.c.client_id == client_id)
                 ),
+                "campaign_recipients": _rows(connection, recipients, _recipients_of([client_id])),
+                "preferences": [
+                    _plain(dict(row._mapping))
+                    for row in connection.execute(
+                        select(preferences).where(preferences.c.client_id == client_id)
+                    )
+                ],
                 "exported_at": at.isoformat(),
             }
             record_action(connection, by, "export", None, f"client {client_id}", at)
@@ -151,8 +163,15 @@ def _erase_clients(connection: Connection, ids: Sequence[int]) -> Erased:
     """Clients with everything of theirs: conversations (and what hangs on them), details, identities."""
     if not ids:
         return Erased()
+    mine = _recipients_of(ids)
+    # The events that named them (a missed call from their number) go with their places in campaigns.
+    named = select(recipients.c.id).where(mine)
+    connection.execute(delete(trigger_events).where(trigger_events.c.recipient_id.in_(named)))
+    gone_recipients = int(connection.execute(delete(recipients).where(mine)).rowcount or 0)
+    connection.execute(delete(preferences).where(preferences.c.client_id.in_(ids)))
     own = select(conversations.c.id).where(conversations.c.client_id.in_(ids))
     erased = _erase_conversations(connection, [int(row.id) for row in connection.execute(own)])
+    erased += Erased(campaign_recipients=gone_recipients)
     gone_details = connection.execute(delete(details).where(details.c.client_id.in_(ids))).rowcount
     gone_identities = connection.execute(delete(identities).where(identities.c.client_id.in_(ids))).rowcount
     gone_identities += connection.execute(delete(verified).where(verified.c.client_id.in_(ids))).rowcount
@@ -160,6 +179,19 @@ def _erase_clients(connection: Connection, ids: Sequence[int]) -> Erased:
     return erased + Erased(
         clients=int(gone_clients or 0), identities=int(gone_identities or 0), details=int(gone_details or 0)
     )
+
+
+def _recipients_of(ids: Sequence[int]) -> Any:
+    """Campaign recipients of these clients: by client, or by a chat of one of their conversations (a row
+    from a CSV list may name the chat alone)."""
+    chat = exists(
+        select(conversations.c.id).where(
+            conversations.c.channel == recipients.c.channel,
+            conversations.c.chat_id == recipients.c.chat_id,
+            conversations.c.client_id.in_(ids),
+        )
+    )
+    return or_(recipients.c.client_id.in_(ids), chat)
 
 
 def _of_chats(*where: Any) -> Any:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from common.messages import IncomingMessage
 from operators.passwords import hash_password
 from storage.desk import actions
-from storage.tables import clients, conversations, details, identities, messages
+from storage.tables import clients, conversations, details, identities, messages, preferences, recipients
 from tests.support.webserver import always_open, serving, web_runtime
 from wiring.runtime import Runtime
 
@@ -177,3 +177,42 @@ def test_the_retention_job_runs_in_the_serving_app(runtime: Runtime) -> None:
     assert count(runtime, conversations, conversations.c.chat_id == "old") == 0
     assert count(runtime, conversations, conversations.c.chat_id == "new") == 1
     assert count(runtime, actions, actions.c.action == "purge", actions.c.operator == "retention") == 1
+
+
+def test_forget_takes_the_client_out_of_campaigns_and_export_shows_them(runtime: Runtime) -> None:
+    say(runtime, "a", "привет", 0)
+    say(runtime, "b", "привет", 0)
+    client, other = client_of(runtime, "a"), client_of(runtime, "b")
+    with runtime.store.engine.begin() as connection:
+        for chat, owner in (("a", None), ("b", other)):
+            connection.execute(
+                insert(recipients).values(
+                    campaign="missed_call",
+                    client_id=owner,
+                    channel="telegram",
+                    chat_id=chat,
+                    persona="neutral",
+                    time_zone="",
+                    status="sent",
+                    reason="",
+                    event_id=f"evt-{chat}",
+                    steps_sent=1,
+                    attempt=1,
+                    external_id="",
+                    queued_at=T0,
+                )
+            )
+        connection.execute(
+            insert(preferences).values(
+                client_id=client, advertising_consent_source="csv", opted_out_at=T0, opted_out_via="x"
+            )
+        )
+    exported = runtime.client_data.export(client, "admin", T0)
+    assert exported is not None
+    assert [r["chat_id"] for r in exported["campaign_recipients"]] == ["a"]
+    assert exported["preferences"][0]["opted_out_via"] == "x"
+    erased = runtime.client_data.forget(client, "admin", T0)
+    assert erased is not None and erased.campaign_recipients == 1
+    assert count(runtime, recipients, recipients.c.chat_id == "a") == 0
+    assert count(runtime, preferences) == 0
+    assert count(runtime, recipients, recipients.c.chat_id == "b") == 1, "the other client's place stays"
