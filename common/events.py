@@ -57,4 +57,13 @@ class CampaignAnswered:
     action: str = ""
 
 
-Event = DetailCollected | HandoffRequested | TaskCreated | RatingGiven | CampaignAnswered
+@dataclass(frozen=True, slots=True)
+class NotUnderstood:
+    """The bot did not understand the client's message (`reason` "not_understood"), or handed the
+    conversation over for failing to (a handoff reason: stuck, missed_point). Editors read these."""
+
+    reason: str
+    text: str
+
+
+Event = DetailCollected | HandoffRequested | TaskCreated | RatingGiven | CampaignAnswered | NotUnderstood

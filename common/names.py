@@ -52,6 +52,11 @@ class HandoffReason(StrEnum):
     CAMPAIGN_INTEREST = "campaign_interest"  # answered a campaign's offer with «Интересно»
 
 
+# Handoffs that mean the bot failed to understand (the editors' misunderstood inbox lists them).
+NOT_UNDERSTOOD_HANDOFFS = (HandoffReason.STUCK, HandoffReason.MISSED_POINT)
+# The misunderstood inbox's reason for a message answered "not understood" without a handoff.
+NOT_UNDERSTOOD = "not_understood"
+
 URGENT_REASON_PREFIX = "urgent:"
 
 

@@ -20,11 +20,20 @@ from common.events import (
     DetailCollected,
     Event,
     HandoffRequested,
+    NotUnderstood,
     RatingGiven,
     TaskCreated,
 )
 from common.messages import Button, IncomingMessage, Reply
-from common.names import CampaignAction, HandoffReason, Priority, TaskKind, urgent_reason
+from common.names import (
+    NOT_UNDERSTOOD,
+    NOT_UNDERSTOOD_HANDOFFS,
+    CampaignAction,
+    HandoffReason,
+    Priority,
+    TaskKind,
+    urgent_reason,
+)
 from common.state import ConversationState, DetailValue, PendingRequest
 from common.text import MAX_ANALYSED_CHARS, clean
 from dialogs.campaigns import parse_payload
@@ -1012,6 +1021,7 @@ class _Run:
         if self.state.not_understood >= NOT_UNDERSTOOD_BEFORE_HANDOFF:
             self._handoff(HandoffReason.STUCK)
             return
+        self.turn.events.append(NotUnderstood(NOT_UNDERSTOOD, self.text))
         if self.state.not_understood >= NOT_UNDERSTOOD_BEFORE_OFFER:
             self.say("offer_human")
             self._offer_human()
@@ -1163,6 +1173,8 @@ class _Run:
         self.state.handoff_category = category
         self.state.awaiting = None
         self.handed_off_now = True
+        if reason in NOT_UNDERSTOOD_HANDOFFS:
+            self.turn.events.append(NotUnderstood(reason, self.text))
         plan = self._plan(category)
         self.turn.events.append(
             HandoffRequested(reason, category, priority, note, due_at=plan.due_at.isoformat())

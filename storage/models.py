@@ -316,3 +316,15 @@ class ClientPreference(SQLModel, table=True):
     advertising_consent_source: str = ""
     opted_out_at: datetime | None = Field(default=None, sa_type=Moment)
     opted_out_via: str = ""  # the campaign (or "api") it came through
+
+
+class MisunderstoodMessage(SQLModel, table=True):
+    """A client's message the bot did not understand, or was handed over for failing to: what editors
+    read to improve the content. The text is as stored (card data already redacted); pages mask the rest."""
+
+    __tablename__ = "misunderstood"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", index=True)
+    reason: str  # common.names.NOT_UNDERSTOOD or a handoff reason (stuck, missed_point)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    at: datetime = Field(sa_type=Moment, index=True)

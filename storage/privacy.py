@@ -25,6 +25,7 @@ from storage.tables import (
     handoffs,
     identities,
     messages,
+    misunderstood,
     preferences,
     receipts,
     recipients,
@@ -65,6 +66,7 @@ class Erased:
     tasks: int = 0
     receipts: int = 0
     campaign_recipients: int = 0
+    misunderstood: int = 0
 
     def __add__(self, other: Erased) -> Erased:
         return Erased(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -81,6 +83,7 @@ class Erased:
             ("tasks", self.tasks),
             ("receipts", self.receipts),
             ("campaign recipients", self.campaign_recipients),
+            ("misunderstood", self.misunderstood),
         )
         return ", ".join(f"{count} {name}" for name, count in counts)
 
@@ -108,6 +111,7 @@ class ClientData:
                 "details": _rows(connection, details, details.c.client_id == client_id),
                 "handoffs": _rows(connection, handoffs, handoffs.c.conversation_id.in_(own)),
                 "tasks": _rows(connection, tasks, tasks.c.conversation_id.in_(own)),
+                "misunderstood": _rows(connection, misunderstood, misunderstood.c.conversation_id.in_(own)),
                 "operator_actions": _rows(connection, actions, actions.c.conversation_id.in_(own)),
                 "delivery_receipts": _rows(
                     connection, receipts, _of_chats(conversations.c.client_id == client_id)
@@ -218,6 +222,7 @@ def _erase_conversations(connection: Connection, ids: Sequence[int]) -> Erased:
             ("details", details),
             ("handoffs", handoffs),
             ("tasks", tasks),
+            ("misunderstood", misunderstood),
         )
     }
     count = connection.execute(delete(conversations).where(conversations.c.id.in_(ids))).rowcount

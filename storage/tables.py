@@ -21,6 +21,7 @@ from storage.models import (
     DetailRecord,
     HandoffRecord,
     MessageRecord,
+    MisunderstoodMessage,
     Operator,
     OperatorAction,
     OperatorSession,
@@ -50,6 +51,7 @@ verified, receipts = table_of(VerifiedIdentity), table_of(DeliveryReceiptRecord)
 operators, sessions, actions = table_of(Operator), table_of(OperatorSession), table_of(OperatorAction)
 campaigns, recipients = table_of(CampaignRecord), table_of(CampaignRecipient)
 trigger_events, preferences = table_of(TriggerEvent), table_of(ClientPreference)
+misunderstood = table_of(MisunderstoodMessage)
 
 
 def write_lock_for(engine: Engine) -> WriteLock:

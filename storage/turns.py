@@ -22,6 +22,7 @@ from common.events import (
     DetailCollected,
     Event,
     HandoffRequested,
+    NotUnderstood,
     RatingGiven,
     TaskCreated,
 )
@@ -106,6 +107,7 @@ _STATEMENTS = {
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     "task": "INSERT INTO tasks (conversation_id, kind, category, scenario_id, payload_json, status, "
     f"created_at, due_at, taken_by, outcome) VALUES (?, ?, ?, ?, ?, '{TaskStatus.OPEN}', ?, ?, '', '')",
+    "misunderstood": "INSERT INTO misunderstood (conversation_id, reason, text, at) VALUES (?, ?, ?, ?)",
     # Any answer to a campaign: the step "replied" (forward only), and no more follow-ups.
     "campaign_replied": "UPDATE campaign_recipients SET replied_at = COALESCE(replied_at, ?), "
     "next_at = NULL, "
@@ -462,6 +464,8 @@ class TurnWriter:
             )
         elif isinstance(event, CampaignAnswered):
             self._campaign_answered(cursor, opened, event, moment)
+        elif isinstance(event, NotUnderstood):
+            cursor.execute(self.sql["misunderstood"], (conversation_id, event.reason, event.text, moment))
 
     def _campaign_answered(self, cursor: Any, opened: Opened, event: CampaignAnswered, moment: Any) -> None:
         """A client's answer to a campaign moves their place in its funnel (forward only); «СТОП» takes
