@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from common.layers import CONTENT_ROOT, DEFAULT_CONTENT_DIR, content_layers
+from common.metrics import CONTENT_RELOAD_ERRORS
 from common.text import Lemmatizer, shared_lemmatizer
 from common.yamlfile import ContentError, ContentIssue
 from dialogs import content_cache
@@ -393,6 +394,7 @@ class LiveContent:
                 content = _load(self.directory, self._lemmatizer, self._reuse, snapshot)
             except ContentError as exc:
                 self.last_error = exc
+                CONTENT_RELOAD_ERRORS.inc()
                 log.error("content change rejected, the last good version keeps serving:\n%s", exc)
                 return False
             # One reference swap: a turn sees the old version or the new one, whole.

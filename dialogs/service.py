@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -11,6 +12,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from common.locks import ChatLock, ChatLocks
 from common.messages import IncomingMessage
+from common.metrics import TURN_SECONDS, counted
+from common.names import Direction
 from common.state import ConversationState
 from dialogs.details.card import redact_card_data
 from dialogs.engine import Engine, Turn
@@ -104,6 +107,17 @@ def _in_utc(message: IncomingMessage) -> IncomingMessage:
     return message
 
 
+def _measured(channel: str, turns: Sequence[Turn], started: float) -> None:
+    """The turns' time and the messages they took and gave, for /metrics; a message stored for later
+    counts when its turn runs."""
+    elapsed = time.perf_counter() - started
+    seconds = TURN_SECONDS.labels(channel)
+    for turn in turns:
+        seconds.observe(elapsed)
+        counted(channel, Direction.IN)
+        counted(channel, Direction.OUT, len(turn.replies))
+
+
 def _log_turn(message: IncomingMessage, turn: Turn) -> None:
     if log.isEnabledFor(logging.DEBUG):
         # For `-v` debugging; personal data in it is masked by the process's log set-up.
@@ -129,6 +143,7 @@ class ConversationService:
 
     def handle(self, message: IncomingMessage) -> Turn:
         """Process one message; a duplicate gives an empty turn, an engine failure a polite apology."""
+        started = time.perf_counter()
         message = _safe(_in_utc(message))
         # Held from reading the state to saving it, so an operator's action cannot be overwritten.
         with self.locks.hold(message.channel, message.chat_id):
@@ -138,6 +153,7 @@ class ConversationService:
             )
             if turn is None:
                 return Turn()
+        _measured(message.channel, (turn,), started)
         _log_turn(message, turn)
         self.changed()
         return turn
@@ -157,6 +173,7 @@ class ConversationService:
         """Store a message and, when its chat has nothing else waiting, handle it in the same transaction
         (replies to the outbox): how many were handled, 0 when it waits for `process_pending` (or was
         stored before). One transaction instead of `accept` and then `process_pending`."""
+        started = time.perf_counter()
         message = _safe(_in_utc(message))
         locks = self.locks
         if isinstance(locks, TransactionChatLock):
@@ -168,6 +185,7 @@ class ConversationService:
                 _, turn = self.store.accept_and_run(message, self._run)
         if turn is None:
             return 0
+        _measured(message.channel, (turn,), started)
         _log_turn(message, turn)
         self.changed()
         return 1
@@ -175,6 +193,7 @@ class ConversationService:
     def handle_all(self, arrived: Sequence[IncomingMessage]) -> list[Turn]:
         """`handle` for messages of different chats, stored in one transaction (one commit for all). A
         storage failure raises and stores none of them; callers then handle them one by one."""
+        started = time.perf_counter()
         arrived = [_safe(_in_utc(message)) for message in arrived]
         if not isinstance(self.locks, ChatLocks):
             raise TypeError("handle_all needs in-process chat locks")
@@ -182,6 +201,8 @@ class ConversationService:
             turns = self.store.run_turns(arrived, self._run)
         for message, turn in zip(arrived, turns, strict=True):
             if turn is not None:
+                # Each message of a batch waited for the whole batch's transaction.
+                _measured(message.channel, (turn,), started)
                 _log_turn(message, turn)
         self.changed()
         return [turn if turn is not None else Turn() for turn in turns]
@@ -194,6 +215,7 @@ class ConversationService:
     def process_pending(self, channel: str, chat_id: str) -> int:
         """Run every stored, unhandled message of a chat in arrival order; the replies go to the outbox.
         Returns how many were handled (0 when another worker got there first)."""
+        started = time.perf_counter()
         locks = self.locks
         if isinstance(locks, TransactionChatLock):
             # One connection, one transaction: the chat's lock, its messages and states, their turns.
@@ -204,6 +226,7 @@ class ConversationService:
             with locks.hold(channel, chat_id):
                 turns = self.store.run_pending(channel, chat_id, self._run)
         if turns:
+            _measured(channel, turns, started)
             self.changed()
         return len(turns)
 

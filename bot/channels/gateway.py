@@ -24,7 +24,8 @@ from bot.channels.limits import RateLimits, Throttle
 from bot.channels.outbound import NotAllowed, Outbound, Rejected, RetryLater, TemporaryFailure
 from bot.channels.text_split import TELEGRAM_TEXT_LIMIT, split_text
 from common.messages import Button, IncomingMessage, Reply
-from common.names import Delivery
+from common.metrics import SEND_RETRIES, counted
+from common.names import Delivery, Direction
 from dialogs.engine import Turn
 from dialogs.service import ConversationService
 from storage.desk.base import Outbox
@@ -257,6 +258,9 @@ class ChannelGateway:
         for index, item in enumerate(items):
             accepted, external_id = await self._deliver(item.chat_id, item.reply, f"outbox:{item.id}")
             status = Delivery.SENT if accepted else Delivery.FAILED
+            if accepted:
+                # People's replies and rating requests; the bot's own replies count where turns run.
+                counted(self.channel, Direction.OUT)
             rest = [later.id for later in items[index + 1 :]]
             record = functools.partial(
                 store.record_send, item.id, status, rest, datetime.now(UTC), external_id=external_id
@@ -299,9 +303,11 @@ class ChannelGateway:
                 log.warning(
                     "%s asks to wait %s s before writing to chat %s", self.channel, exc.seconds, chat_id
                 )
+                SEND_RETRIES.labels(self.channel).inc()
                 await asyncio.sleep(exc.seconds)
             except TemporaryFailure as exc:
                 attempt += 1
+                SEND_RETRIES.labels(self.channel).inc()
                 delay = min(MAX_BACKOFF_S, 0.2 * 2**attempt) * (0.5 + random.random())
                 log.warning(
                     "sending to chat %s failed (%s); retry %d in %.1f s", chat_id, exc, attempt, delay
@@ -313,6 +319,7 @@ class ChannelGateway:
             except Exception:
                 # Whatever else went wrong, the reply is not dropped: it waits and is tried again.
                 attempt += 1
+                SEND_RETRIES.labels(self.channel).inc()
                 delay = min(MAX_BACKOFF_S, 0.2 * 2**attempt)
                 log.exception(
                     "sending to chat %s failed unexpectedly; retry %d in %.1f s", chat_id, attempt, delay
