@@ -4,6 +4,8 @@ token for anyone else (a request that came through a proxy is not this machine's
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,8 +14,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.channels.metrics_site import DEFAULT_METRICS_PORT, metrics_port, start_metrics_site
 from common.messages import IncomingMessage
-from common.metrics import may_read
+from common.metrics import REGISTRY, may_read
 from tests.support.webserver import always_open, serving, web_runtime
 from wiring.runtime import Runtime
 
@@ -108,3 +111,50 @@ def test_other_addresses_need_the_token(site: str, monkeypatch: pytest.MonkeyPat
 )
 def test_who_may_read(peer: str, headers: dict[str, str], token: str, allowed: bool) -> None:
     assert may_read(peer, headers, token) is allowed
+
+
+@pytest.mark.anyio
+async def test_messenger_processes_serve_metrics_on_their_own_site() -> None:
+    """A polling process's own site (and every webhook app, which adds the same route)."""
+    site = await start_metrics_site("127.0.0.1", 0)
+    assert site is not None
+    try:
+        (port,) = {address[1] for address in site.addresses}
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+            proxied = await client.get(
+                f"http://127.0.0.1:{port}/metrics", headers={"X-Forwarded-For": "203.0.113.7"}, timeout=10
+            )
+        names = {family.name for family in text_string_to_metric_families(answer.text)}
+        assert {"tonebot_turn_seconds", "tonebot_messages", "tonebot_send_retries"} <= names
+        assert proxied.status_code == 401
+    finally:
+        await site.cleanup()
+
+
+def test_the_metrics_port_setting() -> None:
+    assert metrics_port({}) == DEFAULT_METRICS_PORT
+    assert metrics_port({"TONEBOT_METRICS_PORT": "0"}) is None
+    assert metrics_port({"TONEBOT_METRICS_PORT": "9100"}) == 9100
+    with pytest.raises(ValueError, match="TONEBOT_METRICS_PORT"):
+        metrics_port({"TONEBOT_METRICS_PORT": "ninety"})
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_tonebot_serves() -> None:
+    """Every query of the shipped dashboard names a metric this tonebot exposes (a renamed metric fails here)."""
+    dashboard = json.loads(
+        (Path(__file__).resolve().parent.parent / "grafana" / "tonebot-dashboard.json").read_text()
+    )
+    served = {family.name for family in REGISTRY.collect()} | {
+        "tonebot_handoffs_waiting",
+        "tonebot_sla_breaches",
+        "tonebot_outbox_backlog",
+        "tonebot_campaign_queued",
+    }
+    asked = {
+        re.sub(r"_(bucket|total|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\btonebot_\w+", target["expr"])
+    }
+    assert asked and asked <= served, asked - served

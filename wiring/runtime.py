@@ -18,6 +18,7 @@ from storage import SqlStore, connect
 from storage.database import wipe_wal
 from storage.desk import DeskStore
 from storage.locks import chat_locks_for
+from storage.metrics import watch_database
 from storage.privacy import ClientData
 from storage.tables import write_lock_for
 from wiring.settings import Settings
@@ -82,6 +83,8 @@ def build_runtime(settings: Settings) -> Runtime:
     service = ConversationService(engine, store, locks)
     desk_store = DeskStore(database, write_lock)
     desk = OperatorDesk(engine, desk_store, desk_store, desk_store, locks, on_change=service.changed)
+    # /metrics of this process reads its serving database's figures (handoffs waiting, the outbox).
+    watch_database(database)
     return Runtime(
         content,
         engine,

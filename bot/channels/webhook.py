@@ -13,6 +13,7 @@ from typing import Protocol
 from aiohttp import web
 
 from bot.channels.gateway import ChannelGateway
+from bot.channels.metrics_site import add_metrics
 from common.messages import DeliveryReceipt, IncomingMessage
 from storage.desk.base import Outbox
 
@@ -87,6 +88,7 @@ def webhook_app(
         return result.response()
 
     app.router.add_route("*", reader.path, receive)
+    add_metrics(app)
 
     async def background(_app: web.Application) -> AsyncIterator[None]:
         drainer = asyncio.create_task(gateway.deliver_outbox(outbox)) if outbox is not None else None

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.gateway import STALE_CLAIM_S, ChannelGateway
+from bot.channels.metrics_site import add_metrics
 from bot.channels.webhook import MAX_WEBHOOK_BYTES, WebhookReader
 from common.messages import DeliveryReceipt
 from wiring.runtime import Runtime
@@ -65,6 +66,7 @@ class ChannelWorker:
         for reader, gateway in self.channels:
             app.router.add_route("*", reader.path, self._endpoint(reader, gateway))
         app.router.add_get("/healthz", self.health)
+        add_metrics(app)
         app.cleanup_ctx.append(self._background)
         return app
 

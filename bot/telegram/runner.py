@@ -17,6 +17,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 
 from bot.channels.limits import RateLimits
+from bot.channels.metrics_site import add_metrics
 from bot.telegram.aiogram_io import AiogramOutbound, tonebot_router
 from bot.telegram.gateway import TelegramGateway
 from bot.telegram.session import QuickSession
@@ -142,6 +143,7 @@ def webhook_app(
         app.cleanup_ctx.append(drain_outbox)
     SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret).register(app, path=WEBHOOK_PATH)
     setup_application(app, dispatcher, bot=bot)
+    add_metrics(app)
     if webhook_url:
 
         async def register(_app: web.Application) -> None:
