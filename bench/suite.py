@@ -15,7 +15,19 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import cold_start, e2e, e2e_max, e2e_vk, e2e_whatsapp, engine, memory, reload
+from bench import (
+    analytics,
+    campaign_send,
+    cold_start,
+    e2e,
+    e2e_max,
+    e2e_vk,
+    e2e_whatsapp,
+    engine,
+    memory,
+    missed_call,
+    reload,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +55,12 @@ TARGETS = {
     "e2e_whatsapp_vs_echo": Target(0.8, at_most=False),
     "rss_mb_10k": Target(200, at_most=True),
     "reload_ms": Target(1000, at_most=True),
+    "missed_call_p95_s": Target(2, at_most=True),
+    # A campaign keeps within the platforms' limits: Telegram's messages, VK's API calls, in any second.
+    "campaign_telegram_max_per_s": Target(30, at_most=True),
+    "campaign_vk_max_calls_per_s": Target(20, at_most=True),
+    # The analytics dashboard over a year of 1,000,000 messages, on SQLite and PostgreSQL (the slower).
+    "analytics_dashboard_s": Target(1, at_most=True),
 }
 
 
@@ -54,10 +72,24 @@ class Sizes:
     conversations: tuple[int, int]
     chats: int
     repeats: int
+    # Recipients of the campaign benchmark, half Telegram, half VK.
+    recipients: int
+    # Missed-call events one at a time, and as many again in a burst.
+    events: int
+    # Conversations and messages of the analytics benchmark's generated history.
+    analytics: tuple[int, int] = (50_000, 1_000_000)
 
 
-FULL = Sizes(messages=6000, conversations=(1000, 10_000), chats=1000, repeats=5)
-QUICK = Sizes(messages=600, conversations=(100, 1000), chats=50, repeats=1)
+FULL = Sizes(messages=6000, conversations=(1000, 10_000), chats=1000, repeats=5, recipients=10_000, events=20)
+QUICK = Sizes(
+    messages=600,
+    conversations=(100, 1000),
+    chats=50,
+    repeats=1,
+    recipients=40,
+    events=5,
+    analytics=(200, 4000),
+)
 
 
 def run(sizes: Sizes, progress: Callable[[str], None]) -> dict[str, float]:
@@ -87,11 +119,21 @@ def run(sizes: Sizes, progress: Callable[[str], None]) -> dict[str, float]:
     for name, adapter in (("VK", e2e_vk), ("MAX", e2e_max), ("WhatsApp", e2e_whatsapp)):
         progress(f"{sizes.chats} chats through the {name} adapter, then its library's echo bot")
         result.update(adapter.measure(sizes.chats))
+    progress(
+        f"a campaign to {sizes.recipients} recipients over the Telegram and VK stand-ins, at their limits"
+    )
+    result.update(campaign_send.measure(sizes.recipients))
     progress("reloading an edited guide")
     result["reload_ms"] = reload.measure(sizes.repeats)
     progress("cold start: tonebot chat, then tonebot run telegram")
     result.update(cold_start.measure(max(1, sizes.repeats // 2)))
     result["cold_start_telegram_ms"] = cold_start.measure_telegram(max(1, sizes.repeats // 2))
+    progress(f"{sizes.events} missed-call events, then {sizes.events} at once, through tonebot demo")
+    result.update(missed_call.measure(sizes.events))
+    talks, stored = sizes.analytics
+    progress(f"the analytics dashboard over {stored} generated messages, on SQLite and PostgreSQL")
+    history = analytics.Shape(conversations=talks, messages=stored)
+    result.update(analytics.measure(history, max(1, sizes.repeats), progress))
     return result
 
 

@@ -112,7 +112,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.webhook_url:
             run_webhook(runtime.service, telegram, args.webhook_url, args.host, args.port, runtime.desk_store)
         else:
-            asyncio.run(run_polling(runtime.service, telegram, runtime.desk_store))
+            from bot.campaigns.serving import serve_with_campaigns
+            from wiring.settings import environment
+
+            polling = run_polling(runtime.service, telegram, runtime.desk_store)
+            asyncio.run(serve_with_campaigns(runtime, environment(), ["telegram"], polling))
     return 0
 
 
@@ -136,17 +140,35 @@ def _run_messenger(args: argparse.Namespace) -> int:
     if args.webhook_url and hasattr(runner, "subscribe_webhook"):
         # MAX posts nowhere until the URL is subscribed (VK's and Meta's are set in their consoles).
         asyncio.run(runner.subscribe_webhook(settings, args.webhook_url))
+    from bot.campaigns.outbounds import messenger_outbounds
+    from bot.campaigns.serving import beside_app, serve_with_campaigns
+
     with until_stopped(runtime):
         if messenger.polls and not webhook:
-            asyncio.run(runner.run_polling(runtime.service, settings, runtime.desk_store))
+            polling = runner.run_polling(runtime.service, settings, runtime.desk_store)
+            asyncio.run(serve_with_campaigns(runtime, environment(), [messenger.name], polling))
         else:
 
             async def app() -> web.Application:
-                return messenger.webhook_app(runtime, settings)
+                served = messenger.webhook_app(runtime, settings)
+                # Campaigns go out beside the webhook, through a client of their own.
+                beside_app(
+                    served,
+                    runtime,
+                    lambda: messenger_outbounds(runtime, environment(), [messenger.name]),
+                    own=True,
+                )
+                return served
 
             print(f"{messenger.title} webhook on http://{args.host}:{args.port}", flush=True)
             web.run_app(app(), host=args.host, port=args.port, print=None)
     return 0
+
+
+def _campaigns(args: argparse.Namespace) -> int:
+    from bot.campaigns.commands import run_command
+
+    return run_command(args, _settings(args))
 
 
 def _operators(args: argparse.Namespace) -> int:
@@ -269,7 +291,17 @@ def _demo(args: argparse.Namespace) -> int:
         print("Press Ctrl+C to stop.", flush=True)
 
     with until_stopped(runtime):
-        asyncio.run(serve(runtime, "127.0.0.1", args.port, telegram, on_ready=ready, messengers=messengers))
+        asyncio.run(
+            serve(
+                runtime,
+                "127.0.0.1",
+                args.port,
+                telegram,
+                on_ready=ready,
+                messengers=messengers,
+                campaigns=True,
+            )
+        )
     return 0
 
 
@@ -279,7 +311,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     from bot.channels.limits import RateLimits
     from bot.channels.webhook import WebhookReader
-    from bot.channels.workers import ChannelWorker, run_worker
+    from bot.channels.workers import ChannelWorker
     from bot.messengers import configured_messengers
     from wiring.runtime import build_runtime, until_stopped
     from wiring.settings import environment
@@ -335,8 +367,15 @@ def _worker(args: argparse.Namespace) -> int:
             record_receipts=runtime.desk_store.record_receipts,
             **options,
         )
+    from aiohttp import web
+
+    from bot.campaigns.serving import beside_app
+
+    app = worker.app()
+    # Campaigns go out through the worker's own messenger clients (one pace for replies and campaigns).
+    beside_app(app, runtime, lambda: {name: gw.outbound for name, gw in worker.gateways.items()}, own=False)
     with until_stopped(runtime):
-        run_worker(worker, args.host, args.port)
+        web.run_app(app, host=args.host, port=args.port, print=None)
     return 0
 
 
@@ -623,6 +662,10 @@ def _parser() -> argparse.ArgumentParser:
         command = db_commands.add_parser(verb, help=help_text)
         command.add_argument("--db", help="SQLite file (default: DATABASE_URL or tonebot.db)")
     db.set_defaults(handler=_db)
+
+    from bot.campaigns.commands import add_parser as add_campaigns
+
+    add_campaigns(commands, _campaigns)
 
     bench = commands.add_parser("bench", help="measure speed and memory (from a clone of the repository)")
     bench.add_argument("--quick", action="store_true", help="small sizes: a smoke run, noisier figures")

@@ -50,9 +50,12 @@ async def serve(
     secure_cookies: bool = False,
     messengers: Sequence[tuple[Messenger, Any]] = (),
     webhook_port: int | None = None,
+    campaigns: bool = False,
 ) -> None:
     """Run until interrupted; `on_ready` gets the base URL once the port is listening. Messengers that
-    poll (VK, MAX) poll beside the web app; the others (WhatsApp) get their webhook on `webhook_port`."""
+    poll (VK, MAX) poll beside the web app; the others (WhatsApp) get their webhook on `webhook_port`.
+    With `campaigns`, due campaign messages go out through every configured messenger (a trigger event
+    the web app queues wakes the sender)."""
     app = create_app(runtime, secure_cookies=secure_cookies)
     config = uvicorn.Config(
         app,
@@ -74,6 +77,8 @@ async def serve(
             runtime.service, telegram, runtime.desk_store, handle_signals=False, stop=stop_polling
         )
         tasks.append(asyncio.create_task(polling, name="telegram"))
+    if campaigns:
+        tasks.append(asyncio.create_task(_send_campaigns(runtime, app, stop_polling), name="campaigns"))
     for messenger, settings in messengers:
         runner = messenger.runner()
         if messenger.polls:
@@ -113,3 +118,16 @@ async def _serve_webhook(
         await stop.wait()
     finally:
         await site_runner.cleanup()
+
+
+async def _send_campaigns(runtime: Runtime, app: Any, stop: asyncio.Event) -> None:
+    """Campaigns sent beside the web app until `stop`; POST /api/events wakes the sender."""
+    from bot.campaigns.outbounds import messenger_outbounds
+    from bot.campaigns.serving import listen, sending_beside
+    from dialogs.campaigns import CAMPAIGN_CHANNELS
+    from wiring.settings import environment
+
+    outbounds = messenger_outbounds(runtime, environment(), CAMPAIGN_CHANNELS)
+    async with sending_beside(runtime, outbounds, own=True, stop=stop) as sender:
+        listen(app, sender)
+        await stop.wait()

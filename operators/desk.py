@@ -100,6 +100,12 @@ def may_merge(role: str) -> bool:
     return role in MERGING_ROLES
 
 
+def may_see_campaigns(role: str) -> bool:
+    """Whether an account's role may see campaigns' funnels and open their recipients' conversations:
+    team leads and admins, the same roles that may merge clients."""
+    return role in MERGING_ROLES
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

@@ -16,7 +16,7 @@ from storage import models  # noqa: F401  (registers the tables)
 from storage.checkpoints import start_checkpoints
 from storage.schema import SchemaError, ensure_current
 
-__all__ = ["SchemaError", "connect", "dispose_all", "sqlite_url", "wipe_wal"]
+__all__ = ["READ_ONLY", "SchemaError", "connect", "dispose_all", "reader", "sqlite_url", "wipe_wal"]
 
 log = logging.getLogger(__name__)
 # The database holds clients' personal data: its file, and the -wal and -shm files SQLite creates with
@@ -27,6 +27,8 @@ WIPE_PAUSE_S = 0.05  # growing pauses: about 1.8 s in all before giving up
 
 # Engines this process opened, so shutdown (and tests dropping a database) can close their pools.
 _OPEN_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+# The execution option of an engine or connection that only reads (see `reader`).
+READ_ONLY = "tonebot_read_only"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -49,7 +51,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _begin_immediate(connection: Any) -> None:
     # A deferred transaction that reads, then writes, can fail with "database is locked" at once when
     # another writer got there first; taking the write lock up front makes writers queue instead.
+    # A connection that only reads (READ_ONLY) stays deferred: it would hold the write lock for all of a
+    # long read (the analytics dashboard: up to a second), and in WAL a reader never blocks writers.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same database for code that only reads: on SQLite its transactions are deferred and never hold
+    the write lock (so it must not write: a deferred transaction that writes can fail at once when
+    another writer holds the lock)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def connect(url: str, *, check: bool = True) -> Engine:

@@ -64,7 +64,12 @@ class Conversation(SQLModel, table=True):
     """One chat with a client; `state_json` is the engine's memory of it."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_chat", "channel", "chat_id", "status"),)
+    __table_args__ = (
+        Index("ix_conversations_chat", "channel", "chat_id", "status"),
+        # The analytics count conversations by when they started, of a channel too, from this index alone;
+        # it also gives the ids of a channel's conversations (migration 0008).
+        Index("ix_conversations_started", "created_at", "channel", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="clients.id", index=True)
     channel: str
@@ -80,12 +85,17 @@ class MessageRecord(SQLModel, table=True):
     """Every message, both directions."""
 
     __tablename__ = "messages"
-    # Every message is written once and most are never looked up again: besides one index by conversation,
-    # partial indexes hold only the few rows a query looks for (unhandled messages, the outbox).
+    # Every message is written once and most are never looked up again: besides one index by conversation
+    # and one by time, partial indexes hold only the few rows a query looks for (unhandled messages, the
+    # outbox).
     __table_args__ = (
         # A conversation's messages, and an incoming one found again by its id in the chat: one index
         # for both, so each message is written into one index led by its conversation, not two.
         Index("ix_messages_conversation", "conversation_id", "external_id"),
+        # The analytics count a day's messages each way, of a channel too, from this index alone: a year's
+        # counts in about 0.1 s instead of seconds. Measured cost on SQLite: a message stored in a
+        # transaction of its own takes 19 us instead of 15 (one more page into the log per commit).
+        Index("ix_messages_at", "at", "direction", "conversation_id"),
         Index(
             "ix_messages_unhandled",
             "conversation_id",
@@ -151,7 +161,7 @@ class HandoffRecord(SQLModel, table=True):
     priority: str = Priority.NORMAL
     note: str = ""
     status: str = HandoffStatus.WAITING
-    created_at: datetime = Field(sa_type=Moment)
+    created_at: datetime = Field(sa_type=Moment, index=True)
     due_at: datetime | None = Field(default=None, sa_type=Moment)
     taken_by: str = ""
     taken_at: datetime | None = Field(default=None, sa_type=Moment)

@@ -31,6 +31,12 @@ ASKED = [
     *(f"e2e_{name}_echo_msgs_per_s" for name in ("vk", "max", "whatsapp")),
     "reload_ms",
     "cold_start_ms",
+    "missed_call_p95_s",
+    *(f"campaign_{figure}" for figure in ("seconds", "follow_ups")),
+    *(f"campaign_{name}_msgs_per_s" for name in ("telegram", "vk")),
+    "campaign_telegram_max_per_s",
+    "campaign_vk_max_calls_per_s",
+    "analytics_dashboard_s",
 ]
 
 

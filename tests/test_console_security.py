@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import select, update
 
 from operators.passwords import N, hash_password, verify_password
 from storage.desk import actions
-from storage.tables import conversations
+from storage.tables import conversations, recipients, tasks
 from tests import test_web_http
 from tests.support.browser import chromium
 from tests.test_web_http import PASSWORDS, SESSION_COOKIE, Site, csrf_of, login_csrf, set_cookies
+from web import analytics_pages, campaign_pages, inbox_pages, tasks_pages
 from web.throttle import SignInThrottle
 
 # The served site with its operators, as the HTTP tests have it.
@@ -277,3 +280,165 @@ def test_a_very_long_cue_does_not_widen_the_conversation_page(site: Site) -> Non
         assert page.locator(".cues li").count() == 1
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 1280, f"the page is {width} px wide"
+
+
+# --- the task page and the campaign pages: every route, the same checks first ---------------------------
+
+CAMPAIGN = "autumn_offer"
+SECRET_CHAT = "secret-chat-7777"
+CALLBACK_PHONE = "+79135550000"
+TASK_FORM = {"due": "2030-01-02T10:00", "outcome": "сделано", "converted": "1", "note": "перенесли"}
+
+
+def work_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route of the task, campaign, inbox and analytics pages, as their routers
+    declare them."""
+    found = []
+    for router in (tasks_pages.router, campaign_pages.router, inbox_pages.router, analytics_pages.router):
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            found += [(method, route.path) for method in sorted(route.methods)]
+    return found
+
+
+def task_and_recipient(site: Site) -> tuple[int, str]:
+    """A call-back the web chat's client asked for, and a campaign's recipient in that conversation."""
+    visitor = site.visitor()
+    for text in ("перезвоните мне", CALLBACK_PHONE, "завтра с 10 до 12"):
+        visitor.say(text)
+    cid = visitor.conversation_id
+    with site.runtime.store.engine.begin() as connection:
+        task_id = int(connection.execute(select(tasks.c.id)).scalar_one())
+        connection.execute(
+            recipients.insert().values(
+                campaign=CAMPAIGN,
+                channel="telegram",
+                chat_id=SECRET_CHAT,
+                conversation_id=cid,
+                persona="talker",
+                time_zone="",
+                status="replied",
+                reason="",
+                event_id="",
+                steps_sent=1,
+                attempt=1,
+                external_id="",
+                queued_at=datetime.now(UTC),
+            )
+        )
+    return task_id, str(cid)
+
+
+def work_state(site: Site) -> tuple[list[Any], list[Any]]:
+    """The tasks and recipients rows as they stand."""
+    with site.runtime.store.engine.connect() as connection:
+        return (
+            [tuple(row) for row in connection.execute(select(tasks).order_by(tasks.c.id))],
+            [tuple(row) for row in connection.execute(select(recipients).order_by(recipients.c.id))],
+        )
+
+
+def filled(path: str, task_id: int) -> str:
+    # The inbox's conversation pages: any id, the refusals come before it is looked up.
+    return path.format(task_id=task_id, campaign=CAMPAIGN, conversation_id=task_id)
+
+
+def test_the_work_pages_have_get_and_post_routes_to_check() -> None:
+    routes = work_routes()
+    assert {method for method, _ in routes} == {"GET", "POST"}
+    assert ("GET", "/console/tasks") in routes and (
+        "GET",
+        "/console/campaigns/{campaign}/recipients",
+    ) in routes
+    assert sum(method == "POST" for method, _ in routes) >= 3
+
+
+def test_work_pages_are_refused_before_anything_renders_without_a_session(site: Site) -> None:
+    task_id, _cid = task_and_recipient(site)
+    before = work_state(site)
+    # A CSRF token from a real session: the token alone signs nobody in.
+    csrf = site.sign_in("anna").csrf
+    audit_before = audit_lines(site)
+    anonymous = site.client()
+    forged = site.client()
+    forged.cookies.set(SESSION_COOKIE, "x" * 43)
+    for http in (anonymous, forged):
+        for method, path in work_routes():
+            url = filled(path, task_id)
+            if method == "GET":
+                response = http.get(url)
+                assert response.status_code == 303, url
+                assert response.headers["location"].startswith("/console/login"), url
+            else:
+                response = http.post(url, data={"csrf": csrf, **TASK_FORM})
+                assert response.status_code == 401, url
+            for secret in (CALLBACK_PHONE, SECRET_CHAT, "Обратный звонок", "ответили"):
+                assert secret not in response.text, (url, secret)
+    assert work_state(site) == before
+    assert audit_lines(site) == audit_before
+
+
+def test_task_actions_need_the_sessions_csrf_token(site: Site) -> None:
+    task_id, _cid = task_and_recipient(site)
+    anna = site.sign_in("anna")
+    boris = site.sign_in("boris")
+    before = work_state(site)
+    audit_before = audit_lines(site)
+    posts = [filled(path, task_id) for method, path in work_routes() if method == "POST"]
+    for url in posts:
+        for bad in ("forged-token-123", boris.csrf, ""):
+            response = anna.http.post(url, data={"csrf": bad, **TASK_FORM})
+            assert response.status_code in ((403, 422) if not bad else (403,)), (url, bad)
+            assert CALLBACK_PHONE not in response.text and "Обратный звонок" not in response.text
+            if response.status_code == 403:
+                assert response.headers["cache-control"] == "no-store"
+        missing = anna.http.post(url, data=TASK_FORM)
+        assert missing.status_code in (403, 422), url
+    assert work_state(site) == before
+    assert audit_lines(site) == audit_before
+    # With her own token the same form works: the refusals above were the token's.
+    taken = anna.http.post(f"/console/tasks/{task_id}/take", data={"csrf": anna.csrf})
+    assert taken.status_code == 303
+    assert work_state(site) != before
+
+
+@pytest.mark.parametrize("raw_id", [str(2**70), str(2**63), "0", "123456"])
+def test_task_ids_out_of_range_or_unknown_are_not_found(site: Site, raw_id: str) -> None:
+    anna = site.sign_in("anna")
+    for action in ("take", "done", "reschedule"):
+        response = anna.http.post(f"/console/tasks/{raw_id}/{action}", data={"csrf": anna.csrf, **TASK_FORM})
+        assert response.status_code == 404, (raw_id, action, response.text[:200])
+        assert "Такой задачи нет" in response.text
+
+
+def test_campaign_pages_refuse_operators_before_reading_and_serve_team_leads(site: Site) -> None:
+    task_id, cid = task_and_recipient(site)
+    anna = site.sign_in("anna")
+    gets = [
+        filled(path, task_id) for method, path in work_routes() if method == "GET" and "campaigns" in path
+    ]
+    assert len(gets) >= 3
+    for url in gets:
+        response = anna.http.get(url + "?step=replied")
+        assert response.status_code == 403, url
+        assert "руководители групп и администраторы" in response.text
+        assert SECRET_CHAT not in response.text and CAMPAIGN not in response.text.split("<main", 1)[1]
+        assert response.headers["cache-control"] == "no-store"
+    refused = [
+        detail for op, action, _cid, detail in audit_lines(site) if (op, action) == ("anna", "refused")
+    ]
+    assert len(refused) == len(gets) and all(detail.startswith("campaign") for detail in refused)
+    # A team lead sees them all, and the campaign's conversation they link to.
+    site.runtime.desk_store.add_operator(
+        "lena", hash_password("lena-pass-1234"), "Лена", "lead", datetime.now(UTC)
+    )
+    lena = site.sign_in("lena", "lena-pass-1234")
+    for url in gets:
+        response = lena.http.get(url + "?step=replied")
+        assert response.status_code == 200, url
+        assert response.headers["cache-control"] == "no-store"
+    assert SECRET_CHAT in lena.http.get(f"/console/campaigns/{CAMPAIGN}/recipients?step=replied").text
+    assert lena.page(int(cid)).status_code == 200
+    for bad in ("../x", "A-B", "x" * 101):
+        assert lena.http.get(f"/console/campaigns/{bad}").status_code == 404
+    assert lena.http.get(f"/console/campaigns/{CAMPAIGN}/recipients?step=nonsense").status_code == 404

@@ -143,6 +143,8 @@ def test_a_huge_chat_body_is_refused_while_it_streams_in(runtime: Runtime, chunk
         ("/console/login", 70_000, True),
         ("/healthz", 20_000, True),
         ("/chat/api/messages", 65_000, False),
+        ("/api/events", 65_000, False),
+        ("/api/events", 70_000, True),
     ],
 )
 def test_each_route_has_its_body_limit(runtime: Runtime, path: str, size: int, refused: bool) -> None:

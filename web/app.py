@@ -15,7 +15,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from web import console, webchat
+from storage.analytics import SqlAnalytics
+from storage.inbox import SqlInbox
+from web import (
+    analytics_pages,
+    campaign_pages,
+    console,
+    events_api,
+    inbox_pages,
+    metrics,
+    tasks_pages,
+    webchat,
+)
 from web.auth import Guard, SignInRequired
 from web.limits import BodyLimit, BodyTooLarge, ChatLimits, too_large_message
 from web.live import ChangeHub
@@ -31,10 +42,14 @@ CHANGE_WATCH_S = 1.0
 
 
 def create_app(
-    runtime: Runtime, *, secure_cookies: bool = False, chat_limits: ChatLimits | None = None
+    runtime: Runtime,
+    *,
+    secure_cookies: bool = False,
+    chat_limits: ChatLimits | None = None,
+    events: events_api.EventsSettings | None = None,
 ) -> FastAPI:
     """The web app over a runtime; the same runtime may serve Telegram in the same process.
-    `chat_limits` default to the environment's (TONEBOT_CHAT_*, see web/limits.py)."""
+    `chat_limits` and `events` default to the environment's (TONEBOT_CHAT_*, TONEBOT_EVENTS_*)."""
     hub = ChangeHub()
     pages = Pages(runtime.content.get().scenarios.company.timezone)
     desk_store = runtime.desk_store
@@ -76,8 +91,20 @@ def create_app(
         runtime.desk, desk_store, desk_store, runtime.client_data, guard, pages, hub
     )
     app.state.chat = chat
+    app.state.events = events_api.events_api(runtime, events)
+    # The campaign senders of this process put their wake() here; the events API calls them.
+    app.state.campaign_listeners = []
+    app.state.tasks = app.state.funnel = desk_store
+    app.state.inbox = SqlInbox(runtime.store.engine)
+    app.state.analytics = SqlAnalytics(runtime.store.engine)
     app.include_router(console.router)
+    app.include_router(tasks_pages.router)
+    app.include_router(campaign_pages.router)
+    app.include_router(inbox_pages.router)
+    app.include_router(analytics_pages.router)
     app.include_router(webchat.router)
+    app.include_router(events_api.router)
+    app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Added last = outermost: the 413s of BodyLimit get nosniff too.
     app.add_middleware(BodyLimit)

@@ -30,7 +30,14 @@ from common.names import (
     urgent_reason,
 )
 from dialogs.content import Content
-from operators.desk import MAX_REASON_CHARS, DeskError, OperatorDesk, ReplyRoute, may_merge
+from operators.desk import (
+    MAX_REASON_CHARS,
+    DeskError,
+    OperatorDesk,
+    ReplyRoute,
+    may_merge,
+    may_see_campaigns,
+)
 from storage.desk.base import AuditTrail, DeskConflict, DeskViews
 from storage.desk.outbox import stored_buttons
 from storage.privacy import ClientData
@@ -63,6 +70,7 @@ REASON_TITLES: dict[str, str] = {
     HandoffReason.SCENARIO: "запрос, который решают люди",
     HandoffReason.MISSED_POINT: "клиент говорит, что бот его не понимает",
     HandoffReason.TRIED_BASICS: "клиент уже сделал первые шаги",
+    HandoffReason.CAMPAIGN_INTEREST: "заинтересовался предложением из рассылки",
 }
 STATUS_TITLES: dict[str, str] = {
     ConversationStatus.BOT: "с ботом",
@@ -415,10 +423,13 @@ async def merge(
 
 # --- what the routes share ------------------------------------------------------------------------------
 def _access(console: Console, who: SignedIn, conversation_id: int, action: str) -> int:
-    """200, 403 or 404: operators see conversations handed to people, admins any; refusals are audited."""
+    """200, 403 or 404: operators see conversations handed to people (or with a task for people), team
+    leads also those a campaign wrote in (its funnel's drill-down), admins any; refusals are audited."""
     if not 1 <= conversation_id <= MAX_ID or not console.views.exists(conversation_id):
         return 404
     if who.role == OperatorRole.ADMIN or console.views.was_handed_off(conversation_id):
+        return 200
+    if may_see_campaigns(who.role) and console.views.campaign_wrote(conversation_id):
         return 200
     console.audit.record(who.name, "refused", conversation_id, action, _now())
     return 403

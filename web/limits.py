@@ -23,15 +23,18 @@ CHAT_BODY = 64 * KIB
 CONSOLE_BODY = 64 * KIB
 # A 20,000-character reply, url-encoded: up to 12 bytes a character (4-byte UTF-8, each byte %XX).
 REPLY_BODY = 256 * KIB
+EVENTS_BODY = 64 * KIB
 DEFAULT_BODY = 16 * KIB
 # (path prefix, path suffix, limit): the first rule that fits the path decides.
 BODY_RULES: tuple[tuple[str, str, int], ...] = (
     ("/chat/api/messages", "", CHAT_BODY),
     ("/console/conversations/", "/reply", REPLY_BODY),
     ("/console/", "", CONSOLE_BODY),
+    ("/api/events", "", EVENTS_BODY),
 )
 TOO_LARGE_CHAT = "Сообщение слишком длинное. Разбейте его, пожалуйста, на несколько."
 TOO_LARGE_OTHER = "Слишком большой запрос."
+TOO_LARGE_API = "request body too large"
 
 
 def body_limit(path: str, rules: Sequence[tuple[str, str, int]] = BODY_RULES) -> int:
@@ -54,6 +57,8 @@ def too_large_message(path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]
     if path.startswith("/chat/"):
         body = json.dumps({"error": TOO_LARGE_CHAT}, ensure_ascii=False).encode()
         kind = b"application/json"
+    elif path.startswith("/api/"):
+        body, kind = json.dumps({"error": TOO_LARGE_API}).encode(), b"application/json"
     else:
         body, kind = TOO_LARGE_OTHER.encode(), b"text/plain; charset=utf-8"
     headers = [

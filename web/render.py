@@ -24,6 +24,7 @@ from common.names import (
     Priority,
     ReceiptStatus,
 )
+from operators.desk import may_see_campaigns
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -54,6 +55,7 @@ class Pages:
             OperatorRole=OperatorRole,
             Priority=Priority,
             ReceiptStatus=ReceiptStatus,
+            may_see_campaigns=may_see_campaigns,
         )
 
     def _local(self, moment: datetime) -> datetime:

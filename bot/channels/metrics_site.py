@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 METRICS_PATH = "/metrics"
 # Prometheus' range for exporters; a polling process listens here unless TONEBOT_METRICS_PORT says otherwise.
 DEFAULT_METRICS_PORT = 9464
+# A polling process's own site listens on this machine only: other readers go through a proxy with the token.
+METRICS_HOST = "127.0.0.1"
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -1,5 +1,6 @@
 """The operators' desk in storage: accounts and sessions, the audit trail, the queue and conversation
-views, operators' actions, the outbox and delivery receipts, each a module behind an interface of base.py.
+views, operators' actions, the outbox and delivery receipts, the task page and campaigns' funnels, each a
+module behind an interface of base.py.
 
 `DeskStore` is all of them over one database, for the wiring and for tools that need several at once;
 code that needs one concern asks for its interface.
@@ -13,6 +14,8 @@ from storage.desk.audit import SqlAudit, record_action
 from storage.desk.base import (
     Accounts,
     AuditTrail,
+    CampaignFunnel,
+    CampaignSummary,
     ChatHistory,
     ClientCard,
     ClientChannel,
@@ -22,22 +25,32 @@ from storage.desk.base import (
     DeskChange,
     DeskConflict,
     DeskViews,
+    Funnel,
+    FunnelCounts,
     Outbox,
     OutboxItem,
     QueueItem,
     ReceiptLine,
     Receipts,
+    RecipientLine,
     ReplyTarget,
+    TaskConflict,
+    TaskItem,
+    Tasks,
     Verification,
 )
+from storage.desk.funnel import SqlFunnel
 from storage.desk.outbox import SqlOutbox
 from storage.desk.receipts import SqlReceipts
+from storage.desk.tasks import SqlTasks
 from storage.desk.views import SqlViews
 from storage.tables import actions, as_utc
 
 __all__ = [
     "Accounts",
     "AuditTrail",
+    "CampaignFunnel",
+    "CampaignSummary",
     "ChatHistory",
     "ClientCard",
     "ClientChannel",
@@ -48,12 +61,18 @@ __all__ = [
     "DeskConflict",
     "DeskStore",
     "DeskViews",
+    "Funnel",
+    "FunnelCounts",
     "Outbox",
     "OutboxItem",
     "QueueItem",
     "ReceiptLine",
     "Receipts",
+    "RecipientLine",
     "ReplyTarget",
+    "TaskConflict",
+    "TaskItem",
+    "Tasks",
     "Verification",
     "actions",
     "as_utc",
@@ -61,5 +80,5 @@ __all__ = [
 ]
 
 
-class DeskStore(SqlAccounts, SqlAudit, SqlViews, SqlActions, SqlOutbox, SqlReceipts):
+class DeskStore(SqlAccounts, SqlAudit, SqlViews, SqlActions, SqlOutbox, SqlReceipts, SqlTasks, SqlFunnel):
     """Every concern of the desk over one database and write lock: DeskStore(engine, write_lock)."""

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from common.messages import DeliveryReceipt, Reply
-from common.names import ACTIVE_HANDOFF_STATUSES, Delivery
+from common.names import ACTIVE_HANDOFF_STATUSES, Delivery, FunnelStatus
 from common.state import ConversationState
 from storage.identity import PHONE, Merged
 
@@ -252,7 +252,11 @@ class DeskViews(Protocol):
         ...
 
     def was_handed_off(self, conversation_id: int) -> bool:
-        """Whether people were ever asked to answer this conversation."""
+        """Whether people were ever asked to answer this conversation, or to do something for it (a task)."""
+        ...
+
+    def campaign_wrote(self, conversation_id: int) -> bool:
+        """Whether a campaign wrote to the client in this conversation."""
         ...
 
     def reply_targets(self, conversation_id: int) -> list[ReplyTarget]:
@@ -335,4 +339,159 @@ class Receipts(Protocol):
 
     def receipts_of(self, chats: Sequence[tuple[str, str]], limit: int = 20) -> list[ReceiptLine]:
         """The latest status of each sent message in these (channel, chat id) chats, newest first."""
+        ...
+
+
+# --- the operators' tasks and campaigns' funnels -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaskItem:
+    """A task as the task page shows it, with its conversation's channel and client."""
+
+    id: int
+    conversation_id: int
+    kind: str
+    category: str
+    scenario_id: str
+    # What the bot collected for it (a call-back's phone and the client's chosen time).
+    details: dict[str, str]
+    status: str
+    created_at: datetime
+    # When it is due: the stored due time, or when it was set up for a task due at once.
+    due_at: datetime
+    taken_by: str
+    taken_by_name: str
+    taken_at: datetime | None
+    done_at: datetime | None
+    outcome: str
+    channel: str
+    chat_id: str
+    client_id: int
+    client_name: str
+    overdue: bool
+
+
+class TaskConflict(DeskConflict):
+    """Someone else got to the task first (took it, or finished it): the change did nothing."""
+
+    def __init__(self, task_id: int, status: str, taken_by: str, taken_by_name: str) -> None:
+        super().__init__(f"task {task_id} is {status} by {taken_by or 'nobody'}")
+        self.task_id, self.status = task_id, status
+        self.taken_by, self.taken_by_name = taken_by, taken_by_name
+
+
+class Tasks(Protocol):
+    """Work for people the bot and campaigns set up: the task page, and taking, finishing, rescheduling."""
+
+    def active_tasks(self, now: datetime, kind: str = "") -> list[TaskItem]:
+        """Open and taken tasks (of one kind, when given): overdue first, then by due time."""
+        ...
+
+    def active_counts(self) -> dict[str, int]:
+        """How many open and taken tasks of each kind there are."""
+        ...
+
+    def done_tasks(self, since: datetime, limit: int = 20) -> list[TaskItem]:
+        """Tasks finished since a moment, the latest first."""
+        ...
+
+    def task(self, task_id: int, now: datetime) -> TaskItem | None:
+        """One task; None when there is no such task."""
+        ...
+
+    def take_task(self, task_id: int, operator: str, at: datetime) -> TaskItem:
+        """Take an open task, audited; TaskConflict when someone else has it or it is done."""
+        ...
+
+    def finish_task(
+        self, task_id: int, operator: str, at: datetime, outcome: str = "", *, converted: bool = False
+    ) -> TaskItem:
+        """Mark a task done with what came of it, audited; `converted` moves the conversation's campaign
+        recipient forward to converted. TaskConflict when another has it or it is done."""
+        ...
+
+    def reschedule_task(
+        self, task_id: int, operator: str, at: datetime, due_at: datetime, note: str = ""
+    ) -> TaskItem:
+        """Move a task's due time, audited; TaskConflict when another has it or it is done."""
+        ...
+
+
+@dataclass(slots=True)
+class FunnelCounts:
+    """One slice of a campaign's funnel: recipients who reached at least each step, and those who ended."""
+
+    # Step (FunnelStatus of FUNNEL_STEPS) → recipients whose furthest step is that one or later.
+    reached: dict[str, int]
+    # End (FUNNEL_ENDS) → recipients who ended there; and by (end, reason).
+    ends: dict[str, int]
+    reasons: dict[tuple[str, str], int]
+
+    @property
+    def total(self) -> int:
+        """Every recipient of the slice (all reached the first step, being queued)."""
+        return self.reached.get(FunnelStatus.QUEUED, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFunnel:
+    """A campaign's funnel: overall, by persona and by channel."""
+
+    campaign: str
+    overall: FunnelCounts
+    by_persona: dict[str, FunnelCounts]
+    by_channel: dict[str, FunnelCounts]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSummary:
+    """A campaign with recipients, for the list of campaigns."""
+
+    campaign: str
+    state: str  # CampaignState, or "" when it has no campaigns row
+    started_at: datetime | None
+    counts: FunnelCounts
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientLine:
+    """One recipient as the drill-down lists it."""
+
+    id: int
+    client_id: int | None
+    client_name: str
+    channel: str
+    chat_id: str
+    conversation_id: int | None
+    persona: str
+    status: str
+    reason: str
+    steps_sent: int
+    # FunnelStatus → when the recipient reached it (queued, sent ... converted, and `ended` for the ends).
+    moments: dict[str, datetime]
+
+
+class Funnel(Protocol):
+    """What the console shows of campaigns: their funnels, and who stands where."""
+
+    def campaign_summaries(self) -> list[CampaignSummary]:
+        """Every campaign that has recipients, by id."""
+        ...
+
+    def funnel(self, campaign: str) -> CampaignFunnel | None:
+        """A campaign's funnel; None when it has no recipients."""
+        ...
+
+    def recipients(
+        self,
+        campaign: str,
+        step: str = "",
+        persona: str = "",
+        channel: str = "",
+        reason: str = "",
+        limit: int = 500,
+    ) -> tuple[list[RecipientLine], int]:
+        """Recipients who reached at least `step` (or ended there, for an end), of a persona and channel
+        when given, in the order they were queued (at most `limit`); and how many match in all."""
         ...

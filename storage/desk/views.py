@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from common.channels import vouched_by
@@ -33,6 +33,8 @@ from storage.tables import (
     handoffs,
     identities,
     messages,
+    recipients,
+    tasks,
     verified,
 )
 
@@ -197,10 +199,18 @@ class SqlViews(SqlPart):
         return found is not None
 
     def was_handed_off(self, conversation_id: int) -> bool:
-        """Whether people were ever asked to answer this conversation."""
+        """Whether people were ever asked to answer this conversation, or to do something for it (a task:
+        the task page links the operator who does it to the conversation)."""
+        handed = select(handoffs.c.id).where(handoffs.c.conversation_id == conversation_id).exists()
+        tasked = select(tasks.c.id).where(tasks.c.conversation_id == conversation_id).exists()
+        with self.engine.connect() as connection:
+            return bool(connection.execute(select(or_(handed, tasked))).scalar_one())
+
+    def campaign_wrote(self, conversation_id: int) -> bool:
+        """Whether a campaign wrote to the client in this conversation."""
         with self.engine.connect() as connection:
             found = connection.execute(
-                select(handoffs.c.id).where(handoffs.c.conversation_id == conversation_id).limit(1)
+                select(recipients.c.id).where(recipients.c.conversation_id == conversation_id).limit(1)
             ).first()
         return found is not None
 
