@@ -46,8 +46,10 @@ MAX_BATCH = 100
 # Sends waiting for the messenger's answer at once, per sender.
 IN_FLIGHT = 32
 TEMPORARY_RETRIES = 5
-# How often a serving process looks for due steps when nothing woke it (follow-ups, resumed campaigns).
-POLL_S = 5.0
+# How often a serving process looks for due steps when nothing woke it (follow-ups, resumed campaigns, and
+# triggers queued by another process, e.g. `tonebot web` beside workers: within the 2 s a missed call allows).
+# A look is a few indexed queries.
+POLL_S = 1.0
 RECORD_ATTEMPTS = 5
 SENT, REFUSED, FAILED, POSTPONED, STOPPED = "sent", "refused", "failed", "postponed", "stopped"
 Part = tuple[str, tuple[Button, ...], str]
