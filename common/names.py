@@ -135,6 +135,11 @@ FUNNEL_STEPS = (
 FUNNEL_ENDS = (FunnelStatus.FAILED, FunnelStatus.NOT_ALLOWED, FunnelStatus.OPTED_OUT)
 
 
+def steps_before(status: FunnelStatus) -> tuple[FunnelStatus, ...]:
+    """The funnel steps a recipient may move from to reach `status`: those earlier on the main line."""
+    return FUNNEL_STEPS[: FUNNEL_STEPS.index(status)]
+
+
 def funnel_rank(status: str) -> int:
     """A status's place in the funnel; the ends rank above every step, so nothing moves a recipient back."""
     if status in FUNNEL_ENDS:

@@ -28,7 +28,6 @@ from common.events import (
 )
 from common.messages import IncomingMessage, Reply
 from common.names import (
-    FUNNEL_STEPS,
     OPEN_CONVERSATION_STATUSES,
     Author,
     CampaignAction,
@@ -40,6 +39,7 @@ from common.names import (
     TaskKind,
     TaskStatus,
     contact_source,
+    steps_before,
 )
 from common.state import ConversationState
 from storage.identity import PHONE, normal_phone
@@ -52,8 +52,7 @@ FOLLOW_UP_BELOW = 4
 
 def _before(status: FunnelStatus) -> str:
     """The funnel steps earlier than `status`, as an SQL list: a recipient moves only forward."""
-    earlier = FUNNEL_STEPS[: FUNNEL_STEPS.index(status)]
-    return ", ".join(f"'{step}'" for step in earlier)
+    return ", ".join(f"'{step}'" for step in steps_before(status))
 
 
 # The recipients of a campaign in the conversation's chat (a later conversation of the chat too).

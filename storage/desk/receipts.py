@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from common.messages import DeliveryReceipt
-from common.names import FUNNEL_STEPS, Delivery, Direction, FunnelStatus, ReceiptStatus
+from common.names import Delivery, Direction, FunnelStatus, ReceiptStatus, steps_before
 from storage.desk.base import ReceiptLine
 from storage.desk.sql import SqlPart
 from storage.tables import as_utc, conversations, messages, receipts, recipients
@@ -150,9 +150,8 @@ def _campaign_progress(connection: Connection, report: DeliveryReceipt) -> None:
     if step is None:
         return
     status, column = step
-    earlier = FUNNEL_STEPS[: FUNNEL_STEPS.index(status)]
     connection.execute(
         update(recipients)
-        .where(mine, recipients.c.status.in_(earlier))
+        .where(mine, recipients.c.status.in_(steps_before(status)))
         .values(status=status, **{column: report.at})
     )

@@ -18,10 +18,9 @@ from sqlalchemy.engine import Connection
 from common.names import (
     ACTIVE_TASK_STATUSES,
     CAMPAIGN_PAYLOAD_PREFIX,
-    FUNNEL_STEPS,
     FunnelStatus,
     TaskStatus,
-    funnel_rank,
+    steps_before,
 )
 from storage.desk.audit import record_action
 from storage.desk.base import TaskConflict, TaskItem
@@ -212,9 +211,9 @@ def _describe(task: TaskItem) -> str:
 
 def _convert(connection: Connection, task: TaskItem, at: datetime) -> int:
     """Move the conversation's campaign recipients forward to converted; how many moved."""
-    earlier = [step for step in FUNNEL_STEPS if funnel_rank(step) < funnel_rank(FunnelStatus.CONVERTED)]
     query = update(recipients).where(
-        recipients.c.conversation_id == task.conversation_id, recipients.c.status.in_(earlier)
+        recipients.c.conversation_id == task.conversation_id,
+        recipients.c.status.in_(steps_before(FunnelStatus.CONVERTED)),
     )
     if task.scenario_id.startswith(CAMPAIGN_PAYLOAD_PREFIX):
         # A campaign's sales task names its campaign: only that campaign's funnel moves.
